@@ -1,0 +1,13 @@
+"""Backbone Lens dashboard: ``streamlit run app.py``.
+
+Pages live in ``pages/``; add one by appending an ``st.Page`` line to ``PAGES``.
+"""
+import streamlit as st
+
+st.set_page_config(page_title="Backbone Lens", layout="wide")
+
+PAGES = [
+    st.Page("pages/workspace.py", title="Workspace", icon=":material/dashboard:", default=True),
+]
+
+st.navigation(PAGES).run()

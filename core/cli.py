@@ -1,0 +1,358 @@
+"""``python -m core VERB ...``: every analysis from the command line.
+
+Each verb registers itself with :func:`verb`; shared options come from :func:`common`.
+``--json`` prints one JSON document to stdout (progress goes to stderr). Input errors
+print one sentence to stderr and exit 2; nothing already cached or written is touched.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from core.errors import BackboneLensError
+
+Handler = Callable[[argparse.Namespace], Any]
+_VERBS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {}
+
+
+def verb(name: str, help: str):
+    """Register ``fn(args) -> result`` under ``name``; the decorated object takes a ``configure`` attribute."""
+    def deco(configure: Callable[[argparse.ArgumentParser], None]):
+        def register(handler: Handler) -> Handler:
+            _VERBS[name] = (configure, handler, help)
+            return handler
+        configure.handler = register  # type: ignore[attr-defined]
+        return configure
+    return deco
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def add_model(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("--model", required=required, help="demo:NAME, bundled:minilm, a hub id or a local folder")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
+
+
+def add_dataset(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("--dataset", required=required, help="bundled:bbc | bundled:tweets | bundled:snli | a file path")
+    p.add_argument("--text-column")
+    p.add_argument("--text-pair-column")
+    p.add_argument("--label-column")
+    p.add_argument("--label-names", help="comma-separated names for integer labels")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of CSV/TSV/JSON files (default utf-8)")
+    p.add_argument("--n", type=int, default=None, help="sample size (deterministic, see --seed)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON to stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def open_model(args: argparse.Namespace):
+    from core.models import load_model
+
+    return load_model(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
+
+
+def open_dataset(args: argparse.Namespace, *, sample: bool = True):
+    from core.data import load_dataset
+
+    if args.n is not None and args.n <= 0:
+        raise BackboneLensError(f"--n must be a positive number, got {args.n}.")
+    return load_dataset(
+        args.dataset, text_column=args.text_column, text_pair_column=args.text_pair_column,
+        label_column=args.label_column,
+        label_names=[s.strip() for s in args.label_names.split(",")] if args.label_names else None,
+        encoding=args.encoding, n=args.n if sample else None, seed=args.seed,
+    )
+
+
+def progress_bar(args: argparse.Namespace, desc: str):
+    """A ``(done, total)`` callback drawing a tqdm bar on stderr (or nothing with --quiet)."""
+    if getattr(args, "quiet", False):
+        return None
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def cb(done: int, total: int, *_: Any) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
+        bar = state["bar"]
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+    return cb
+
+
+# ----------------------------------------------------------------------------- verbs
+
+
+@verb("demo", "build or inspect the demo workspace")
+def _demo_cfg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["build", "status"])
+    p.add_argument("--force", action="store_true", help="rebuild every step")
+    p.add_argument("--profile", default="full", choices=["full", "small"],
+                   help="full: the documented demo; small: a quick build for tests")
+    add_output(p)
+
+
+@_demo_cfg.handler
+def _demo(args: argparse.Namespace) -> Any:
+    from core import demo
+
+    if args.action == "status":
+        return {"ready": demo.demo_ready(), "models": demo.demo_status(), "manifest": demo.read_manifest(),
+                "folder": str(demo.demo_root())}
+    last = {"step": None, "t": 0.0}
+
+    def prog(step: str, frac: float, msg: str) -> None:
+        now = time.time()
+        if args.quiet or (step == last["step"] and now - last["t"] < 5 and frac < 1):
+            return
+        last.update(step=step, t=now)
+        print(f"[{step}] {frac:5.0%} {msg}", file=sys.stderr, flush=True)
+
+    return demo.build_demo(force=args.force, profile=args.profile, progress=prog)
+
+
+@verb("evaluate", "accuracy and confusion matrix (held-out split when the model was trained on the dataset)")
+def _eval_cfg(p: argparse.ArgumentParser) -> None:
+    add_model(p)
+    add_dataset(p)
+    add_output(p)
+
+
+@_eval_cfg.handler
+def _evaluate(args: argparse.Namespace) -> Any:
+    from core.evaluate import evaluate_model
+
+    model = open_model(args)
+    ds = open_dataset(args, sample=False)
+    ev = evaluate_model(model, ds, n=args.n, seed=args.seed, progress=progress_bar(args, "evaluate"))
+    return ev.to_json()
+
+
+@verb("embed", "pooled embeddings (and probabilities) to an .npz file")
+def _embed_cfg(p: argparse.ArgumentParser) -> None:
+    add_model(p)
+    add_dataset(p)
+    p.add_argument("--out", required=True, help="output .npz file (not overwritten unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--all-layers", action="store_true", help="also store every layer's pooled states")
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    add_output(p)
+
+
+@_embed_cfg.handler
+def _embed(args: argparse.Namespace) -> Any:
+    import io
+
+    from core.cache import atomic_write_bytes
+    from core.embeddings import extract_embeddings
+
+    out = Path(args.out).expanduser()
+    if out.suffix != ".npz":
+        raise BackboneLensError(f"--out must end in .npz, got '{out.name}'.")
+    if out.exists() and not args.overwrite:
+        raise BackboneLensError(f"{out} exists; pass --overwrite to replace it.")
+    if not out.parent.exists():
+        raise BackboneLensError(f"Output folder {out.parent} does not exist.")
+    model = open_model(args)
+    ds = open_dataset(args)
+    emb = extract_embeddings(model, ds, all_layers=args.all_layers, max_length=args.max_length,
+                             batch_size=args.batch_size, progress=progress_bar(args, "embed"))
+    arrays: dict[str, np.ndarray] = {"pooled": emb.pooled, "n_tokens": emb.n_tokens, "truncated": emb.truncated,
+                                     "texts": np.array(ds.texts, dtype=object).astype(str)}
+    if emb.probs is not None:
+        arrays["probs"] = emb.probs
+    if emb.layer_pooled is not None:
+        arrays["layer_pooled"] = emb.layer_pooled
+    if ds.labels is not None:
+        arrays["labels"] = ds.labels
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(out, buf.getvalue())
+    return {"out": str(out), "n": len(ds), "dim": int(emb.pooled.shape[1]), "pooling": model.pooling,
+            "max_length": emb.params["max_length"], "truncated": int(emb.truncated.sum()),
+            "cache_hit": emb.cache_hit, "seconds": round(emb.seconds, 3), "arrays": sorted(arrays)}
+
+
+@verb("train", "train a classifier (pre-trained: frozen encoder + head; fine-tuned: everything)")
+def _train_cfg(p: argparse.ArgumentParser) -> None:
+    add_model(p)
+    add_dataset(p)
+    p.add_argument("--setting", choices=["pretrained", "finetuned"], default="pretrained")
+    p.add_argument("--out", required=True, help="folder to write the model into (must not exist)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--max-seconds", type=float, default=None, help="time budget for training")
+    add_output(p)
+
+
+@_train_cfg.handler
+def _train(args: argparse.Namespace) -> Any:
+    from core.data import take_split
+    from core.evaluate import evaluate_model
+    from core.models import save_model
+    from core.training import TrainConfig, attach_head, finetune, train_pretrained_head, training_metadata
+
+    out = Path(args.out).expanduser()
+    if out.exists():
+        raise BackboneLensError(f"{out} exists; choose a new folder so no model is overwritten.")
+    model = open_model(args)
+    full = open_dataset(args, sample=False)
+    if not full.has_labels:
+        raise BackboneLensError("Training needs a labelled dataset (give --label-column).")
+    from core.data import sample
+
+    train = take_split(full, "train", seed=args.seed)
+    if args.n:
+        train = sample(train, args.n, seed=args.seed)
+    val = take_split(full, "validation", seed=args.seed)
+    kw = {"setting": args.setting, "seed": args.seed, "max_length": args.max_length, "max_seconds": args.max_seconds}
+    if args.setting == "pretrained":
+        cfg = TrainConfig(**kw, epochs=args.epochs or 200)
+        head, res = train_pretrained_head(model, train, val, cfg, progress=progress_bar(args, "train head"))
+    else:
+        cfg = TrainConfig(**kw, epochs=args.epochs or 2, batch_size=16, lr=5e-4, encoder_lr=5e-5, patience=3)
+        head, res = finetune(model, train, val, cfg, progress=progress_bar(args, "fine-tune"))
+    clf = attach_head(model, head, full.label_names)
+    if args.max_length:
+        clf.max_length = args.max_length
+    meta = training_metadata(res, cfg, base_ref=args.model, dataset=full, split_seed=args.seed, n_train=len(train),
+                             n_val=len(val))
+    clf.metadata = meta
+    ev = evaluate_model(clf, full, seed=args.seed)  # the metadata marks `full` as training data: test split only
+    meta["heldout"] = {"accuracy": ev.accuracy, "n": ev.n, "split": ev.split}
+    save_model(clf, out, meta)
+    return {"out": str(out), "setting": args.setting, "heldout_accuracy": ev.accuracy, "heldout_n": ev.n,
+            "val_accuracy": res.val_accuracy, "epochs_run": res.epochs_run, "stopped_by": res.stopped_by,
+            "seconds": round(res.seconds, 1)}
+
+
+@verb("cache", "list or clear the on-disk cache")
+def _cache_cfg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["list", "clear"])
+    p.add_argument("--kind", help="with clear: only entries of this kind")
+    p.add_argument("--yes", action="store_true", help="with clear: really delete")
+    add_output(p)
+
+
+@_cache_cfg.handler
+def _cache(args: argparse.Namespace) -> Any:
+    from core.cache import ArrayCache
+    from core.settings import cache_root
+
+    cache = ArrayCache()
+    entries = cache.entries()
+    if args.action == "clear":
+        if not args.yes:
+            raise BackboneLensError("cache clear deletes computed results; pass --yes to confirm.")
+        n = 0
+        for e in entries:
+            if args.kind in (None, e.kind):
+                cache.remove(e.kind, e.key)
+                n += 1
+        return {"removed": n}
+    return {"root": str(cache_root()), "entries": [
+        {"kind": e.kind, "key": e.key, "size_bytes": e.size_bytes, "created": e.created,
+         "description": e.description} for e in entries],
+        "total_bytes": sum(e.size_bytes for e in entries)}
+
+
+@verb("data", "dataset statistics, or fetch the SNLI files once")
+def _data_cfg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["stats", "fetch-snli"])
+    add_dataset(p, required=False)
+    add_output(p)
+
+
+@_data_cfg.handler
+def _data(args: argparse.Namespace) -> Any:
+    from core.data import dataset_stats, fetch_snli
+
+    if args.action == "fetch-snli":
+        return {"folder": str(fetch_snli())}
+    if not args.dataset:
+        raise BackboneLensError("data stats needs --dataset.")
+    ds = open_dataset(args)
+    st = dataset_stats(ds)
+    return {"dataset": ds.name, "n": st.n, "labels": dict(zip(st.label_names, st.label_counts)),
+            "unlabelled": st.n_unlabelled, "length_words": st.length_summary, "pairs": st.is_pair,
+            "fingerprint": ds.fingerprint}
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _print_human(result: Any) -> None:
+    if isinstance(result, dict):
+        for k, v in result.items():
+            if isinstance(v, (dict, list)) and len(json.dumps(v, default=str)) > 100:
+                print(f"{k}:")
+                print("  " + json.dumps(v, indent=2, default=str).replace("\n", "\n  "))
+            else:
+                print(f"{k}: {v}")
+    else:
+        print(result)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Backbone Lens analyses.")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name, (configure, _, help_) in _VERBS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        configure(p)
+        if name == "cache":
+            pass
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.verb:
+        parser.print_help()
+        return 2
+    handler = _VERBS[args.verb][1]
+    try:
+        result = handler(args)
+    except BackboneLensError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing partial was written.", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - never a traceback for the user unless asked
+        if os.environ.get("BACKBONE_LENS_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {e} (set BACKBONE_LENS_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, default=_json_default))
+    else:
+        _print_human(result)
+    return 0
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    return str(o)

@@ -1,0 +1,243 @@
+"""Train classifiers in the two settings of the papers.
+
+* ``pretrained``: the encoder is frozen; an :class:`MLPHead` is trained on pooled embeddings
+  (CLS, or mean for sentence-transformers models), which come from the embedding cache.
+* ``finetuned``: encoder and head are trained together (the head may start from a
+  pre-trained-setting head: linear-probe-then-fine-tune, Kumar et al. 2022).
+
+Both use a seed, the validation split for early stopping (best state restored), and a
+progress callback; :func:`save_classifier` writes ``save_pretrained`` files plus metadata.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.data import TextDataset
+from core.embeddings import extract_embeddings
+from core.errors import BackboneLensError
+from core.heads import MLPHead
+from core.models import LoadedModel
+
+TrainProgress = Callable[[int, int, dict], None]
+SETTINGS = ("pretrained", "finetuned")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    setting: str = "pretrained"
+    seed: int = 0
+    epochs: int = 200
+    batch_size: int = 64
+    lr: float = 1e-3
+    encoder_lr: float = 3e-5
+    weight_decay: float = 0.01
+    patience: int = 10
+    max_length: int | None = None
+    max_seconds: float | None = None
+    eval_every: int | None = None  # fine-tuning: validate every this many steps (default: each epoch)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What training did: the epochs run, best validation accuracy, and the curve."""
+
+    setting: str
+    epochs_run: int
+    best_epoch: int
+    val_accuracy: float
+    val_loss: float
+    seconds: float
+    history: tuple[dict, ...] = field(default=())
+    stopped_by: str = "epochs"
+
+
+def _seed_all(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _check(train: TextDataset, val: TextDataset, label_names) -> None:
+    for name, ds in (("training", train), ("validation", val)):
+        if len(ds) == 0 or not ds.has_labels:
+            raise BackboneLensError(f"The {name} split is empty or unlabelled; training needs labelled examples.")
+    if len(label_names) < 2:
+        raise BackboneLensError("Training a classifier needs at least two labels.")
+
+
+def train_pretrained_head(model: LoadedModel, train: TextDataset, val: TextDataset, cfg: TrainConfig, *,
+                          progress: TrainProgress | None = None, cache=None) -> tuple[MLPHead, TrainResult]:
+    """Fit an MLPHead on frozen pooled embeddings; ``model`` is not changed."""
+    _check(train, val, train.label_names)
+    g = _seed_all(cfg.seed)
+    t0 = time.perf_counter()
+    Xtr = extract_embeddings(model, train, max_length=cfg.max_length, cache=cache).pooled
+    Xva = extract_embeddings(model, val, max_length=cfg.max_length, cache=cache).pooled
+    ytr, yva = torch.from_numpy(train.labels), torch.from_numpy(val.labels)
+    mtr, mva = ytr >= 0, yva >= 0
+    Xtr_t, ytr = torch.from_numpy(Xtr)[mtr], ytr[mtr]
+    Xva_t, yva = torch.from_numpy(Xva)[mva], yva[mva]
+    head = MLPHead(model.hidden_size, len(train.label_names))
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lossf = nn.CrossEntropyLoss()
+    best = (math.inf, 0.0, 0, copy.deepcopy(head.state_dict()))
+    hist, bad, stopped = [], 0, "epochs"
+    for ep in range(1, cfg.epochs + 1):
+        head.train()
+        perm = torch.randperm(len(Xtr_t), generator=g)
+        for i in range(0, len(perm), cfg.batch_size):
+            b = perm[i:i + cfg.batch_size]
+            opt.zero_grad()
+            lossf(head(Xtr_t[b]), ytr[b]).backward()
+            opt.step()
+        head.eval()
+        with torch.no_grad():
+            lv = head(Xva_t)
+            vl, va = float(lossf(lv, yva)), float((lv.argmax(1) == yva).float().mean())
+        hist.append({"epoch": ep, "val_loss": vl, "val_accuracy": va})
+        if progress:
+            progress(ep, cfg.epochs, hist[-1])
+        if vl < best[0] - 1e-4:
+            best, bad = (vl, va, ep, copy.deepcopy(head.state_dict())), 0
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                stopped = "early stopping"
+                break
+        if cfg.max_seconds and time.perf_counter() - t0 > cfg.max_seconds:
+            stopped = "time budget"
+            break
+    head.load_state_dict(best[3])
+    head.eval()
+    return head, TrainResult("pretrained", len(hist), best[2], best[1], best[0], time.perf_counter() - t0,
+                             tuple(hist), stopped)
+
+
+def _evaluate_batches(model: LoadedModel, head: nn.Module, val: TextDataset, max_length: int,
+                      batch_size: int) -> tuple[float, float]:
+    lossf = nn.CrossEntropyLoss(reduction="sum")
+    tot_l, tot_c, tot_n = 0.0, 0, 0
+    model.encoder.eval()
+    head.eval()
+    order = np.argsort([-len(t) for t in val.texts])
+    with torch.inference_mode():
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            y = torch.from_numpy(val.labels[idx]).to(model.device)
+            batch = model.tokenize([val.texts[j] for j in idx],
+                                   None if val.text_pairs is None else [val.text_pairs[j] for j in idx],
+                                   max_length=max_length)
+            lg = head(model.encode(batch).pooled)
+            tot_l += float(lossf(lg, y))
+            tot_c += int((lg.argmax(1) == y).sum())
+            tot_n += len(idx)
+    return tot_l / tot_n, tot_c / tot_n
+
+
+def finetune(model: LoadedModel, train: TextDataset, val: TextDataset, cfg: TrainConfig, *,
+             init_head: MLPHead | None = None, progress: TrainProgress | None = None) -> tuple[MLPHead, TrainResult]:
+    """Fine-tune ``model.encoder`` in place together with a head; returns the head (best state restored)."""
+    _check(train, val, train.label_names)
+    g = _seed_all(cfg.seed)
+    t0 = time.perf_counter()
+    max_length = int(cfg.max_length or model.max_length)
+    head = copy.deepcopy(init_head) if init_head is not None else MLPHead(model.hidden_size, len(train.label_names))
+    head.to(model.device)
+    keep = np.flatnonzero(train.labels >= 0)
+    opt = torch.optim.AdamW([
+        {"params": model.encoder.parameters(), "lr": cfg.encoder_lr},
+        {"params": head.parameters(), "lr": cfg.lr},
+    ], weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(keep) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    lossf = nn.CrossEntropyLoss()
+    eval_every = cfg.eval_every or steps_per_epoch
+    vl, va = _evaluate_batches(model, head, val, max_length, 64)
+    best = (vl, va, 0, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
+    hist = [{"step": 0, "val_loss": vl, "val_accuracy": va}]
+    bad, step, stopped = 0, 0, "epochs"
+    done = False
+    for ep in range(cfg.epochs):
+        perm = keep[torch.randperm(len(keep), generator=g).numpy()]
+        for i in range(0, len(perm), cfg.batch_size):
+            model.encoder.train()
+            head.train()
+            idx = perm[i:i + cfg.batch_size]
+            batch = model.tokenize([train.texts[j] for j in idx],
+                                   None if train.text_pairs is None else [train.text_pairs[j] for j in idx],
+                                   max_length=max_length)
+            y = torch.from_numpy(train.labels[idx]).to(model.device)
+            loss = lossf(head(model.encode(batch).pooled), y)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(model.encoder.parameters()) + list(head.parameters()), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            over_time = bool(cfg.max_seconds and time.perf_counter() - t0 > cfg.max_seconds)
+            if step % eval_every == 0 or step == total or over_time:
+                vl, va = _evaluate_batches(model, head, val, max_length, 64)
+                hist.append({"step": step, "epoch": ep + 1, "train_loss": float(loss.detach()), "val_loss": vl,
+                             "val_accuracy": va})
+                if vl < best[0] - 1e-4:
+                    best, bad = (vl, va, step, copy.deepcopy(model.encoder.state_dict()),
+                                 copy.deepcopy(head.state_dict())), 0
+                else:
+                    bad += 1
+                    if bad >= cfg.patience:
+                        stopped, done = "early stopping", True
+            if progress:
+                progress(step, total, {"loss": float(loss.detach()), **({"val_accuracy": hist[-1]["val_accuracy"]})})
+            if over_time and not done:
+                stopped, done = "time budget", True
+            if done:
+                break
+        if done:
+            break
+    model.encoder.load_state_dict(best[3])
+    head.load_state_dict(best[4])
+    model.encoder.eval()
+    head.eval()
+    model._fps.clear()
+    return head, TrainResult("finetuned", ep + 1, best[2], best[1], best[0], time.perf_counter() - t0,
+                             tuple(hist), stopped)
+
+
+def attach_head(model: LoadedModel, head: MLPHead, label_names) -> LoadedModel:
+    """The same encoder with ``head`` as its classifier (a new LoadedModel; encoder shared)."""
+    new = copy.copy(model)
+    new.head = head.to(model.device).eval()
+    new.label_names = tuple(label_names)
+    new._fps = {}
+    new.notes = list(model.notes)
+    new.metadata = dict(model.metadata)
+    return new
+
+
+def training_metadata(result: TrainResult, cfg: TrainConfig, *, base_ref: str, dataset: TextDataset,
+                      split_seed: int, n_train: int, n_val: int, extra: dict[str, Any] | None = None) -> dict:
+    return {
+        "format": "backbone-lens-classifier/1",
+        "setting": result.setting,
+        "base_model": base_ref,
+        "dataset": dataset.name,
+        "data_fingerprint": dataset.source_fingerprint,
+        "split": {"method": "hash", "seed": split_seed, "fractions": [0.7, 0.1, 0.2]},
+        "n_train": n_train,
+        "n_validation": n_val,
+        "training": {**cfg.__dict__, "epochs_run": result.epochs_run, "best": result.best_epoch,
+                     "stopped_by": result.stopped_by, "seconds": round(result.seconds, 1),
+                     "val_accuracy": result.val_accuracy, "val_loss": result.val_loss},
+        **(extra or {}),
+    }

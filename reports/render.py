@@ -1,0 +1,266 @@
+"""Snapshot → self-contained HTML (Jinja2, autoescaped) → PDF (WeasyPrint, no network).
+
+Only SVG strings produced by our own chart code (``core.figures.to_svg`` via
+:func:`reports.sections.figure`) are inserted unescaped, through the ``svg`` filter, which
+also refuses SVG carrying scripts, event handlers or external references. Everything
+else, dataset text and spec text included, is escaped.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from core.errors import BackboneLensError
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CSS_FILE = TEMPLATES / "report.css"
+
+# ----------------------------------------------------------------------------- filters
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    """0.9667 → '96.7%'; None → '–'."""
+    if value is None or isinstance(value, bool):
+        return "–"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def fmt_num(value: Any, digits: int | None = None) -> str:
+    """12345 → '12,345'; 0.91234 with digits=3 → '0.912'; None → '–'."""
+    if value is None or isinstance(value, bool):
+        return "–" if value is None else ("yes" if value else "no")
+    if isinstance(value, int) and digits is None:
+        return f"{value:,}"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if digits is None:
+        return f"{v:,.0f}" if v.is_integer() else f"{v:,.3g}"
+    return f"{v:,.{digits}f}"
+
+
+def fmt_compact(value: Any) -> str:
+    """22713216 → '22.7 M'."""
+    if value is None:
+        return "–"
+    v = float(value)
+    for div, unit in ((1e9, " B"), (1e6, " M"), (1e3, " k")):
+        if abs(v) >= div:
+            return f"{v / div:.1f}{unit}"
+    return f"{v:,.0f}"
+
+
+def fmt_datetime(value: Any, fmt: str = "%-d %B %Y, %H:%M UTC") -> str:
+    """ISO timestamp → '21 November 2025, 12:49 UTC'."""
+    if not value:
+        return "–"
+    try:
+        d = _dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if d.tzinfo is not None:
+        d = d.astimezone(_dt.timezone.utc)
+    return d.strftime(fmt)
+
+
+def fmt_yaml(value: Any) -> str:
+    """A mapping as block YAML (plain text; the template escapes it)."""
+    import yaml
+
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=90).rstrip()
+
+
+def fmt_seconds(value: Any) -> str:
+    if value is None:
+        return "–"
+    v = float(value)
+    return f"{v * 1000:.0f} ms" if v < 1 else (f"{v:.1f} s" if v < 120 else f"{v / 60:.1f} min")
+
+
+_SVG_BAD_TAGS = {"script", "foreignobject", "iframe", "object", "embed", "image", "a", "audio", "video",
+                 "handler", "listener"}
+_CSS_BAD = re.compile(r"url\(\s*['\"]?\s*(?!#)|@import|javascript:|expression\(", re.IGNORECASE)
+
+
+def svg_problem(svg: str) -> str | None:
+    """Why ``svg`` is not an inert chart (None when it is): parsed as XML, every element and attribute checked."""
+    import xml.etree.ElementTree as ET
+
+    if "<!DOCTYPE" in svg or "<!ENTITY" in svg:
+        return "document type declarations are not allowed"
+    try:
+        root = ET.fromstring(svg)
+    except ET.ParseError as e:
+        return f"not well-formed XML ({e})"
+    if root.tag.rsplit("}", 1)[-1] != "svg":
+        return "not an <svg> element"
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1].lower() if isinstance(el.tag, str) else ""
+        if tag in _SVG_BAD_TAGS:
+            return f"<{tag}> element"
+        if tag == "style" and _CSS_BAD.search(el.text or ""):
+            return "external reference in <style>"
+        for name, value in el.attrib.items():
+            local = name.rsplit("}", 1)[-1].lower()
+            if local.startswith("on"):
+                return f"event handler attribute {local}"
+            if local == "href" and not value.strip().startswith("#"):
+                return "external link"
+            if _CSS_BAD.search(value) or "javascript:" in value.lower():
+                return f"external reference in attribute {local}"
+    return None
+
+
+def safe_svg(value: Any) -> Markup:
+    """Mark an SVG string from our chart code as safe HTML, after checking it is inert.
+
+    Anything that is not a lone, well-formed ``<svg>`` element, or that carries scripts, event
+    handlers, foreign objects or external references, is replaced by an escaped notice.
+    """
+    s = str(value or "").strip()
+    if s.startswith("<?xml"):
+        s = s.split("?>", 1)[-1].strip()
+    if not (s.startswith("<svg") and s.endswith("</svg>")) or svg_problem(s):
+        return Markup('<p class="figure-missing">[figure omitted: not a chart produced by Backbone Lens]</p>')
+    return Markup(s)
+
+
+def _prefix_ids(svg: str, prefix: str) -> str:
+    """Make ids unique per figure so several inline SVGs never share clip paths or gradients."""
+    svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}{m.group(1)})", svg)
+    return re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}{m.group(1)}"', svg)
+
+
+def _number_figures(obj: Any, counter: list[int]) -> Any:
+    """A copy of ``obj`` where every figure dict gets a number (for captions) and unique SVG ids."""
+    if isinstance(obj, dict):
+        out = {k: _number_figures(v, counter) for k, v in obj.items()}
+        if isinstance(obj.get("svg"), str) and "caption" in obj:
+            counter[0] += 1
+            out["number"] = counter[0]
+            out["svg"] = _prefix_ids(obj["svg"], f"fig{counter[0]}-")
+        return out
+    if isinstance(obj, list):
+        return [_number_figures(v, counter) for v in obj]
+    return obj
+
+
+_ENV: Environment | None = None
+
+
+def environment() -> Environment:
+    """The one Jinja2 environment of reports (autoescape on, strict undefined, our filters)."""
+    global _ENV
+    if _ENV is None:
+        env = Environment(
+            loader=FileSystemLoader(str(TEMPLATES)),
+            autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "j2"),
+                                         default_for_string=True, default=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.filters.update(pct=fmt_pct, num=fmt_num, compact=fmt_compact, datetime=fmt_datetime,
+                           seconds=fmt_seconds, svg=safe_svg, yaml=fmt_yaml)
+        _ENV = env
+    return _ENV
+
+
+# ----------------------------------------------------------------------------- HTML
+
+
+def render_section(section: dict[str, Any]) -> str:
+    """One section alone (``{"kind", "title", "anchor", "data", ...}``), e.g. for previews and tests."""
+    env = environment()
+    section = _number_figures(section, [0])
+    section.setdefault("anchor", f"s-{section.get('kind', 'section')}")
+    section.setdefault("template", f"sections/{section['kind']}.html.j2")
+    return env.get_template(section["template"]).render(section=section, data=section["data"])
+
+
+def render_html(snapshot: dict[str, Any]) -> str:
+    """The whole report as one self-contained HTML page (inline CSS and SVG, no URLs)."""
+    env = environment()
+    snap = _number_figures(snapshot, [0])
+    css = CSS_FILE.read_text("utf-8")
+    return env.get_template("base.html.j2").render(snap=snap, report=snap["report"], sections=snap["sections"],
+                                                   prov=snap["provenance"], css=Markup(css))
+
+
+# ----------------------------------------------------------------------------- PDF
+
+
+class URLRefused(ValueError):
+    """A resource URL the report renderer will not fetch."""
+
+
+def _weasy_fetcher_base():
+    try:
+        from weasyprint.urls import URLFetcher  # WeasyPrint ≥ 63
+        return URLFetcher
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def make_url_fetcher(allowed_dir: str | Path | None = None):
+    """A WeasyPrint URL fetcher that serves ``data:`` URIs and ``file:`` URLs inside ``allowed_dir``
+    only; http, https, ftp and any other file raise :class:`URLRefused` (WeasyPrint then skips it)."""
+    base = _weasy_fetcher_base()
+    root = Path(allowed_dir).resolve() if allowed_dir is not None else None
+
+    def check(url: str) -> None:
+        scheme = urlsplit(url).scheme.lower()
+        if scheme == "data":
+            return
+        if scheme == "file" and root is not None:
+            p = Path(unquote(urlsplit(url).path)).resolve()
+            if p == root or root in p.parents:
+                return
+            raise URLRefused(f"refused to read {p}: outside the report folder")
+        raise URLRefused(f"refused to fetch {url[:80]!r}: reports never load remote or local resources")
+
+    if base is None:  # pragma: no cover - old WeasyPrint: plain function protocol
+        from weasyprint import default_url_fetcher
+
+        def fetch_fn(url: str, *args: Any, **kwargs: Any):
+            check(url)
+            return default_url_fetcher(url, *args, **kwargs)
+        return fetch_fn
+
+    class SafeURLFetcher(base):  # type: ignore[misc, valid-type]
+        def fetch(self, url, headers=None):  # noqa: D102
+            check(url)
+            return super().fetch(url, headers)
+
+    return SafeURLFetcher(timeout=5, allow_redirects=False)
+
+
+def render_pdf(html: str, out_path: str | Path) -> Path:
+    """Write ``html`` as an A4 PDF with WeasyPrint; no resource outside the output folder is fetched."""
+    import logging
+
+    from weasyprint import HTML
+
+    for name in ("weasyprint", "fontTools", "fontTools.subset"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        HTML(string=html, base_url=str(out.parent.resolve()) + "/",
+             url_fetcher=make_url_fetcher(out.parent)).write_pdf(str(tmp))
+        tmp.replace(out)
+    except BackboneLensError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a rendering failure is one sentence for the user
+        tmp.unlink(missing_ok=True)
+        raise BackboneLensError(f"Could not write the PDF {out.name}: {type(e).__name__}: {e}") from None
+    return out

@@ -1,0 +1,140 @@
+"""The one registry of report section kinds.
+
+A section kind is registered with :func:`register`::
+
+    @register("overview", title="Overview", params=[Param("normalize", "bool", True, "...")])
+    def compute(ctx: ReportContext, params: dict) -> dict: ...
+
+``compute`` returns a JSON-serialisable snapshot fragment (charts as SVG strings made by
+:func:`reports.sections.figure`); the template ``sections/<kind>.html.j2`` renders it from
+``section.data``. Declared params drive spec validation (types, defaults, "did you mean").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reports.snapshot import ReportContext
+
+ComputeFn = Callable[["ReportContext", dict], dict]
+
+_TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a text",
+               "choice": "one of", "str_list": "a list of texts"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared section parameter: ``type`` is bool, int, float, str, choice or str_list."""
+
+    name: str
+    type: str
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def expected(self) -> str:
+        if self.type == "choice":
+            return "one of: " + ", ".join(self.choices)
+        word = _TYPE_WORDS.get(self.type, self.type)
+        if self.minimum is not None and self.maximum is not None:
+            return f"{word} from {self.minimum:g} to {self.maximum:g}"
+        if self.minimum is not None:
+            return f"{word} ≥ {self.minimum:g}"
+        return word
+
+    def coerce(self, value: Any) -> Any:
+        """The validated value; raises ValueError (message = what was expected) otherwise."""
+        t = self.type
+        ok = True
+        if t == "bool":
+            ok = isinstance(value, bool)
+        elif t == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif t == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        elif t == "str":
+            ok = isinstance(value, str) and bool(value.strip())
+        elif t == "choice":
+            ok = isinstance(value, str) and value in self.choices
+        elif t == "str_list":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            value = tuple(value) if ok else value
+        if ok and t in ("int", "float"):
+            if self.minimum is not None and value < self.minimum:
+                ok = False
+            if self.maximum is not None and value > self.maximum:
+                ok = False
+        if not ok:
+            raise ValueError(f"expected {self.expected()}, got {_show(value)}")
+        return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, (dict, list)):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'}"
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class SectionKind:
+    """A registered section kind: how to compute its snapshot fragment and which template renders it."""
+
+    name: str
+    title: str
+    compute: ComputeFn
+    params: tuple[Param, ...] = ()
+    description: str = ""
+    template: str = ""
+    needs: tuple[str, ...] = field(default=("model", "dataset"))
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+
+SECTIONS: dict[str, SectionKind] = {}
+
+
+def register(name: str, *, title: str, params: Sequence[Param] = (), description: str = "",
+             template: str | None = None) -> Callable[[ComputeFn], ComputeFn]:
+    """Register ``compute`` as section kind ``name`` (template ``sections/<name>.html.j2`` by default)."""
+    def deco(fn: ComputeFn) -> ComputeFn:
+        if name in SECTIONS:
+            raise ValueError(f"section kind {name!r} registered twice")
+        SECTIONS[name] = SectionKind(name=name, title=title, compute=fn, params=tuple(params),
+                                     description=description or (fn.__doc__ or "").strip().splitlines()[0],
+                                     template=template or f"sections/{name}.html.j2")
+        return fn
+    return deco
+
+
+def section_kinds() -> tuple[str, ...]:
+    return tuple(SECTIONS)
+
+
+def get_section(name: str) -> SectionKind:
+    try:
+        return SECTIONS[name]
+    except KeyError:
+        raise KeyError(f"unknown section kind {name!r}; registered: {', '.join(SECTIONS)}") from None
+
+
+def figure(chart: Any, *, caption: str, alt: str = "") -> dict[str, str]:
+    """A snapshot figure: ``{"svg", "caption", "alt"}`` with the SVG rendered by ``core.figures.to_svg``."""
+    from core.figures import to_svg
+
+    return {"svg": to_svg(chart), "caption": caption, "alt": alt or caption}
+
+
+# Section modules register themselves on import; keep this list in display order of the docs.
+from reports.sections import overview as _overview  # noqa: E402,F401

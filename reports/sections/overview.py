@@ -1,0 +1,101 @@
+"""``overview``: model facts, dataset statistics, accuracy, per-class scores and confusion matrix."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from reports.sections import Param, figure, register
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.data import DatasetStats
+    from core.evaluate import EvaluationResult
+    from reports.snapshot import ReportContext
+
+
+@register("overview", title="Overview", params=[
+    Param("normalize", "bool", True, "colour confusion-matrix cells by share of their true label (counts stay printed)"),
+    Param("show_length_chart", "bool", True, "include the text-length histogram"),
+])
+def compute(ctx: "ReportContext", params: dict) -> dict:
+    """Model facts, dataset statistics with charts, accuracy, macro-F1, per-class table, confusion matrix."""
+    ev, reason = None, None
+    try:
+        ev = ctx.evaluation()
+    except Exception as e:  # noqa: BLE001 - a model without head or labels still gets an overview
+        from core.errors import BackboneLensError
+
+        if not isinstance(e, BackboneLensError):
+            raise
+        reason = str(e)
+    return overview_fragment(ctx.model_facts(), ctx.dataset_facts(), ctx.stats(), ev,
+                             normalize=bool(params.get("normalize", True)),
+                             show_length_chart=bool(params.get("show_length_chart", True)),
+                             unavailable_reason=reason)
+
+
+def overview_fragment(model: dict[str, Any], dataset: dict[str, Any], stats: "DatasetStats",
+                      ev: "EvaluationResult | None", *, normalize: bool = True, show_length_chart: bool = True,
+                      unavailable_reason: str | None = None) -> dict[str, Any]:
+    """The snapshot fragment from already-computed core results (pure; no model needed)."""
+    from core.figures import confusion_matrix_chart, label_balance_chart, length_histogram_chart
+
+    total = max(1, sum(stats.label_counts))
+    labels = [{"label": n, "count": int(c), "share": c / total} for n, c in zip(stats.label_names, stats.label_counts)]
+    figs = []
+    if any(stats.label_counts):
+        figs.append(figure(label_balance_chart(stats, width=230), caption="Label balance: examples per label "
+                           "in the examined sample (bar labels give the share).",
+                           alt="Bar chart of examples per label"))
+    if show_length_chart and stats.n:
+        figs.append(figure(length_histogram_chart(stats, width=230, bins=25),
+                           caption="Text length in whitespace-separated words; the dashed line marks the median.",
+                           alt="Histogram of text lengths"))
+    ds = {**dataset, "n_used": stats.n, "n_unlabelled": stats.n_unlabelled, "is_pair": stats.is_pair,
+          "labels": labels, "length": stats.length_summary if stats.n else None, "figures": figs}
+    perf: dict[str, Any] = {"available": ev is not None, "reason": unavailable_reason}
+    findings: list[str] = []
+    if ev is not None:
+        cm = ev.confusion_matrix
+        per_class = [dict(d) for d in ev.per_class]
+        perf.update(accuracy=ev.accuracy, macro_f1=ev.macro_f1, n=ev.n, split=ev.split, note=ev.note,
+                    labels=list(ev.labels), confusion_matrix=cm.tolist(), per_class=per_class,
+                    normalize=normalize, dataset_fingerprint=ev.dataset_fingerprint,
+                    figure=figure(confusion_matrix_chart(ev, normalize=normalize, width=280),
+                                  caption=("Confusion matrix. Rows are true labels, columns are predictions; "
+                                           "each cell prints its count" + (", colour shows the share of the row."
+                                                                           if normalize else ", colour shows the count.")
+                                           + " The diagonal holds the correct predictions."),
+                                  alt="Confusion matrix heat map"))
+        split_words = "held-out test" if ev.split == "test" else "examined"
+        findings.append(f"The model labels {ev.accuracy:.1%} of the {ev.n:,} {split_words} examples correctly "
+                        f"(macro-F1 {ev.macro_f1:.3f}).")
+        recorded = (model.get("heldout") or {}).get("accuracy")
+        if isinstance(recorded, (int, float)):
+            n_rec = (model.get("heldout") or {}).get("n")
+            findings.append(f"Accuracy recorded when the model was built: {recorded:.1%}"
+                            + (f" on {n_rec:,} examples." if n_rec else "."))
+        present = [d for d in per_class if d["support"] > 0]
+        if len(present) > 1:
+            worst = min(present, key=lambda d: d["f1"])
+            best = max(present, key=lambda d: d["f1"])
+            if worst["f1"] < best["f1"]:
+                findings.append(f"Weakest label: '{worst['label']}' (F1 {worst['f1']:.3f}, recall {worst['recall']:.1%}); "
+                                f"strongest: '{best['label']}' (F1 {best['f1']:.3f}).")
+        off = cm.copy()
+        np.fill_diagonal(off, 0)
+        if off.sum() > 0:
+            i, j = np.unravel_index(int(off.argmax()), off.shape)
+            findings.append(f"Most frequent mistake: '{ev.labels[i]}' predicted as '{ev.labels[j]}' "
+                            f"({int(off[i, j])} of {int(cm[i].sum())} such examples).")
+        else:
+            findings.append("No example was misclassified.")
+    counts = [c for c in stats.label_counts if c > 0]
+    if len(counts) > 1 and max(counts) / min(counts) >= 3:
+        findings.append(f"The labels are imbalanced: the largest class has {max(counts) / min(counts):.1f}× "
+                        "as many examples as the smallest.")
+    trunc = dataset.get("truncated_share")
+    if isinstance(trunc, (int, float)) and trunc > 0:
+        findings.append(f"{trunc:.0%} of the texts are longer than the model's {model.get('max_length')}-token "
+                        "window and are truncated before classification.")
+    return {"model": model, "dataset": ds, "performance": perf, "findings": findings}

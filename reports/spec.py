@@ -1,0 +1,380 @@
+"""Report specs: YAML → validated, frozen :class:`ReportSpec`.
+
+A spec looks like::
+
+    title: BBC topic classifier – audit
+    author: ML platform team          # optional
+    audience: Product owners          # optional
+    model: demo:bbc-finetuned
+    dataset: bundled:bbc              # or {ref: data.csv, text_column: body, label_column: topic, encoding: latin-1}
+    sample_size: 400                  # optional, > 0
+    seed: 0                           # optional, default 0
+    sections:
+      - kind: overview
+        normalize: true
+
+Every problem raises :class:`core.errors.SpecError` with one line naming the file, the
+line, the field and what was expected, e.g.
+``spec.yaml line 7: sections[0].kind: unknown section kind 'overveiw'; expected one of:
+overview (did you mean 'overview'?)``.
+
+The schema is data (``TOP_LEVEL``, ``DATASET_KEYS`` and the section registry), so new
+top-level keys and section kinds are one entry each.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from core.errors import SpecError
+
+# ----------------------------------------------------------------------------- located YAML
+
+
+@dataclass
+class _Node:
+    """A YAML value with the (1-based) line it starts on; mappings keep their keys' lines."""
+
+    value: Any  # scalar, list[_Node] or dict[str, _Node]
+    line: int
+    key_lines: dict[str, int] = field(default_factory=dict)
+
+    def plain(self) -> Any:
+        if isinstance(self.value, list):
+            return [v.plain() for v in self.value]
+        if isinstance(self.value, dict):
+            return {k: v.plain() for k, v in self.value.items()}
+        return self.value
+
+
+class _Ctx:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, line: int | None, path: str, problem: str) -> SpecError:
+        where = f"{self.source} line {line}" if line else self.source
+        err = SpecError(f"{where}: {path}: {problem}" if path else f"{where}: {problem}")
+        err.line = line  # type: ignore[attr-defined]
+        err.field = path  # type: ignore[attr-defined]
+        return err
+
+
+def _convert(node: yaml.Node, ctx: _Ctx, path: str) -> _Node:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, _Node] = {}
+        lines: dict[str, int] = {}
+        for knode, vnode in node.value:
+            kline = knode.start_mark.line + 1
+            if not isinstance(knode, yaml.ScalarNode):
+                raise ctx.error(kline, path, "keys must be plain names")
+            key = str(_scalar(knode, ctx, path))
+            sub = f"{path}.{key}" if path else key
+            if key in out:
+                raise ctx.error(kline, sub, f"duplicate key (first given on line {lines[key]})")
+            out[key] = _convert(vnode, ctx, sub)
+            lines[key] = kline
+        return _Node(out, line, lines)
+    if isinstance(node, yaml.SequenceNode):
+        return _Node([_convert(v, ctx, f"{path}[{i}]") for i, v in enumerate(node.value)], line)
+    return _Node(_scalar(node, ctx, path), line)
+
+
+def _scalar(node: yaml.ScalarNode, ctx: _Ctx, path: str) -> Any:
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except yaml.YAMLError as e:
+        raise ctx.error(node.start_mark.line + 1, path, f"unreadable value ({e.problem or e})") from None
+
+
+def _compose(text: str, ctx: _Ctx) -> _Node | None:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise ctx.error(line, "", f"not valid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ctx.error(None, "", f"not valid YAML: {e}") from None
+    return None if root is None else _convert(root, ctx, "")
+
+
+# ----------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where the data comes from and how to read it (columns only matter for files)."""
+
+    ref: str
+    text_column: str | None = None
+    text_pair_column: str | None = None
+    label_column: str | None = None
+    label_names: tuple[str, ...] | None = None
+    encoding: str = "utf-8"
+
+    def load_kwargs(self) -> dict[str, Any]:
+        return {"text_column": self.text_column, "text_pair_column": self.text_pair_column,
+                "label_column": self.label_column, "encoding": self.encoding,
+                "label_names": list(self.label_names) if self.label_names else None}
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """One section: its registered ``kind``, resolved params (defaults filled in) and optional heading."""
+
+    kind: str
+    params: dict[str, Any]
+    title: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A validated report spec (see module docstring)."""
+
+    title: str
+    model: str
+    dataset: DatasetSpec
+    sections: tuple[SectionSpec, ...]
+    author: str | None = None
+    audience: str | None = None
+    sample_size: int | None = None
+    seed: int = 0
+    source: str | None = None  # the spec file, if read from one
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-able form (what :func:`parse_spec` reads back)."""
+        ds = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.dataset).items()
+              if v is not None and not (k == "encoding" and v == "utf-8")}
+        out: dict[str, Any] = {"title": self.title}
+        for k in ("author", "audience"):
+            if getattr(self, k):
+                out[k] = getattr(self, k)
+        out["model"] = self.model
+        out["dataset"] = ds if len(ds) > 1 else ds["ref"]
+        if self.sample_size is not None:
+            out["sample_size"] = self.sample_size
+        out["seed"] = self.seed
+        out["sections"] = [{"kind": s.kind, **({"title": s.title} if s.title else {}),
+                            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in s.params.items()}}
+                           for s in self.sections]
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """A top-level key: ``check(node, path, ctx) -> value`` raises SpecError via ``ctx.error``."""
+
+    name: str
+    expected: str
+    check: Callable[[_Node, str, _Ctx], Any]
+    required: bool = False
+    default: Any = None
+
+
+def _text(node: _Node, path: str, ctx: _Ctx) -> str:
+    if not isinstance(node.value, str) or not node.value.strip():
+        raise ctx.error(node.line, path, f"expected a non-empty text, got {_describe(node)}")
+    return node.value.strip()
+
+
+def _opt_text(node: _Node, path: str, ctx: _Ctx) -> str | None:
+    return None if node.value is None else _text(node, path, ctx)
+
+
+def _int(minimum: int | None, *, nullable: bool) -> Callable[[_Node, str, _Ctx], int | None]:
+    def check(node: _Node, path: str, ctx: _Ctx) -> int | None:
+        v = node.value
+        if v is None and nullable:
+            return None
+        if not isinstance(v, int) or isinstance(v, bool) or (minimum is not None and v < minimum):
+            want = "a whole number" + (f" ≥ {minimum}" if minimum is not None else "")
+            raise ctx.error(node.line, path, f"expected {want}, got {_describe(node)}")
+        return v
+    return check
+
+
+DATASET_KEYS: dict[str, str] = {
+    "ref": "bundled:bbc, bundled:tweets, bundled:snli or a file path",
+    "text_column": "the column holding the text",
+    "text_pair_column": "the column holding the second text of a pair",
+    "label_column": "the column holding the label",
+    "label_names": "a list of label names (for integer labels)",
+    "encoding": "the text encoding of the file, e.g. utf-8 or latin-1",
+}
+
+
+def _dataset(node: _Node, path: str, ctx: _Ctx) -> DatasetSpec:
+    if isinstance(node.value, str):
+        return DatasetSpec(ref=_text(node, path, ctx))
+    if not isinstance(node.value, dict):
+        raise ctx.error(node.line, path, "expected a dataset reference (e.g. bundled:bbc) or a mapping with "
+                        f"ref and column names, got {_describe(node)}")
+    _reject_unknown(node, path, DATASET_KEYS, ctx)
+    if "ref" not in node.value:
+        raise ctx.error(node.line, f"{path}.ref", f"missing; expected {DATASET_KEYS['ref']}")
+    kw: dict[str, Any] = {}
+    for key, sub in node.value.items():
+        p = f"{path}.{key}"
+        if key == "label_names":
+            if not isinstance(sub.value, list) or not sub.value or not all(
+                    isinstance(v.value, (str, int)) and not isinstance(v.value, bool) for v in sub.value):
+                raise ctx.error(sub.line, p, f"expected a list of label names, got {_describe(sub)}")
+            kw[key] = tuple(str(v.value) for v in sub.value)
+        elif key == "encoding":
+            enc = _text(sub, p, ctx)
+            import codecs
+            try:
+                codecs.lookup(enc)
+            except LookupError:
+                raise ctx.error(sub.line, p, f"unknown text encoding {enc!r}; expected e.g. utf-8 or latin-1") from None
+            kw[key] = enc
+        else:
+            kw[key] = _opt_text(sub, p, ctx) if key != "ref" else _text(sub, p, ctx)
+    return DatasetSpec(**kw)
+
+
+SECTION_COMMON_KEYS = ("kind", "title")
+
+
+def _sections(node: _Node, path: str, ctx: _Ctx) -> tuple[SectionSpec, ...]:
+    from reports.sections import SECTIONS
+
+    if not isinstance(node.value, list) or not node.value:
+        raise ctx.error(node.line, path, "expected a non-empty list of sections, each like {kind: overview}, "
+                        f"got {_describe(node)}")
+    out = []
+    kinds = list(SECTIONS)
+    for i, item in enumerate(node.value):
+        p = f"{path}[{i}]"
+        if isinstance(item.value, str):  # shorthand: "- overview"
+            item = _Node({"kind": item}, item.line, {"kind": item.line})
+        if not isinstance(item.value, dict):
+            raise ctx.error(item.line, p, f"expected a mapping like {{kind: overview}}, got {_describe(item)}")
+        if "kind" not in item.value:
+            raise ctx.error(item.line, f"{p}.kind", f"missing; expected one of: {', '.join(kinds)}")
+        knode = item.value["kind"]
+        kind = knode.value
+        if not isinstance(kind, str) or kind not in SECTIONS:
+            raise ctx.error(knode.line, f"{p}.kind", f"unknown section kind {kind!r}; expected one of: "
+                            f"{', '.join(kinds)}{_did_you_mean(str(kind), kinds)}")
+        sk = SECTIONS[kind]
+        allowed = {**{k: "" for k in SECTION_COMMON_KEYS}, **{prm.name: prm.expected() for prm in sk.params}}
+        _reject_unknown(item, p, allowed, ctx, what=f"parameter of section kind '{kind}'")
+        params = sk.defaults()
+        title = None
+        for key, sub in item.value.items():
+            if key == "kind":
+                continue
+            if key == "title":
+                title = _opt_text(sub, f"{p}.title", ctx)
+                continue
+            prm = sk.param(key)
+            assert prm is not None
+            try:
+                params[key] = prm.coerce(sub.value)
+            except ValueError as e:
+                raise ctx.error(sub.line, f"{p}.{key}", str(e)) from None
+        out.append(SectionSpec(kind=kind, params=params, title=title, line=item.line))
+    return tuple(out)
+
+
+TOP_LEVEL: dict[str, FieldDef] = {f.name: f for f in [
+    FieldDef("title", "a non-empty text", _text, required=True),
+    FieldDef("author", "a text", _opt_text),
+    FieldDef("audience", "a text", _opt_text),
+    FieldDef("model", "a model reference (demo:NAME, bundled:minilm, a folder or hub id)", _text, required=True),
+    FieldDef("dataset", "a dataset reference or a mapping with ref and columns", _dataset, required=True),
+    FieldDef("sample_size", "a whole number ≥ 1", _int(1, nullable=True)),
+    FieldDef("seed", "a whole number", _int(None, nullable=False), default=0),
+    FieldDef("sections", "a non-empty list of sections", _sections, required=True),
+]}
+
+
+def _describe(node: _Node) -> str:
+    v = node.value
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "an empty list" if not v else "a list"
+    if v is None:
+        return "nothing"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{type(v).__name__} {v!r}".replace("str ", "text ", 1)
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _reject_unknown(node: _Node, path: str, allowed: dict[str, Any], ctx: _Ctx, *, what: str = "key") -> None:
+    for key in node.value:
+        if key not in allowed:
+            sub = f"{path}.{key}" if path else key
+            raise ctx.error(node.key_lines.get(key, node.line), sub,
+                            f"unknown {what}; expected one of: {', '.join(allowed)}"
+                            f"{_did_you_mean(key, list(allowed))}")
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def parse_spec(text: str, *, source: str = "spec", base_dir: str | Path | None = None) -> ReportSpec:
+    """Validate YAML ``text``; ``source`` names it in errors; relative data/model paths that exist
+    under ``base_dir`` are made absolute."""
+    ctx = _Ctx(source)
+    root = _compose(text, ctx)
+    if root is None or root.value is None:
+        raise ctx.error(1, "", "the spec is empty; expected a mapping with title, model, dataset and sections")
+    if not isinstance(root.value, dict):
+        raise ctx.error(root.line, "", f"expected a mapping with title, model, dataset and sections, "
+                        f"got {_describe(root)}")
+    _reject_unknown(root, "", TOP_LEVEL, ctx)
+    values: dict[str, Any] = {}
+    for name, fd in TOP_LEVEL.items():
+        if name in root.value:
+            values[name] = fd.check(root.value[name], name, ctx)
+        elif fd.required:
+            raise ctx.error(root.line, name, f"missing; expected {fd.expected}")
+        else:
+            values[name] = fd.default
+    if base_dir is not None:
+        values["model"] = _localise(values["model"], Path(base_dir))
+        ds: DatasetSpec = values["dataset"]
+        values["dataset"] = DatasetSpec(**{**asdict(ds), "ref": _localise(ds.ref, Path(base_dir))})
+    return ReportSpec(source=None, **values)
+
+
+def _localise(ref: str, base: Path) -> str:
+    if ":" in ref.split("/")[0] or Path(ref).expanduser().is_absolute():
+        return ref
+    cand = base / ref
+    return str(cand.resolve()) if cand.exists() else ref
+
+
+def load_spec(path: str | Path) -> ReportSpec:
+    """Read and validate a spec file; relative file references resolve against its folder."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise SpecError(f"Spec file not found: {p}")
+    try:
+        text = p.read_text("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{p.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}).") from None
+    spec = parse_spec(text, source=p.name, base_dir=p.parent)
+    from dataclasses import replace
+
+    return replace(spec, source=str(p.resolve()))

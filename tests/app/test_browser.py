@@ -1,0 +1,107 @@
+"""End to end: ``streamlit run app.py`` + headless Chromium (Playwright), as a user sees it."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "_stcore/health", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture
+def server(demo_workspace):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    port = _free_port()
+    env = {**os.environ, "BACKBONE_LENS_CACHE": str(demo_workspace), "HF_HUB_OFFLINE": "1"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit-browser-test.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_for_server(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_workspace_in_chromium(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.set_default_timeout(240_000)
+            page.goto(server, timeout=240_000)
+            expect(page.get_by_role("heading", name="Workspace")).to_be_visible()
+
+            # model: the fine-tuned BBC demo classifier
+            page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Model", exact=True)).click()
+            page.get_by_role("option", name=re.compile(r"^demo:bbc-finetuned")).click()
+            # dataset: bundled BBC News, 200 examples
+            page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Dataset", exact=True)).click()
+            page.get_by_role("option", name=re.compile(r"^bundled:bbc")).click()
+            n = page.get_by_role("spinbutton", name="Sample size n")
+            n.fill("200")
+            n.press("Enter")
+
+            evaluated = page.get_by_test_id("stMetric").filter(has_text="Examples evaluated")
+            expect(evaluated).to_contain_text(re.compile(r"Examples evaluated\s*\d+"))
+            # wait for the rerun with n = 200 to finish before reading the numbers
+            page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+            expect(page.get_by_test_id("stMetric").filter(has_text="Examples in sample")).to_contain_text("200")
+            accuracy = page.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy"))
+            expect(accuracy).to_contain_text(re.compile(r"\d{1,3}\.\d%"))
+            value = float(re.search(r"(\d{1,3}\.\d)%", accuracy.inner_text()).group(1))
+            assert 0.0 < value <= 100.0
+            assert page.get_by_test_id("stException").count() == 0
+            # charts and tables render lazily: wait for the three charts before the screenshot
+            expect(page.locator(".vega-embed")).to_have_count(3)
+            page.wait_for_timeout(2000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "workspace.png"), full_page=True)
+        finally:
+            browser.close()
