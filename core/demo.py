@@ -146,7 +146,7 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: StepProg
                                 "demo_profile": profile, "demo_version": DEMO_VERSION, "mlm_report": rep.to_json(),
                                 "note": "Fitted by Backbone Lens on frozen final hidden states; not an original "
                                         "pre-trained MLM head."})
-        steps["mlm-head"] = {"seconds": round(time.perf_counter() - t0, 1), **rep.to_json()}
+        steps["mlm-head"] = {**rep.to_json(), "seconds": round(time.perf_counter() - t0, 1)}
         save_manifest()
     mlm_file = mlm_dir / MLM_FILE
 
