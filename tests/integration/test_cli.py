@@ -81,3 +81,52 @@ def test_bad_input_one_sentence_nonzero(demo_workspace, args, msg):
 def test_demo_status(demo_workspace):
     out = json.loads(run("demo", "status", "--json").stdout)
     assert out["ready"] is True and set(out["models"]) >= {"bbc-finetuned", "mlm-head"}
+
+
+# ----------------------------------------------------------------------------- project (DeepView)
+
+
+def test_project_json_and_saved_file_agree(demo_workspace, tmp_path):
+    from core.deepview import load_projection_file
+    from core.projection import DecisionBackground, q_data, q_knn_error
+
+    out_file = tmp_path / "proj.npz"
+    out = json.loads(run("project", "--model", "demo:bbc-pretrained", "--dataset", "bundled:bbc", "--n", "160",
+                         "--lam", "0.8", "--resolution", "40", "--out", str(out_file), "--json", "--quiet").stdout)
+    assert {"n", "lam", "q_knn_error", "q_data", "trustworthiness", "continuity", "seconds",
+            "projection_file"} <= set(out)
+    assert out["n"] == 160 and out["lam"] == 0.8 and out["projection_file"] == str(out_file)
+    arrays, meta = load_projection_file(out_file)
+    assert arrays["points"].shape == (160, 2) and arrays["background_classes"].shape == (40, 40)
+    assert len(arrays["texts"]) == 160 and meta["settings"]["metric"] == "cosine"
+    # the reported metrics are the ones the saved layout gives
+    assert q_knn_error(arrays["points"], arrays["predictions"], 5) == pytest.approx(out["q_knn_error"], abs=1e-6)
+    bg = DecisionBackground(tuple(meta["extent"]), meta["resolution"], arrays["background_classes"],
+                            arrays["background_confidence"], arrays["background_probs"])
+    assert q_data(arrays["points"], arrays["predictions"], bg) == pytest.approx(out["q_data"], abs=1e-6)
+    assert 0.5 < out["trustworthiness"] <= 1.0
+    # an existing file is never overwritten silently
+    r = run("project", "--model", "demo:bbc-pretrained", "--dataset", "bundled:bbc", "--n", "160",
+            "--out", str(out_file), "--quiet", check=False)
+    assert r.returncode == 2 and "exists" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_project_sweep_reuses_the_distance_graph(demo_workspace):
+    args = ("project", "--model", "demo:tweets-pretrained", "--dataset", "bundled:tweets", "--n", "150",
+            "--resolution", "30", "--json", "--quiet")
+    first = json.loads(run(*args, "--sweep", "0,1").stdout)
+    assert [r["lam"] for r in first["rows"]] == [0.0, 1.0]
+    assert first["rows"][1]["graph_cache_hit"]  # the second λ only re-mixes
+    again = json.loads(run(*args, "--lam", "0.5").stdout)
+    assert again["graph_cache_hit"] and not again["projection_cache_hit"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--lam", "1.5"), "λ must lie in [0, 1]"),
+    (("--n", "5"), "at least k + 2 = 7 points"),
+    (("--sweep", "0,x"), "numbers separated by commas"),
+])
+def test_project_bad_input_one_sentence(demo_workspace, extra, message):
+    r = run("project", "--model", "demo:bbc-pretrained", "--dataset", "bundled:bbc", "--quiet", *extra, check=False)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
