@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -20,6 +20,7 @@ from core.cache import ArrayCache, atomic_write_bytes
 from core.data import TextDataset
 from core.embeddings import EmbeddingSet, extract_embeddings
 from core.errors import BackboneLensError
+from core.evaluate import map_labels
 from core.models import LoadedModel
 from core.projection import (DEFAULT_LAMBDAS, DecisionBackground, DistanceGraph, Fidelity, Projection,
                              ProjectionError, check_inputs, check_lambda, compute_distance_graph, project)
@@ -59,7 +60,9 @@ class ProjectionSettings:
 class ProjectionRun:
     """One λ of one model on one sample, with what a page or report needs to show it.
 
-    texts: n strings; labels: (n,) int64 true labels (−1 = none); probs: (n, C) float32.
+    texts: n strings; labels: (n,) int64 true labels as the *model's* label ids, matched by name (−1 = none,
+    or a label the model does not know; ``label_note`` says why); probs: (n, C) float32; text_pairs: second
+    texts or None; indices: (n,) positions in the full dataset.
     """
 
     projection: Projection
@@ -76,6 +79,9 @@ class ProjectionRun:
     embed_seconds: float
     n_edges: int
     key: str = ""
+    text_pairs: tuple[str, ...] | None = None
+    indices: np.ndarray | None = None
+    label_note: str = ""
 
     @property
     def lam(self) -> float:
@@ -174,6 +180,18 @@ def _projection_from_cache(arrays: dict, meta: dict) -> Projection:
                       params=meta["params"], seconds=meta["seconds"])
 
 
+def model_labels(model: LoadedModel, ds: TextDataset) -> tuple[np.ndarray, str]:
+    """True labels as the model's label ids (matched by name), and a note when there are none to show."""
+    if ds.labels is None:
+        return np.full(len(ds), -1, np.int64), "The dataset has no labels, so true labels are not shown."
+    try:
+        return map_labels(model, ds).astype(np.int64), ""
+    except BackboneLensError:
+        return np.full(len(ds), -1, np.int64), (
+            f"The dataset's labels ({', '.join(ds.label_names)}) are not the model's "
+            f"({', '.join(model.label_names)}), so true labels are not shown.")
+
+
 def embeddings_for(model: LoadedModel, dataset: TextDataset, *, cache: ArrayCache | None = None,
                    progress: StepProgress | None = None) -> EmbeddingSet:
     model.require_head()
@@ -206,12 +224,15 @@ def run_projection(model: LoadedModel, dataset: TextDataset, lam: float = 0.8,
     if progress is not None:
         progress("projection", 1.0, "done")
     proj = _projection_from_cache(entry.arrays, entry.meta)
-    labels = dataset.labels if dataset.labels is not None else np.full(len(dataset), -1, np.int64)
-    return ProjectionRun(projection=proj, texts=list(dataset.texts), labels=np.asarray(labels, np.int64),
+    labels, label_note = model_labels(model, dataset)
+    indices = dataset.indices if dataset.indices is not None else np.arange(len(dataset))
+    return ProjectionRun(projection=proj, texts=list(dataset.texts), labels=labels,
                          probs=emb.probs, label_names=list(model.label_names), model_ref=model.ref,
                          dataset_name=dataset.name, settings=settings, graph_seconds=graph.seconds,
                          graph_cache_hit=ghit, projection_cache_hit=entry.hit, embed_seconds=embed_seconds,
-                         n_edges=graph.n_edges, key=entry.key)
+                         n_edges=graph.n_edges, key=entry.key,
+                         text_pairs=tuple(dataset.text_pairs) if dataset.text_pairs is not None else None,
+                         indices=np.asarray(indices), label_note=label_note)
 
 
 def run_sweep(model: LoadedModel, dataset: TextDataset, lams: Sequence[float] = DEFAULT_LAMBDAS,

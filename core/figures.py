@@ -230,7 +230,7 @@ def lambda_sweep_chart(rows: Sequence[dict], *, width: int = 420, height: int = 
         x=alt.X("λ:Q", scale=alt.Scale(domain=[0, 1]), title="λ (weight of the discriminative distance)"),
         y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None),
         color=alt.Color("metric:N", sort=order, scale=alt.Scale(domain=order, range=PALETTE[:3]), title=None,
-                        legend=alt.Legend(orient="bottom", direction="vertical")),
+                        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=0)),
         strokeDash=alt.StrokeDash("metric:N", sort=order, legend=None),
         tooltip=["λ:Q", "metric:N", alt.Tooltip("value:Q", format=".1%")],
     ).properties(width=width, height=height, title=title)

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path

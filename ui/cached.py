@@ -2,7 +2,8 @@
 
 * models: ``st.cache_resource`` (one shared, unpickled instance per reference and version);
 * datasets and results: ``st.cache_data`` keyed by references and plain parameters (never by
-  objects), plus a *stamp* of the files behind a reference so that an edited file or a
+  loaded models or datasets; a ``DatasetChoice`` is a frozen value, hashed field by field),
+  plus a *stamp* of the files behind a reference so that an edited file or a
   rebuilt demo model is not served from a stale entry. Results are frozen ``core``
   dataclasses (numpy arrays inside), which pickle fine.
 
@@ -16,11 +17,15 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 import streamlit as st
 
 from core.data import DatasetStats, TextDataset, dataset_stats, load_dataset, sample
-from core.evaluate import EvaluationResult, evaluate_model
+from core.deepview import ProjectionRun, ProjectionSettings, run_projection, run_sweep
+from core.evaluate import EvaluationResult, evaluate_model, select_evaluation_split, trained_on
 from core.models import LoadedModel, demo_root, load_model
+from core.projection import DEFAULT_LAMBDAS
 from core.settings import cache_root
 from ui.state import DatasetChoice
 
@@ -110,14 +115,27 @@ class _ProgressBar:
         self.bar = st.progress(0.0, text=text)
         self.last = 0.0
 
-    def __call__(self, done: int, total: int) -> None:
+    def show(self, fraction: float, text: str, *, final: bool = False) -> None:
         now = time.monotonic()
-        if now - self.last > 0.3 or done >= total:
+        if now - self.last > 0.3 or final:
             self.last = now
-            self.bar.progress(min(1.0, done / max(total, 1)), text=f"{self.text} {done:,}/{total:,}")
+            self.bar.progress(min(1.0, max(0.0, fraction)), text=text)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.show(done / max(total, 1), f"{self.text} {done:,}/{total:,}", final=done >= total)
 
     def close(self) -> None:
         self.bar.empty()
+
+
+class _StageBar(_ProgressBar):
+    """A ``_ProgressBar`` for ``core.deepview`` callbacks ``(stage, fraction, message)``."""
+
+    STAGES = {"embeddings": "Embedding the texts", "distances": "Computing discriminative distances",
+              "projection": "Projecting", "sweep": "λ sweep"}
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
+        self.show(fraction, f"{self.STAGES.get(stage, stage)} – {message}", final=fraction >= 1.0)
 
 
 @st.cache_data(show_spinner="Evaluating…", max_entries=32)
@@ -142,6 +160,91 @@ def evaluate(model_ref: str, choice: DatasetChoice) -> EvaluationResult:
     return _evaluate(mref, model_stamp(mref), choice.ref.strip(), dataset_stamp(choice.ref), choice.text_column,
                      choice.text_pair_column, choice.label_column, choice.label_names, choice.encoding, choice.n,
                      choice.seed)
+
+
+# ----------------------------------------------------------------------------- projection
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectionView:
+    """A ``core.deepview.ProjectionRun`` with what the page needs beside it.
+
+    labels: (n,) true labels as the *model's* label ids, matched by name (−1 = unlabelled, or a
+    label the model does not know); text_pairs: second texts or None; indices: (n,) positions in
+    the full dataset; split: "test" (held-out split only) or "all"; note: where the sample comes from;
+    label_note: why true labels are missing ('' when they are shown).
+    """
+
+    run: ProjectionRun
+    labels: np.ndarray
+    text_pairs: tuple[str, ...] | None
+    indices: np.ndarray
+    split: str
+    note: str
+    label_note: str = ""
+
+
+def _projection_sample(model: LoadedModel, choice: DatasetChoice, n: int, heldout: bool
+                       ) -> tuple[TextDataset, str, str]:
+    """``n`` examples of ``choice`` (its seed), from the held-out test split when asked and the model
+    was trained on this dataset. Returns (sample, split, note), the note saying where they come from."""
+    full = load_dataset(choice.ref.strip(), **choice.load_kwargs())
+    trained = trained_on(model, full)
+    if heldout and trained:
+        pool, split, _ = select_evaluation_split(model, full)
+        note = f"sampled from the {len(pool):,} held-out test examples (the model was trained on this dataset)"
+    else:
+        pool, split = full, "all"
+        why = ("the model was not trained on this dataset, so there is no held-out split" if heldout
+               else "training examples included" if trained else "")
+        note = f"sampled from all {len(full):,} examples" + (f" ({why})" if why else "")
+    return sample(pool, n, seed=choice.seed), split, note
+
+
+@st.cache_data(show_spinner="Projecting…", max_entries=64)
+def _projection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
+                n: int, heldout: bool, lam: float, metric: str) -> ProjectionView:
+    model = _load_model(model_ref, model_stamp_)
+    ds, split, note = _projection_sample(model, choice, n, heldout)
+    bar = _StageBar("Preparing the projection…")
+    try:
+        run = run_projection(model, ds, lam, ProjectionSettings(metric=metric), progress=bar)
+    finally:
+        bar.close()
+    return ProjectionView(run, run.labels, run.text_pairs, run.indices, split, note, run.label_note)
+
+
+def projection(model_ref: str, choice: DatasetChoice, n: int, lam: float, metric: str = "cosine", *,
+               heldout: bool = False) -> ProjectionView:
+    """The DeepView projection of ``n`` examples of ``choice`` under ``model_ref`` for ``lam``.
+
+    The distance graph (the slow part) and each λ's projection are also cached on disk by
+    ``core.deepview``, so a new λ costs only UMAP, background and metrics. Shows a progress bar
+    while computing."""
+    mref = model_ref.strip()
+    return _projection(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), bool(heldout),
+                       round(float(lam), 6), metric)
+
+
+@st.cache_data(show_spinner="Sweeping λ…", max_entries=16)
+def _lambda_sweep(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
+                  n: int, heldout: bool, metric: str, lams: tuple[float, ...]) -> list[dict]:
+    model = _load_model(model_ref, model_stamp_)
+    ds, _, _ = _projection_sample(model, choice, n, heldout)
+    bar = _StageBar("Preparing the λ sweep…")
+    try:
+        return run_sweep(model, ds, lams, ProjectionSettings(metric=metric), progress=bar).to_list()
+    finally:
+        bar.close()
+
+
+def lambda_sweep(model_ref: str, choice: DatasetChoice, n: int, metric: str = "cosine", *, heldout: bool = False,
+                 lams: tuple[float, ...] = DEFAULT_LAMBDAS) -> list[dict]:
+    """Fidelity rows (lam, q_knn_error, q_data, trustworthiness, continuity, seconds), one per λ in ``lams``,
+    on the same sample and distance graph as ``projection``."""
+    mref = model_ref.strip()
+    return _lambda_sweep(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), bool(heldout), metric,
+                         tuple(float(x) for x in lams))
 
 
 # ----------------------------------------------------------------------------- uploads

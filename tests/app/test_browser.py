@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,41 +68,92 @@ def server(demo_workspace):
         log.close()
 
 
-def test_workspace_in_chromium(server):
+@contextmanager
+def _workspace_page(server: str, height: int):
+    """A headless Chromium page on the dashboard's Workspace page (closed afterwards)."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page = browser.new_page(viewport={"width": 1400, "height": height})
             page.set_default_timeout(240_000)
             page.goto(server, timeout=240_000)
             expect(page.get_by_role("heading", name="Workspace")).to_be_visible()
-
-            # model: the fine-tuned BBC demo classifier
-            page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Model", exact=True)).click()
-            page.get_by_role("option", name=re.compile(r"^demo:bbc-finetuned")).click()
-            # dataset: bundled BBC News, 200 examples
-            page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Dataset", exact=True)).click()
-            page.get_by_role("option", name=re.compile(r"^bundled:bbc")).click()
-            n = page.get_by_role("spinbutton", name="Sample size n")
-            n.fill("200")
-            n.press("Enter")
-
-            evaluated = page.get_by_test_id("stMetric").filter(has_text="Examples evaluated")
-            expect(evaluated).to_contain_text(re.compile(r"Examples evaluated\s*\d+"))
-            # wait for the rerun with n = 200 to finish before reading the numbers
-            page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
-            expect(page.get_by_test_id("stMetric").filter(has_text="Examples in sample")).to_contain_text("200")
-            accuracy = page.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy"))
-            expect(accuracy).to_contain_text(re.compile(r"\d{1,3}\.\d%"))
-            value = float(re.search(r"(\d{1,3}\.\d)%", accuracy.inner_text()).group(1))
-            assert 0.0 < value <= 100.0
-            assert page.get_by_test_id("stException").count() == 0
-            # charts and tables render lazily: wait for the three charts before the screenshot
-            expect(page.locator(".vega-embed")).to_have_count(3)
-            page.wait_for_timeout(2000)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "workspace.png"), full_page=True)
+            yield page
         finally:
             browser.close()
+
+
+def test_workspace_in_chromium(server):
+    from playwright.sync_api import expect
+
+    with _workspace_page(server, 2400) as page:
+        # model: the fine-tuned BBC demo classifier
+        page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Model", exact=True)).click()
+        page.get_by_role("option", name=re.compile(r"^demo:bbc-finetuned")).click()
+        # dataset: bundled BBC News, 200 examples
+        page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Dataset", exact=True)).click()
+        page.get_by_role("option", name=re.compile(r"^bundled:bbc")).click()
+        n = page.get_by_role("spinbutton", name="Sample size n")
+        n.fill("200")
+        n.press("Enter")
+
+        evaluated = page.get_by_test_id("stMetric").filter(has_text="Examples evaluated")
+        expect(evaluated).to_contain_text(re.compile(r"Examples evaluated\s*\d+"))
+        # wait for the rerun with n = 200 to finish before reading the numbers
+        page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Examples in sample")).to_contain_text("200")
+        accuracy = page.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy"))
+        expect(accuracy).to_contain_text(re.compile(r"\d{1,3}\.\d%"))
+        value = float(re.search(r"(\d{1,3}\.\d)%", accuracy.inner_text()).group(1))
+        assert 0.0 < value <= 100.0
+        assert page.get_by_test_id("stException").count() == 0
+        # charts and tables render lazily: wait for the three charts before the screenshot
+        expect(page.locator(".vega-embed")).to_have_count(3)
+        page.wait_for_timeout(2000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "workspace.png"), full_page=True)
+
+
+def test_projection_in_chromium(server):
+    from playwright.sync_api import expect
+
+    with _workspace_page(server, 1800) as page:
+        page.get_by_test_id("stSidebarNavLink").filter(has_text="Projection").click()
+        expect(page.get_by_role("heading", name="Projection")).to_be_visible()
+
+        # a small sample keeps the first projection (embeddings + distance graph) quick
+        n = page.get_by_role("spinbutton", name="Sample size")
+        n.fill("200")
+        n.press("Enter")
+        # on a cold cache this embeds the texts and computes the distance graph first (progress bar)
+        expect(page.get_by_test_id("stCaptionContainer").filter(has_text="How it was computed")).to_contain_text(
+            "200 texts", timeout=300_000)
+        page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+        for label, pattern in (("Q_kNN error", r"\d{1,3}\.\d%"), ("Q_data", r"\d{1,3}\.\d%"),
+                               ("Trustworthiness", r"[01]\.\d{3}"), ("Continuity", r"[01]\.\d{3}")):
+            expect(page.get_by_test_id("stMetric").filter(has_text=label)).to_contain_text(re.compile(pattern))
+        assert page.get_by_test_id("stException").count() == 0
+        assert page.get_by_test_id("stAlertContentError").count() == 0
+
+        # the map draws (canvas or SVG); a box dragged over the whole plot lists the selected texts
+        chart = page.locator(".vega-embed").first
+        expect(chart.locator("canvas, svg").first).to_be_visible()
+        plot = chart.locator("g.mark-image image").first  # the decision background fills the plot area
+        box = plot.bounding_box() if plot.count() else chart.bounding_box()
+        assert box and box["width"] > 300 and box["height"] > 300
+        page.mouse.move(box["x"] + 3, box["y"] + 3)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] - 3, steps=12)
+        page.mouse.up()
+        expect(page.get_by_text("Text to open in later pages")).to_be_visible(timeout=60_000)
+        expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+        page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+        # one of them becomes the focus text of later pages
+        page.get_by_role("button", name="Open in later pages").click()
+        expect(page.get_by_text("Focus text for later pages")).to_be_visible(timeout=60_000)
+        assert page.get_by_test_id("stException").count() == 0
+        page.wait_for_timeout(2000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "projection.png"), full_page=True)
