@@ -25,7 +25,7 @@ from core.models import LoadedModel
 from core.projection import (DEFAULT_LAMBDAS, DecisionBackground, DistanceGraph, Fidelity, Projection,
                              ProjectionError, check_inputs, check_lambda, compute_distance_graph, project)
 
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2  # bump when the candidate graph or the distances change
 StepProgress = Callable[[str, float, str], None]  # (stage, fraction 0..1, message)
 
 

@@ -23,7 +23,7 @@ FONT = "DejaVu Sans"
 def _theme(chart: alt.Chart) -> alt.Chart:
     return chart.configure_axis(labelFont=FONT, titleFont=FONT, labelFontSize=11, titleFontSize=12) \
         .configure_legend(labelFont=FONT, titleFont=FONT) \
-        .configure_title(font=FONT, fontSize=13, anchor="start") \
+        .configure_title(font=FONT, subtitleFont=FONT, fontSize=13, anchor="start") \
         .configure_view(strokeWidth=0)
 
 

@@ -614,11 +614,11 @@ def _rank_neighbourhoods(D: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.T
 
 @torch.inference_mode()
 def trustworthiness_continuity(X: np.ndarray, points: np.ndarray, *, k: int = 10, metric: str = "cosine",
-                               sample: int = 4000, seed: int = 0) -> tuple[float, float, int]:
+                               sample: int = 4000, seed: int = 0) -> tuple[float, float, int, int]:
     """Trustworthiness and continuity (Venna & Kaski) of k-neighbourhoods, the high-D side under ``metric``.
 
     Computed exactly on all points when n ≤ ``sample``, else on a uniform random subsample of that size
-    (neighbourhoods within the subsample). Returns (T, C, points used).
+    (neighbourhoods within the subsample); k is lowered for tiny samples. Returns (T, C, points used, k used).
     """
     n = len(X)
     idx = np.arange(n)
@@ -643,14 +643,14 @@ def trustworthiness_continuity(X: np.ndarray, points: np.ndarray, *, k: int = 10
     t = 1.0 - norm * float((r_h_of_l - k).clamp_min(0).sum())
     r_l_of_h = rank_l.gather(1, nn_h)
     c = 1.0 - norm * float((r_l_of_h - k).clamp_min(0).sum())
-    return t, c, m
+    return t, c, m, k
 
 
 def fidelity(points: np.ndarray, X: np.ndarray, predictions: np.ndarray, background: DecisionBackground, *,
              k: int = 5, k_tc: int = 10, metric: str = "cosine", tc_sample: int = 4000, seed: int = 0) -> Fidelity:
-    t, c, m = trustworthiness_continuity(X, points, k=k_tc, metric=metric, sample=tc_sample, seed=seed)
+    t, c, m, k_used = trustworthiness_continuity(X, points, k=k_tc, metric=metric, sample=tc_sample, seed=seed)
     return Fidelity(q_knn_error=q_knn_error(points, predictions, k), q_data=q_data(points, predictions, background),
-                    trustworthiness=t, continuity=c, k=k, k_tc=k_tc, tc_sample=m)
+                    trustworthiness=t, continuity=c, k=k, k_tc=k_used, tc_sample=m)
 
 
 # ----------------------------------------------------------------------------- end to end for one λ

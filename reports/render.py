@@ -87,6 +87,14 @@ def fmt_seconds(value: Any) -> str:
 _SVG_BAD_TAGS = {"script", "foreignobject", "iframe", "object", "embed", "image", "a", "audio", "video",
                  "handler", "listener"}
 _CSS_BAD = re.compile(r"url\(\s*['\"]?\s*(?!#)|@import|javascript:|expression\(", re.IGNORECASE)
+# The one non-"#" link a chart may carry: an inline raster image (the projection's decision background).
+_DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=\s]+\Z")
+
+
+def _inline_raster(el: Any) -> bool:
+    """An SVG ``<image>`` whose only link is a base64 PNG/JPEG ``data:`` URI (inert pixels, nothing fetched)."""
+    hrefs = [v.strip() for k, v in el.attrib.items() if k.rsplit("}", 1)[-1].lower() in ("href", "src")]
+    return len(hrefs) == 1 and bool(_DATA_IMAGE.match(hrefs[0]))
 
 
 def svg_problem(svg: str) -> str | None:
@@ -103,7 +111,7 @@ def svg_problem(svg: str) -> str | None:
         return "not an <svg> element"
     for el in root.iter():
         tag = el.tag.rsplit("}", 1)[-1].lower() if isinstance(el.tag, str) else ""
-        if tag in _SVG_BAD_TAGS:
+        if tag in _SVG_BAD_TAGS and not (tag == "image" and _inline_raster(el)):
             return f"<{tag}> element"
         if tag == "style" and _CSS_BAD.search(el.text or ""):
             return "external reference in <style>"
@@ -111,7 +119,8 @@ def svg_problem(svg: str) -> str | None:
             local = name.rsplit("}", 1)[-1].lower()
             if local.startswith("on"):
                 return f"event handler attribute {local}"
-            if local == "href" and not value.strip().startswith("#"):
+            if local == "href" and not value.strip().startswith("#") and not (
+                    tag == "image" and _DATA_IMAGE.match(value.strip())):
                 return "external link"
             if _CSS_BAD.search(value) or "javascript:" in value.lower():
                 return f"external reference in attribute {local}"
@@ -122,7 +131,8 @@ def safe_svg(value: Any) -> Markup:
     """Mark an SVG string from our chart code as safe HTML, after checking it is inert.
 
     Anything that is not a lone, well-formed ``<svg>`` element, or that carries scripts, event
-    handlers, foreign objects or external references, is replaced by an escaped notice.
+    handlers, foreign objects or external references, is replaced by an escaped notice. The only
+    ``<image>`` allowed is an inline base64 PNG/JPEG ``data:`` URI (the projection background).
     """
     s = str(value or "").strip()
     if s.startswith("<?xml"):

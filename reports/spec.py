@@ -16,7 +16,7 @@ A spec looks like::
 Every problem raises :class:`core.errors.SpecError` with one line naming the file, the
 line, the field and what was expected, e.g.
 ``spec.yaml line 7: sections[0].kind: unknown section kind 'overveiw'; expected one of:
-overview (did you mean 'overview'?)``.
+overview, projection (did you mean 'overview'?)``.
 
 The schema is data (``TOP_LEVEL``, ``DATASET_KEYS`` and the section registry), so new
 top-level keys and section kinds are one entry each.
@@ -283,8 +283,11 @@ def _sections(node: _Node, path: str, ctx: _Ctx) -> tuple[SectionSpec, ...]:
             prm = sk.param(key)
             assert prm is not None
             try:
-                params[key] = prm.coerce(sub.value)
+                params[key] = prm.coerce(sub.plain())
             except ValueError as e:
+                i = getattr(e, "index", None)  # a bad item of a list: point at its own line
+                if i is not None and isinstance(sub.value, list) and 0 <= i < len(sub.value):
+                    raise ctx.error(sub.value[i].line, f"{p}.{key}[{i}]", str(e)) from None
                 raise ctx.error(sub.line, f"{p}.{key}", str(e)) from None
         out.append(SectionSpec(kind=kind, params=params, title=title, line=item.line))
     return tuple(out)

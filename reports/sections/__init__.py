@@ -11,6 +11,7 @@ A section kind is registered with :func:`register`::
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -20,12 +21,24 @@ if TYPE_CHECKING:  # pragma: no cover
 ComputeFn = Callable[["ReportContext", dict], dict]
 
 _TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a text",
-               "choice": "one of", "str_list": "a list of texts"}
+               "choice": "one of", "str_list": "a list of texts", "float_list": "a non-empty list of numbers"}
+
+
+class ParamError(ValueError):
+    """A parameter value that does not fit; ``index`` names the offending list item, if any."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 @dataclass(frozen=True)
 class Param:
-    """A declared section parameter: ``type`` is bool, int, float, str, choice or str_list."""
+    """A declared section parameter: ``type`` is bool, int, float, str, choice, str_list or float_list.
+
+    ``minimum``/``maximum`` bound int and float values and every item of a float_list (which comes
+    back sorted, without duplicates). A parameter whose default is None also accepts null.
+    """
 
     name: str
     type: str
@@ -46,15 +59,19 @@ class Param:
         return word
 
     def coerce(self, value: Any) -> Any:
-        """The validated value; raises ValueError (message = what was expected) otherwise."""
+        """The validated value; raises :class:`ParamError` (a ValueError: what was expected) otherwise."""
         t = self.type
         ok = True
+        if value is None and self.default is None:
+            return None
+        if t == "float_list":
+            return self._coerce_floats(value)
         if t == "bool":
             ok = isinstance(value, bool)
         elif t == "int":
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif t == "float":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
             value = float(value) if ok else value
         elif t == "str":
             ok = isinstance(value, str) and bool(value.strip())
@@ -69,8 +86,23 @@ class Param:
             if self.maximum is not None and value > self.maximum:
                 ok = False
         if not ok:
-            raise ValueError(f"expected {self.expected()}, got {_show(value)}")
+            hint = ""
+            if t == "choice" and isinstance(value, str):
+                close = difflib.get_close_matches(value, self.choices, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ParamError(f"expected {self.expected()}, got {_show(value)}{hint}")
         return value
+
+    def _coerce_floats(self, value: Any) -> tuple[float, ...]:
+        if not isinstance(value, list) or not value:
+            raise ParamError(f"expected {self.expected()}, got {_show(value) if value != [] else 'an empty list'}")
+        item = Param(self.name, "float", 0.0, minimum=self.minimum, maximum=self.maximum)  # no null items
+        for i, v in enumerate(value):
+            try:
+                item.coerce(v)
+            except ParamError as e:
+                raise ParamError(f"{e} (item {i + 1} of the list)", index=i) from None
+        return tuple(sorted({float(v) for v in value}))
 
 
 def _show(value: Any) -> str:
@@ -138,3 +170,4 @@ def figure(chart: Any, *, caption: str, alt: str = "") -> dict[str, str]:
 
 # Section modules register themselves on import; keep this list in display order of the docs.
 from reports.sections import overview as _overview  # noqa: E402,F401
+from reports.sections import projection as _projection  # noqa: E402,F401

@@ -110,7 +110,7 @@ def test_validate_and_errors_are_one_line(demo_workspace, tmp_path):
         assert r.returncode == 2
         assert r.stderr.strip().splitlines() == [
             "error: bad.yaml line 9: sections[0].kind: unknown section kind 'overveiw'; expected one of: "
-            "overview (did you mean 'overview'?)"]
+            "overview, projection (did you mean 'overview'?)"]
     assert not (tmp_path / "o").exists()
     (tmp_path / "nomodel.yaml").write_text(SPEC.replace("demo:bbc-finetuned", "demo:nope"))
     r = _run(["build", "nomodel.yaml", "--out", "o2"], demo_workspace, tmp_path)

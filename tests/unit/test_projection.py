@@ -217,13 +217,14 @@ def test_trustworthiness_matches_sklearn():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 6)).astype(np.float32)
     Y = X[:, :2] + 0.3 * rng.standard_normal((120, 2))
-    t, c, m = P.trustworthiness_continuity(X, Y, k=7, metric="euclidean")
-    assert m == 120
+    t, c, m, k = P.trustworthiness_continuity(X, Y, k=7, metric="euclidean")
+    assert m == 120 and k == 7
     assert t == pytest.approx(trustworthiness(X, Y, n_neighbors=7), abs=1e-6)
     # continuity is trustworthiness with the roles swapped
     assert c == pytest.approx(trustworthiness(Y, X, n_neighbors=7), abs=1e-6)
-    t_id, c_id, _ = P.trustworthiness_continuity(X, X[:, :2] * 0 + X[:, :2], k=7, metric="euclidean")
-    assert t_id < 1.0
+    t_id, c_id, _, _ = P.trustworthiness_continuity(Y, Y, k=7, metric="euclidean")
+    assert t_id == pytest.approx(1.0) and c_id == pytest.approx(1.0)  # a layout that is the data itself
+    assert t < 0.99
 
 
 def test_inverse_map_returns_the_embedding_at_a_data_point():
