@@ -40,7 +40,7 @@ def embeddings(model_ref: str, dataset_ref: str, n: int) -> tuple[np.ndarray, st
         rng = np.random.default_rng(0)
         reps = int(np.ceil(n / len(X)))
         sd = X.std(0, keepdims=True)
-        X = np.concatenate([X + (0 if r == 0 else 0.02 * sd * rng.standard_normal(X.shape)).astype(np.float32)
+        X = np.concatenate([X if r == 0 else (X + 0.02 * sd * rng.standard_normal(X.shape)).astype(np.float32)
                             for r in range(reps)])[:n]
         source += f", tiled ×{reps} with 2 % Gaussian jitter to {n:,}"
     return X.astype(np.float32), source, model
