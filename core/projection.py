@@ -627,12 +627,15 @@ def q_data(points: np.ndarray, predictions: np.ndarray, background: DecisionBack
     return float((background.class_at(points) == predictions).mean())
 
 
-def _rank_neighbourhoods(D: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """D: (n, n) with +inf diagonal → (ranks (n, n) where rank 1 = nearest, kNN indices (n, k))."""
-    order = D.argsort(dim=1)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(1, D.shape[1] + 1, device=D.device).expand_as(order))
-    return ranks, order[:, :k]
+def _ranks_of(D: torch.Tensor, cols: torch.Tensor, block: int = 256) -> torch.Tensor:
+    """D: (m, m) with +inf diagonal; cols: (m, k) → the rank of each cols[i, j] among row i (1 = nearest),
+    counted as 1 + the number of strictly closer points (no sort of whole rows)."""
+    out = torch.empty_like(cols)
+    for s in range(0, D.shape[0], block):
+        d = D[s:s + block]
+        ref = d.gather(1, cols[s:s + block])  # (b, k)
+        out[s:s + block] = (d.unsqueeze(1) < ref.unsqueeze(2)).sum(2) + 1
+    return out
 
 
 @torch.inference_mode()
@@ -658,14 +661,12 @@ def trustworthiness_continuity(X: np.ndarray, points: np.ndarray, *, k: int = 10
     diag = torch.arange(m)
     Dh[diag, diag] = float("inf")
     Dl[diag, diag] = float("inf")
-    rank_h, nn_h = _rank_neighbourhoods(Dh, k)
-    rank_l, nn_l = _rank_neighbourhoods(Dl, k)
+    nn_h = Dh.topk(k, dim=1, largest=False).indices
+    nn_l = Dl.topk(k, dim=1, largest=False).indices
     norm = 2.0 / (m * k * (2 * m - 3 * k - 1))
     # trustworthiness: 2-D neighbours that are not high-D neighbours, penalised by their high-D rank
-    r_h_of_l = rank_h.gather(1, nn_l)
-    t = 1.0 - norm * float((r_h_of_l - k).clamp_min(0).sum())
-    r_l_of_h = rank_l.gather(1, nn_h)
-    c = 1.0 - norm * float((r_l_of_h - k).clamp_min(0).sum())
+    t = 1.0 - norm * float((_ranks_of(Dh, nn_l) - k).clamp_min(0).sum())
+    c = 1.0 - norm * float((_ranks_of(Dl, nn_h) - k).clamp_min(0).sum())
     return t, c, m, k
 
 
