@@ -73,6 +73,8 @@ def _workspace_page(server: str, height: int):
     """A headless Chromium page on the dashboard's Workspace page (closed afterwards)."""
     from playwright.sync_api import expect, sync_playwright
 
+    # assertions wait as long as actions: a cold cache embeds and evaluates while the test watches
+    expect.set_options(timeout=240_000)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
