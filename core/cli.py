@@ -318,7 +318,7 @@ def _project_cfg(p: argparse.ArgumentParser) -> None:
 def _project(args: argparse.Namespace) -> Any:
     import re
 
-    from core.deepview import ProjectionSettings, run_projection, save_projection
+    from core.deepview import ProjectionSettings, embeddings_for, run_projection, save_projection
     from core.projection import check_lambda, parse_lambdas
     from core.settings import cache_root
 
@@ -342,10 +342,11 @@ def _project(args: argparse.Namespace) -> Any:
         if bar is not None:
             bar(int(frac * 1000), 1000)
 
+    emb = embeddings_for(model, ds, progress=prog)  # once, for every λ
     rows = []
     for lam in lams:
         t0 = time.perf_counter()
-        run = run_projection(model, ds, lam, settings, progress=prog)
+        run = run_projection(model, ds, lam, settings, progress=prog, emb=emb)
         if out is None:
             slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model.ref}_{ds.name}_n{len(ds)}")
             mode = "exact" if args.exact else args.metric

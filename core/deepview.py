@@ -138,6 +138,11 @@ def _stage(progress: StepProgress | None, stage: str):
     return cb
 
 
+def _graph_parts(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSettings) -> dict:
+    return {"model": model.fingerprint, "embeddings": [emb.model_fingerprint, emb.dataset_fingerprint, emb.params],
+            **settings.graph_parts()}
+
+
 def distance_graph(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSettings, *,
                    cache: ArrayCache | None = None, progress: StepProgress | None = None,
                    ) -> tuple[DistanceGraph, bool, str]:
@@ -146,9 +151,7 @@ def distance_graph(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSe
     head = model.head
     check_inputs(emb.pooled, emb.probs, k=settings.k, head=head)
     cache = cache or ArrayCache()
-    parts = {"model": model.fingerprint, "embeddings": [emb.model_fingerprint, emb.dataset_fingerprint, emb.params],
-             **settings.graph_parts()}
-    key = cache.key({"kind": "distance-graph", **parts})
+    parts = _graph_parts(model, emb, settings)
 
     def compute():
         g = compute_distance_graph(emb.pooled, head, predictions=emb.predictions, metric=settings.metric,
@@ -160,7 +163,7 @@ def distance_graph(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSe
 
     entry = cache.get_or_compute("distance-graph", parts, compute,
                                  description=f"{model.ref}: distance graph n={len(emb.pooled)}")
-    return DistanceGraph.from_arrays(entry.arrays, entry.meta), entry.hit, key
+    return DistanceGraph.from_arrays(entry.arrays, entry.meta), entry.hit, entry.key
 
 
 def _projection_to_cache(p: Projection) -> tuple[dict, dict]:
@@ -208,19 +211,28 @@ def run_projection(model: LoadedModel, dataset: TextDataset, lam: float = 0.8,
     t0 = time.perf_counter()
     emb = emb if emb is not None else embeddings_for(model, dataset, cache=cache, progress=progress)
     embed_seconds = time.perf_counter() - t0
-    graph, ghit, gkey = distance_graph(model, emb, settings, cache=cache, progress=progress)
+    gkey = cache.key({"kind": "distance-graph", **_graph_parts(model, emb, settings)})
     parts = {"graph": gkey, "lam": round(lam, 6), **settings.embed_parts()}
-    if progress is not None:
-        progress("projection", 0.0, f"UMAP, background and metrics for λ = {lam:g}")
+    # a λ already projected needs neither the graph nor UMAP: read it before touching the (large) graph
+    entry = cache.load("projection", cache.key({"kind": "projection", **parts}))
+    ghit = True
+    if entry is None or "graph_seconds" not in entry.meta:
+        graph, ghit, _ = distance_graph(model, emb, settings, cache=cache, progress=progress)
+        if progress is not None:
+            progress("projection", 0.0, f"UMAP, background and metrics for λ = {lam:g}")
 
-    def compute():
-        p = project(graph, emb.pooled, model.head, lam, probs=emb.probs,
-                    n_neighbors=settings.n_neighbors, min_dist=settings.min_dist, resolution=settings.resolution,
-                    k=settings.k, k_tc=settings.k_tc, seed=settings.seed, n_epochs=settings.n_epochs)
-        return _projection_to_cache(p)
+        def compute():
+            p = project(graph, emb.pooled, model.head, lam, probs=emb.probs,
+                        n_neighbors=settings.n_neighbors, min_dist=settings.min_dist,
+                        resolution=settings.resolution, k=settings.k, k_tc=settings.k_tc, seed=settings.seed,
+                        n_epochs=settings.n_epochs)
+            arrays, meta = _projection_to_cache(p)
+            return arrays, {**meta, "graph_seconds": graph.seconds, "n_edges": graph.n_edges}
 
-    entry = cache.get_or_compute("projection", parts, compute,
-                                 description=f"{model.ref}: projection n={len(dataset)} λ={lam:g}")
+        if entry is not None:  # written before the graph facts were kept with it
+            cache.remove("projection", entry.key)
+        entry = cache.get_or_compute("projection", parts, compute,
+                                     description=f"{model.ref}: projection n={len(dataset)} λ={lam:g}")
     if progress is not None:
         progress("projection", 1.0, "done")
     proj = _projection_from_cache(entry.arrays, entry.meta)
@@ -228,9 +240,10 @@ def run_projection(model: LoadedModel, dataset: TextDataset, lam: float = 0.8,
     indices = dataset.indices if dataset.indices is not None else np.arange(len(dataset))
     return ProjectionRun(projection=proj, texts=list(dataset.texts), labels=labels,
                          probs=emb.probs, label_names=list(model.label_names), model_ref=model.ref,
-                         dataset_name=dataset.name, settings=settings, graph_seconds=graph.seconds,
+                         dataset_name=dataset.name, settings=settings,
+                         graph_seconds=float(entry.meta["graph_seconds"]),
                          graph_cache_hit=ghit, projection_cache_hit=entry.hit, embed_seconds=embed_seconds,
-                         n_edges=graph.n_edges, key=entry.key,
+                         n_edges=int(entry.meta["n_edges"]), key=entry.key,
                          text_pairs=tuple(dataset.text_pairs) if dataset.text_pairs is not None else None,
                          indices=np.asarray(indices), label_note=label_note)
 

@@ -305,14 +305,16 @@ def _prepare(X: np.ndarray, metric: str, device: torch.device) -> torch.Tensor:
     return Xt
 
 
-def _block_distance(Q: torch.Tensor, R: torch.Tensor, metric: str, r_sq: torch.Tensor | None = None) -> torch.Tensor:
-    """(b, d) × (m, d) → (b, m) distances; Q and R as prepared by :func:`_prepare`."""
+def _block_distance(Q: torch.Tensor, R: torch.Tensor, metric: str, r_sq: torch.Tensor | None = None,
+                    q_sq: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(b, d) × (m, d) → (b, m) distances, in place in ``out`` when given; Q and R as prepared by
+    :func:`_prepare`; r_sq, q_sq: squared row norms (Euclidean only, computed when missing)."""
+    D = torch.mm(Q, R.T, out=out) if out is not None else Q @ R.T
     if metric == "cosine":
-        return (Q @ R.T).neg_().add_(1.0).clamp_min_(0.0)
-    if r_sq is None:
-        r_sq = (R * R).sum(1)
-    d2 = (Q * Q).sum(1, keepdim=True) + r_sq[None, :] - 2.0 * (Q @ R.T)
-    return d2.clamp_min(0.0).sqrt()
+        return D.neg_().add_(1.0).clamp_min_(0.0)
+    r_sq = (R * R).sum(1) if r_sq is None else r_sq
+    q_sq = (Q * Q).sum(1) if q_sq is None else q_sq
+    return D.mul_(-2.0).add_(q_sq[:, None]).add_(r_sq[None, :]).clamp_min_(0.0).sqrt_()
 
 
 @torch.inference_mode()
@@ -368,18 +370,12 @@ def candidate_pairs(Xp: torch.Tensor, predictions: np.ndarray, metric: str, *, n
     buf_h = torch.empty((chunk, n), device=dev) if sqrt_p is not None else None
     buf_p = torch.empty((chunk, n), device=dev) if sqrt_p is not None else None
     buf_c = {c: torch.empty((chunk, len(cc)), device=dev) for c, cc in cls_cols.items()}
-    q_sq = r_sq
     src_all: list[torch.Tensor] = []
     dst_all: list[torch.Tensor] = []
     for s in range(0, n, chunk):
         e = min(n, s + chunk)
         b = e - s
-        D = buf_d[:b]
-        torch.mm(Xp[s:e], Xp.T, out=D)
-        if metric == "cosine":
-            D.neg_().add_(1.0).clamp_min_(0.0)
-        else:
-            D.mul_(-2.0).add_(q_sq[s:e, None]).add_(r_sq[None, :]).clamp_min_(0.0).sqrt_()
+        D = _block_distance(Xp[s:e], Xp, metric, r_sq, None if r_sq is None else r_sq[s:e], out=buf_d[:b])
         ar = torch.arange(b, device=dev)
         D[ar, ar + s] = float("inf")  # never its own neighbour
         k = min(n_neighbors, n - 1)
