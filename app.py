@@ -9,6 +9,7 @@ st.set_page_config(page_title="Backbone Lens", layout="wide")
 PAGES = [
     st.Page("pages/workspace.py", title="Workspace", icon=":material/dashboard:", default=True),
     st.Page("pages/projection.py", title="Projection", icon=":material/scatter_plot:"),
+    st.Page("pages/saliency.py", title="Saliency", icon=":material/highlight:"),
 ]
 
 st.navigation(PAGES).run()

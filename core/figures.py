@@ -6,7 +6,7 @@ for reports.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import altair as alt
 import numpy as np
@@ -14,6 +14,11 @@ import pandas as pd
 
 from core.data import DatasetStats
 from core.evaluate import EvaluationResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.class_tokens import ClassTokens
+    from core.faithfulness import FaithfulnessResult, GameCurve
+    from core.saliency.base import SaliencyResult
 
 # Colour-blind-safe categorical palette (Okabe–Ito), also distinguishable in grey scale by order.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -235,3 +240,231 @@ def lambda_sweep_chart(rows: Sequence[dict], *, width: int = 420, height: int = 
         tooltip=["λ:Q", "metric:N", alt.Tooltip("value:Q", format=".1%")],
     ).properties(width=width, height=height, title=title)
     return _theme(chart)
+
+
+# ----------------------------------------------------------------------------- saliency
+
+SALIENCY_POS = (213, 94, 0)    # Okabe–Ito vermillion: evidence for the explained class
+SALIENCY_NEG = (0, 114, 178)   # Okabe–Ito blue: evidence against it (signed methods only)
+
+
+def _cell_style(score: float, scale: float, signed: bool) -> str:
+    if scale <= 0 or not np.isfinite(score):
+        return ""
+    a = min(1.0, abs(score) / scale)
+    if a < 0.02:
+        return ""
+    r, g, b = SALIENCY_NEG if (signed and score < 0) else SALIENCY_POS
+    dark = a > 0.6  # keep the word legible on strong colour
+    return (f"background-color: rgba({r},{g},{b},{0.85 * a:.3f});" + ("color:#fff;" if dark else "")
+            + "border-radius:2px;")
+
+
+def _highlight_segment(text: str, words: Sequence[str], scores: np.ndarray, spans: np.ndarray, scale: float,
+                       signed: bool) -> str:
+    """One segment's text with each word in a span coloured by its score; text between words kept verbatim."""
+    from html import escape
+
+    parts, cur = [], 0
+    use_spans = len(spans) and (spans[:, 0] >= 0).all()
+    for w, s, (a, b) in zip(words, scores, spans if len(spans) else [(-1, -1)] * len(words)):
+        if use_spans:
+            parts.append(escape(text[cur:a]))
+            cur = b
+        elif parts:
+            parts.append(" ")
+        style = _cell_style(float(s), scale, signed)
+        parts.append(f'<span class="bl-tok" style="{style}" title="{float(s):+.4g}">{escape(w)}</span>'
+                     if style else f'<span class="bl-tok" title="{float(s):+.4g}">{escape(w)}</span>')
+    if use_spans:
+        parts.append(escape(text[cur:]))
+    return "".join(parts)
+
+
+def saliency_html(result: "SaliencyResult", *, words: bool = True, header: bool = True, scale: float | None = None,
+                  title: str | None = None) -> str:
+    """Highlighted text (HTML, inline styles, escaped): background intensity ∝ |score| / max |score|.
+
+    Unsigned methods use one colour; signed ones vermillion (for the explained class) and blue
+    (against). Works in Streamlit (``st.html``) and in WeasyPrint (no scripts, no external CSS).
+    """
+    from html import escape
+
+    from core.saliency.words import merge_words
+
+    if words:
+        w = merge_words(result)
+        units, scores, segs, spans = list(w.words), w.scores, w.segments, w.spans
+    else:
+        units, scores, segs = list(result.tokens), result.scores, result.segments
+        spans = result.offsets
+    finite = np.abs(scores[np.isfinite(scores)])
+    sc = float(scale if scale is not None else (finite.max() if finite.size else 0.0))
+    blocks = []
+    for seg, text in ((0, result.text), (1, result.text_pair)):
+        if text is None:
+            continue
+        m = segs == seg
+        sp = spans[m]
+        cut = False
+        if result.truncated and len(sp) and (sp[:, 0] >= 0).all():
+            end = int(sp[:, 1].max())  # the model never read what follows: do not show it as "zero saliency"
+            cut = bool(text[end:].strip())
+            text = text[:end]
+        body = _highlight_segment(text, [u for u, k in zip(units, m) if k], scores[m], sp, sc, result.signed)
+        if cut or (result.truncated and not len(sp)):
+            body += (' <span class="bl-trunc" style="color:#666;font-style:italic" title="the model reads only the part '
+                     'shown">[… truncated]</span>')
+        label = ("" if result.text_pair is None else
+                 f'<span class="bl-seg" style="color:#666;font-size:85%">{"first text" if seg == 0 else "second text"}: </span>')
+        blocks.append(f'<div class="bl-sal-text" style="line-height:1.9">{label}{body}</div>')
+    head = ""
+    if header:
+        what = escape(title or result.method)
+        explain = ("" if result.target == result.predicted else
+                   f" · explaining <b>{escape(result.target_label)}</b> ({result.target_probability:.1%})")
+        head = (f'<div class="bl-sal-head" style="font-size:85%;color:#444;margin-bottom:2px">{what} · predicted '
+                f'<b>{escape(result.predicted_label)}</b> ({result.probability:.1%}){explain}</div>')
+    return f'<div class="bl-saliency" style="margin:4px 0 10px 0">{head}{"".join(blocks)}</div>'
+
+
+def saliency_comparison_html(results: Sequence["SaliencyResult"], *, titles: Sequence[str] | None = None,
+                             words: bool = True) -> str:
+    """Several methods on the same text, one row each (as in the paper's figures): method | highlighted text."""
+    from html import escape
+
+    if not results:
+        return ""
+    r0 = results[0]
+    titles = list(titles) if titles is not None else [r.method for r in results]
+    head = (f'<div style="font-size:90%;margin-bottom:4px">Predicted <b>{escape(r0.predicted_label)}</b> '
+            f'({r0.probability:.1%})' + ("" if r0.target == r0.predicted else
+                                          f'; explaining <b>{escape(r0.target_label)}</b>') + "</div>")
+    rows = []
+    for t, r in zip(titles, results):
+        kind = "signed: vermillion for, blue against" if r.signed else "unsigned"
+        cell = saliency_html(r, words=words, header=False)
+        rows.append(f'<tr><td style="vertical-align:top;padding:4px 10px 4px 0;white-space:nowrap;font-size:85%">'
+                    f'<b>{escape(t)}</b><br><span style="color:#666">{escape(kind)}</span></td>'
+                    f'<td style="vertical-align:top;padding:4px 0">{cell}</td></tr>')
+    return (f'<div class="bl-sal-compare">{head}<table style="border-collapse:collapse;width:100%">'
+            f'{"".join(rows)}</table></div>')
+
+
+def curve_label(c: "GameCurve") -> str:
+    """A reader's name for a curve: the method's title, with the layer for Grad-CAM ('random order' for random)."""
+    if c.method == "random":
+        return "random order"
+    from core.saliency import method_names
+
+    if c.method not in method_names():
+        return c.name
+    from core.saliency import get_method
+
+    title = get_method(c.method).title
+    return title if c.layer is None else f"{title}, layer {c.layer}"
+
+
+def _game_frame(res: "FaithfulnessResult", curves: Sequence["GameCurve"], metric: str) -> pd.DataFrame:
+    recs = []
+    for c in curves:
+        for game, acc, prob in (("hiding", c.hide_accuracy, c.hide_probability),
+                                ("revealing", c.reveal_accuracy, c.reveal_probability)):
+            vals = acc if metric == "accuracy" else prob
+            for lv, v in zip(c.levels, vals):
+                recs.append({"method": curve_label(c), "game": game, "share": float(lv), "value": float(v)})
+    return pd.DataFrame(recs)
+
+
+def game_curves(res: "FaithfulnessResult", *, max_methods: int = 8) -> list["GameCurve"]:
+    """The curves worth drawing: every method once (swept Grad-CAM at its best layer and layer 0), random last."""
+    out, seen = [], set()
+    for c in res.curves:
+        if c.method == "random" or c.method in seen:
+            continue
+        if res.layers(c.method):
+            best = res.best_layer(c.method)
+            out.append(res.curve(c.method, best))
+            if best != 0 and any(x.layer == 0 for x in res.layers(c.method)):
+                out.append(res.curve(c.method, 0))
+        else:
+            out.append(c)
+        seen.add(c.method)
+    return out[:max_methods] + [res.random]
+
+
+def faithfulness_chart(res: "FaithfulnessResult", *, metric: str = "accuracy", curves: Sequence["GameCurve"] | None = None,
+                       width: int = 300, height: int = 220) -> alt.Chart:
+    """Hiding (left) and revealing (right) curves: x = share of tokens hidden/kept, y = accuracy or probability."""
+    cs = list(curves) if curves is not None else game_curves(res)
+    df = _game_frame(res, cs, metric)
+    names = [curve_label(c) for c in cs]
+    colors = [("#888888" if c.method == "random" else PALETTE[i % len(PALETTE)]) for i, c in enumerate(cs)]
+    ytitle = f"accuracy (against {res.accuracy_against})" if metric == "accuracy" else "probability of the predicted class"
+    base = alt.Chart(df).encode(
+        x=alt.X("share:Q", axis=alt.Axis(format="%"), title="share of tokens (most salient first)"),
+        y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=ytitle),
+        color=alt.Color("method:N", sort=names, scale=alt.Scale(domain=names, range=colors), title="order",
+                        legend=alt.Legend(orient="bottom", columns=3, labelLimit=220)),
+        strokeDash=alt.condition(alt.datum.method == "random order", alt.value([5, 3]), alt.value([1, 0])),
+        tooltip=["method:N", "game:N", alt.Tooltip("share:Q", format=".0%"), alt.Tooltip("value:Q", format=".1%")],
+    )
+    lines = base.mark_line(point=alt.OverlayMarkDef(size=18))
+    panels = []
+    for game, sub in (("hiding", "top tokens replaced — lower is more faithful"),
+                      ("revealing", "only top tokens kept — higher is more faithful")):
+        panels.append(lines.transform_filter(alt.datum.game == game).properties(
+            width=width, height=height, title=alt.TitleParams(f"{game.capitalize()} game", subtitle=sub,
+                                                              subtitleFontSize=10)))
+    return _theme(alt.hconcat(*panels).resolve_scale(color="shared"))
+
+
+def layer_sweep_chart(res: "FaithfulnessResult", *, width: int = 420, height: int = 220) -> alt.Chart:
+    """Reveal − hide accuracy AUC gap per layer for decoded and plain Grad-CAM, with the random order as a rule."""
+    recs = []
+    for m, label in (("decoded_gradcam", "decoded Grad-CAM"), ("layer_gradcam", "plain layer Grad-CAM")):
+        for c in res.layers(m):
+            recs.append({"layer": c.layer, "method": label, "gap": c.gap, "hide": c.hide_auc, "reveal": c.reveal_auc})
+    df = pd.DataFrame(recs)
+    if df.empty:
+        df = pd.DataFrame({"layer": [], "method": [], "gap": [], "hide": [], "reveal": []})
+    order = ["decoded Grad-CAM", "plain layer Grad-CAM"]
+    line = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("layer:O", title="layer (0 = embeddings)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("gap:Q", title="revealing AUC − hiding AUC (higher is better)"),
+        color=alt.Color("method:N", sort=order, scale=alt.Scale(domain=order, range=PALETTE[:2]), title=None,
+                        legend=alt.Legend(orient="bottom")),
+        strokeDash=alt.StrokeDash("method:N", sort=order, legend=None),
+        tooltip=["method:N", "layer:O", alt.Tooltip("gap:Q", format=".3f"), alt.Tooltip("hide:Q", format=".3f"),
+                 alt.Tooltip("reveal:Q", format=".3f")])
+    rnd = alt.Chart(pd.DataFrame({"gap": [res.random.gap], "label": ["random order"]})).mark_rule(
+        color="#888888", strokeDash=[5, 3]).encode(y="gap:Q", tooltip=["label:N", alt.Tooltip("gap:Q", format=".3f")])
+    txt = alt.Chart(pd.DataFrame({"gap": [res.random.gap], "label": ["random"]})).mark_text(
+        align="left", dx=4, dy=-6, color="#666666", fontSize=10).encode(y="gap:Q", text="label:N", x=alt.value(0))
+    return _theme((line + rnd + txt).properties(width=width, height=height,
+                                                title=alt.TitleParams("Which layer explains best?",
+                                                                      subtitle="decoded vs plain Grad-CAM per layer",
+                                                                      subtitleFontSize=10)))
+
+
+def faithfulness_frame(res: "FaithfulnessResult") -> pd.DataFrame:
+    """One row per curve: method title, layer, hiding / revealing AUCs (accuracy and probability), gap,
+    saliency seconds, and whether the row is the best layer of a Grad-CAM sweep."""
+    from core.saliency import get_method
+
+    best = {m: res.best_layer(m) for m in ("decoded_gradcam", "layer_gradcam") if res.layers(m)}
+    rows = [{"method": "random order" if c.method == "random" else get_method(c.method).title,
+             "layer": "–" if c.layer is None else str(c.layer), "hiding AUC": c.hide_auc,
+             "revealing AUC": c.reveal_auc, "gap": c.gap, "hiding AUC (prob.)": c.hide_auc_prob,
+             "revealing AUC (prob.)": c.reveal_auc_prob, "saliency s": c.saliency_seconds,
+             "best layer": c.layer is not None and best.get(c.method) == c.layer} for c in res.curves]
+    return pd.DataFrame(rows)
+
+
+def class_tokens_frame(ct: "ClassTokens") -> pd.DataFrame:
+    """One column per class: its top words with idf-weighted scores, for st.dataframe and report tables."""
+    cols = {}
+    for c, name in enumerate(ct.label_names):
+        vals = [f"{w} ({s:.2f})" for w, s in zip(ct.words[c], ct.scores[c])]
+        cols[f"{name} ({int(ct.docs[c])})"] = vals + [""] * (ct.top_k - len(vals))
+    return pd.DataFrame(cols, index=pd.RangeIndex(1, ct.top_k + 1, name="rank"))

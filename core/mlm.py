@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -131,3 +132,52 @@ def evaluate_decoding_head(model: LoadedModel, head: torch.nn.Module, texts: Seq
         unmasked_top1_by_layer=tuple(by_layer), n_masked=int(m.sum()), n_unmasked=int((~m).sum()),
         train_positions=0, steps=0, seconds=0.0,
     )
+
+
+# ----------------------------------------------------------------------------- heads fitted for user models
+
+
+def fitted_head_path(model: LoadedModel) -> Path:
+    """Where a head fitted by :func:`fit_and_store` for this encoder lives (keyed by the encoder's weights)."""
+    from core.settings import cache_root
+
+    return cache_root() / "mlm-heads" / f"{model.encoder_fingerprint}.safetensors"
+
+
+def attach_fitted_mlm_head(model: LoadedModel) -> bool:
+    """Attach a head fitted earlier for exactly this encoder, if there is one; say so in the model's notes."""
+    if model.mlm_head is not None:
+        return True
+    f = fitted_head_path(model)
+    if not f.exists():
+        return False
+    from core.models import load_decoding_head
+
+    model.mlm_head = load_decoding_head(model.encoder, f).to(model.device).eval()
+    model._fps.pop("all", None)
+    model.notes.append(f"using the masked-LM decoding head fitted by Backbone Lens for this encoder ({f.name})")
+    return True
+
+
+def fit_and_store(model: LoadedModel, train_texts: Sequence[str], test_texts: Sequence[str], *,
+                  max_seconds: float = 75.0, progress: Callable[[int, int, dict], None] | None = None
+                  ) -> tuple[Path, MLMHeadReport]:
+    """Fit a decoding head with the demo's routine, store it under the cache keyed by the encoder, attach it."""
+    import json
+
+    from safetensors.torch import save
+
+    from core.cache import atomic_write_bytes, atomic_write_text
+
+    if model.encoder.get_input_embeddings() is None:
+        from core.errors import ModelError
+
+        raise ModelError(f"Model {model.ref} has no word-embedding matrix to tie a decoding head to.")
+    head, report = fit_decoding_head(model, train_texts, test_texts, max_seconds=max_seconds, progress=progress,
+                                     max_length=min(128, model.max_length))
+    f = fitted_head_path(model)
+    atomic_write_bytes(f, save({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}))
+    atomic_write_text(f.with_suffix(".json"), json.dumps({"model": model.ref, "report": report.to_json()}, indent=2))
+    model.mlm_head = head
+    model._fps.pop("all", None)
+    return f, report

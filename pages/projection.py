@@ -11,17 +11,8 @@ st.caption("A DeepView map of the classifier: every text is a point, placed so t
            "embedding *and* treated alike by the classification head lie close together (λ weighs the two). "
            "The background shows what the head predicts across the map.")
 
-model_ref, choice = widgets.selection_summary()
-if not model_ref or not choice.ref.strip():
-    st.info("Choose a model and a dataset on the Workspace page first.")
-    st.stop()
-with user_errors():
-    model = cached.get_model(model_ref)
-if not model.has_head:
-    st.info(f"`{model.ref}` is a bare encoder without a classification head. The discriminative projection "
-            "measures how the head's predictions change between texts, so it needs a classifier: pick one "
-            "(e.g. a demo model) on the Workspace page.")
-    st.stop()
+model_ref, choice, model = widgets.classifier_selection(
+    "The discriminative projection measures how the head's predictions change between texts, so it needs one.")
 
 c = widgets.projection_controls()
 if c.n > widgets.AUTO_EVALUATE_MAX and not widgets.confirm_gate(

@@ -2,8 +2,11 @@
 
 Only SVG strings produced by our own chart code (``core.figures.to_svg`` via
 :func:`reports.sections.figure`) are inserted unescaped, through the ``svg`` filter, which
-also refuses SVG carrying scripts, event handlers or external references. Everything
-else, dataset text and spec text included, is escaped.
+also refuses SVG carrying scripts, event handlers or external references, and highlighted
+text from ``core.figures.saliency_html`` / ``saliency_comparison_html``, through the
+``highlight`` filter, which re-serialises it from an allow-list of tags, attributes and
+inline styles (text re-escaped). Everything else, dataset text and spec text included, is
+escaped.
 """
 from __future__ import annotations
 
@@ -142,6 +145,113 @@ def safe_svg(value: Any) -> Markup:
     return Markup(s)
 
 
+# ----------------------------------------------------------------------------- highlighted text
+
+_HL_TAGS = {"div", "span", "table", "tbody", "tr", "td", "b", "br"}
+_HL_VOID = {"br"}
+_HL_ATTRS = {"class", "style", "title"}
+_HL_CLASS = re.compile(r"[A-Za-z0-9 _-]*\Z")
+_HL_PROPS = {"background-color", "color", "border-radius", "font-size", "font-style", "font-weight", "margin",
+             "margin-bottom", "padding", "vertical-align", "white-space", "line-height", "border-collapse", "width"}
+_HL_VALUE = re.compile(r"[#A-Za-z0-9 .,%()+-]*\Z")
+_HL_COLOR_FN = re.compile(r"\brgba?\(", re.IGNORECASE)
+
+
+def _style_ok(style: str) -> bool:
+    """Inline CSS of plain declarations of a few layout/colour properties; the only function is rgb()/rgba()."""
+    for decl in style.split(";"):
+        if not decl.strip():
+            continue
+        prop, sep, value = decl.partition(":")
+        if not sep or prop.strip().lower() not in _HL_PROPS or not _HL_VALUE.match(value.strip()):
+            return False
+        if "(" in _HL_COLOR_FN.sub("", value):
+            return False
+    return True
+
+
+def highlight_problem(html: str) -> tuple[str | None, str]:
+    """(why ``html`` is not highlighted text as ``core.figures`` writes it, or None; the re-serialised markup).
+
+    Parsed with :mod:`html.parser`; every tag, attribute and style declaration must be on the allow-list,
+    tags must nest properly, and the output is rebuilt from the parse (text and attribute values escaped
+    again), so what reaches the report is exactly what was checked.
+    """
+    from html import escape
+    from html.parser import HTMLParser
+
+    out: list[str] = []
+    stack: list[str] = []
+    problem: list[str] = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):  # noqa: ANN001
+            if tag not in _HL_TAGS:
+                problem.append(f"<{tag}> element")
+                return
+            parts = [tag]
+            for k, v in attrs:
+                v = v or ""
+                if k not in _HL_ATTRS:
+                    problem.append(f"attribute {k}")
+                elif k == "class" and not _HL_CLASS.match(v):
+                    problem.append("odd class name")
+                elif k == "style" and not _style_ok(v):
+                    problem.append("style outside the allow-list")
+                parts.append(f'{k}="{escape(v, quote=True)}"')
+            out.append("<" + " ".join(parts) + ">")
+            if tag not in _HL_VOID:
+                stack.append(tag)
+
+        def handle_startendtag(self, tag, attrs):  # noqa: ANN001
+            self.handle_starttag(tag, attrs)
+            if tag not in _HL_VOID and stack and stack[-1] == tag:
+                self.handle_endtag(tag)
+
+        def handle_endtag(self, tag):  # noqa: ANN001
+            if tag in _HL_VOID:
+                return
+            if not stack or stack[-1] != tag:
+                problem.append(f"unbalanced </{tag}>")
+                return
+            stack.pop()
+            out.append(f"</{tag}>")
+
+        def handle_data(self, data):  # noqa: ANN001
+            out.append(escape(data, quote=False))
+
+        def handle_comment(self, data):  # noqa: ANN001
+            problem.append("comment")
+
+        def handle_decl(self, decl):  # noqa: ANN001
+            problem.append("declaration")
+
+        def handle_pi(self, data):  # noqa: ANN001
+            problem.append("processing instruction")
+
+        def unknown_decl(self, data):  # noqa: ANN001
+            problem.append("declaration")
+
+    parser = P(convert_charrefs=True)
+    parser.feed(str(html))
+    parser.close()
+    if stack and not problem:
+        problem.append(f"unclosed <{stack[-1]}>")
+    return (problem[0] if problem else None), "".join(out)
+
+
+def safe_highlight(value: Any) -> Markup:
+    """Highlighted text from ``core.figures.saliency_html`` as markup, rebuilt from an allow-list.
+
+    Anything else (a script, an event handler, an unknown tag or style, broken nesting) is replaced
+    by an escaped notice.
+    """
+    problem, html = highlight_problem(str(value or ""))
+    if problem:
+        return Markup('<p class="figure-missing">[highlighted text omitted: not markup produced by Backbone Lens]</p>')
+    return Markup(html)
+
+
 def _prefix_ids(svg: str, prefix: str) -> str:
     """Make ids unique per figure so several inline SVGs never share clip paths or gradients."""
     svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', svg)
@@ -179,7 +289,7 @@ def environment() -> Environment:
             lstrip_blocks=True,
         )
         env.filters.update(pct=fmt_pct, num=fmt_num, compact=fmt_compact, datetime=fmt_datetime,
-                           seconds=fmt_seconds, svg=safe_svg, yaml=fmt_yaml)
+                           seconds=fmt_seconds, svg=safe_svg, highlight=safe_highlight, yaml=fmt_yaml)
         _ENV = env
     return _ENV
 

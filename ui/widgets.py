@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,25 @@ def selection_summary() -> tuple[str, DatasetChoice]:
     return ref, choice
 
 
+def classifier_selection(why: str):
+    """The selected model reference, dataset choice and loaded model, for pages that need a classifier.
+
+    Stops the page with one message when nothing is selected or the model is a bare encoder (``why``
+    says what the page needs the classification head for).
+    """
+    model_ref, choice = selection_summary()
+    if not model_ref or not choice.ref.strip():
+        st.info("Choose a model and a dataset on the Workspace page first.")
+        st.stop()
+    with user_errors():
+        model = cached.get_model(model_ref)
+    if not model.has_head:
+        st.info(f"`{model.ref}` is a bare encoder without a classification head. {why} Pick a classifier "
+                "(e.g. a demo model) on the Workspace page.")
+        st.stop()
+    return model_ref, choice, model
+
+
 # ----------------------------------------------------------------------------- projection page
 
 COLOR_LABELS = {"prediction": "Predicted class", "true label": "True label", "correct": "Correct or not"}
@@ -407,3 +427,125 @@ def selected_texts_panel(view: cached.ProjectionView, rows: list[int], *, model_
             label=name(int(view.labels[row])), prediction=name(int(pred[row])), confidence=float(conf[row]),
             source=source))
         st.rerun()  # show the new focus text above
+
+
+# ----------------------------------------------------------------------------- saliency page
+
+
+def keep_widgets(prefix: str) -> None:
+    """Keep the values of the widgets whose keys start with ``prefix`` across page switches.
+
+    Streamlit forgets a widget's value once a page without it has run; call this at the top of a
+    page: it restores the remembered values of widgets not in the session state and remembers the
+    current ones. Buttons must not use ``prefix`` (their state cannot be set).
+    """
+    store = st.session_state.setdefault(f"bl.kept.{prefix}", {})
+    for key, value in store.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+    for key in list(st.session_state.keys()):
+        if str(key).startswith(prefix):
+            store[key] = st.session_state[key]
+
+
+@dataclass(frozen=True)
+class SaliencyInput:
+    """The text to explain: ``pair`` is the second text (None = a single text); ``target`` a label name
+    (None = the predicted class)."""
+
+    text: str
+    pair: str | None
+    target: str | None
+
+
+def saliency_text_input(model: Any, examples: cached.ExampleTexts, focus: state.FocusText | None) -> SaliencyInput:
+    """Text area(s), an example picker and the target class of the Saliency page.
+
+    The text starts as ``focus`` (the text chosen on the Projection page, when it belongs to this
+    model and dataset) or the first example; it is refilled when that source changes.
+    """
+    k = {n: f"bl.w.sal.{n}" for n in ("text", "pair", "use_pair", "example", "target")}
+    if focus is not None:
+        source: tuple = ("focus", focus.text, focus.text_pair)
+    else:
+        source = ("example", examples.texts[0] if examples.texts else "",
+                  examples.pairs[0] if examples.pairs else None)
+    if st.session_state.get("bl.saliency.source") != source:
+        st.session_state["bl.saliency.source"] = source
+        st.session_state[k["text"]] = source[1]
+        st.session_state[k["pair"]] = source[2] or ""
+        st.session_state[k["example"]] = None if focus is not None or not examples.texts else 0
+    _init(k["use_pair"], False)
+    targets = [None, *model.label_names]
+    if st.session_state.get(k["target"], None) not in targets:
+        st.session_state[k["target"]] = None
+
+    def load_example() -> None:
+        i = st.session_state.get(k["example"])
+        if i is not None and 0 <= i < len(examples.texts):
+            st.session_state[k["text"]] = examples.texts[i]
+            st.session_state[k["pair"]] = examples.pairs[i] if examples.pairs else ""
+
+    st.selectbox("Load an example from the dataset", list(range(len(examples.texts))), key=k["example"],
+                 on_change=load_example, placeholder="Choose an example…",
+                 format_func=lambda i: f"{i + 1} · {examples.labels[i] or 'unlabelled'} · "
+                                       f"{_one_line(examples.texts[i], 100)}",
+                 help=f"Examples {examples.note}.")
+    text = st.text_area("Text to explain", key=k["text"], height=110)
+    cur_text, cur_pair = st.session_state[k["text"]], st.session_state[k["pair"]]
+    if focus is not None and cur_text == focus.text and (focus.text_pair or "") == cur_pair:
+        conf = f" ({focus.confidence:.0%})" if focus.confidence is not None else ""
+        st.caption(f"The focus text chosen on the {focus.source or 'Projection page'}: predicted "
+                   f"{focus.prediction or '–'}{conf}, true label {focus.label or '–'}"
+                   + (f", row {focus.index} of the dataset." if focus.index is not None else "."))
+    else:
+        i = st.session_state.get(k["example"])
+        if i is not None and 0 <= i < len(examples.texts) and cur_text == examples.texts[i]:
+            st.caption(f"Example {i + 1} of the dataset (true label {examples.labels[i] or '–'}), {examples.note}.")
+    pair: str | None = None
+    if examples.is_pair:
+        pair = st.text_area("Second text", key=k["pair"], height=70,
+                            help="The dataset holds sentence pairs (e.g. premise and hypothesis).")
+    c1, c2 = st.columns([2, 3], gap="large", vertical_alignment="bottom")
+    target = c1.selectbox("Explain the class", targets, key=k["target"],
+                          format_func=lambda t: "the predicted class" if t is None else t,
+                          help="Gradient and perturbation methods explain one class: by default the one the model "
+                               "predicts. Attention does not depend on the class.")
+    if not examples.is_pair and c2.toggle("Add a second text", key=k["use_pair"],
+                                          help="Feed a sentence pair (e.g. premise / hypothesis) instead of one text."):
+        pair = st.text_area("Second text", key=k["pair"], height=70)
+    return SaliencyInput(text, pair, target)
+
+
+def method_param_widgets(method: Any, *, key_prefix: str, skip: tuple[str, ...] = ("layer",)) -> dict[str, Any]:
+    """One widget per declared parameter (``core.saliency.MethodParam``) of ``method``; returns their values.
+
+    Widget keys are ``{key_prefix}{method}.{param}``; parameters in ``skip`` are left to the caller.
+    """
+    out: dict[str, Any] = {}
+    shown = [p for p in method.params if p.name not in skip]
+    if not shown:
+        return out
+    cols = st.columns(max(len(shown), 3))
+    for col, p in zip(cols, shown):
+        key = f"{key_prefix}{method.name}.{p.name}"
+        label = p.name.replace("_", " ").capitalize()
+        if p.kind == "choice":
+            _init(key, p.default)
+            if st.session_state[key] not in p.choices:
+                st.session_state[key] = p.default
+            out[p.name] = col.selectbox(label, list(p.choices), key=key, help=p.help)
+        elif p.kind == "bool":
+            _init(key, bool(p.default))
+            out[p.name] = col.checkbox(label, key=key, help=p.help)
+        elif p.kind == "int":
+            _init(key, int(p.default))
+            out[p.name] = int(col.number_input(label, key=key, step=1, help=p.help,
+                                               min_value=None if p.low is None else int(p.low),
+                                               max_value=None if p.high is None else int(p.high)))
+        else:
+            _init(key, float(p.default))
+            out[p.name] = float(col.number_input(label, key=key, step=0.05, format="%.2f", help=p.help,
+                                                 min_value=None if p.low is None else float(p.low),
+                                                 max_value=None if p.high is None else float(p.high)))
+    return out

@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 ComputeFn = Callable[["ReportContext", dict], dict]
 
 _TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a text",
-               "choice": "one of", "str_list": "a list of texts", "float_list": "a non-empty list of numbers"}
+               "choice": "one of", "str_list": "a list of texts", "float_list": "a non-empty list of numbers",
+               "int_list": "a non-empty list of whole numbers"}
 
 
 class ParamError(ValueError):
@@ -34,10 +35,16 @@ class ParamError(ValueError):
 
 @dataclass(frozen=True)
 class Param:
-    """A declared section parameter: ``type`` is bool, int, float, str, choice, str_list or float_list.
+    """A declared section parameter: ``type`` is bool, int, float, str, choice, str_list, float_list or int_list.
 
-    ``minimum``/``maximum`` bound int and float values and every item of a float_list (which comes
-    back sorted, without duplicates). A parameter whose default is None also accepts null.
+    ``minimum``/``maximum`` bound int and float values and every item of a float_list or int_list (which
+    come back sorted, without duplicates). A parameter whose default is None also accepts null.
+
+    A str_list with ``choices`` (or ``vocabulary``, a function returning the valid items, called only
+    when a value is checked, e.g. a registry that is costly to import) accepts only those items and
+    comes back without duplicates, in the given order; ``item`` names one item in messages
+    ("saliency method"); ``nonempty`` refuses an empty list. An int_list with ``choices`` also
+    accepts each of those words instead of a list (e.g. ``all``).
     """
 
     name: str
@@ -47,16 +54,31 @@ class Param:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    vocabulary: Callable[[], Sequence[str]] | None = None
+    item: str = ""
+    nonempty: bool = False
 
     def expected(self) -> str:
         if self.type == "choice":
             return "one of: " + ", ".join(self.choices)
+        if self.type == "str_list" and (self.choices or self.vocabulary):
+            what = self.item or "item"
+            listed = ", ".join(self.choices) if self.choices else f"{what} names"
+            return f"a {'non-empty ' if self.nonempty else ''}list of {listed}"
         word = _TYPE_WORDS.get(self.type, self.type)
+        if self.type == "str_list" and self.nonempty:
+            word = "a non-empty list of texts"
         if self.minimum is not None and self.maximum is not None:
-            return f"{word} from {self.minimum:g} to {self.maximum:g}"
-        if self.minimum is not None:
-            return f"{word} ≥ {self.minimum:g}"
+            word = f"{word} from {self.minimum:g} to {self.maximum:g}"
+        elif self.minimum is not None:
+            word = f"{word} ≥ {self.minimum:g}"
+        if self.type == "int_list" and self.choices:
+            word += " or one of: " + ", ".join(self.choices)
         return word
+
+    def valid_items(self) -> tuple[str, ...]:
+        """The items a str_list accepts (empty: any text)."""
+        return tuple(self.choices) if self.choices else tuple(self.vocabulary()) if self.vocabulary else ()
 
     def coerce(self, value: Any) -> Any:
         """The validated value; raises :class:`ParamError` (a ValueError: what was expected) otherwise."""
@@ -66,6 +88,12 @@ class Param:
             return None
         if t == "float_list":
             return self._coerce_floats(value)
+        if t == "int_list":
+            if isinstance(value, str) and value in self.choices:
+                return value
+            return self._coerce_ints(value)
+        if t == "str_list":
+            return self._coerce_strs(value)
         if t == "bool":
             ok = isinstance(value, bool)
         elif t == "int":
@@ -77,9 +105,6 @@ class Param:
             ok = isinstance(value, str) and bool(value.strip())
         elif t == "choice":
             ok = isinstance(value, str) and value in self.choices
-        elif t == "str_list":
-            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-            value = tuple(value) if ok else value
         if ok and t in ("int", "float"):
             if self.minimum is not None and value < self.minimum:
                 ok = False
@@ -93,16 +118,40 @@ class Param:
             raise ParamError(f"expected {self.expected()}, got {_show(value)}{hint}")
         return value
 
+    def _coerce_strs(self, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or (self.nonempty and not value):
+            raise ParamError(f"expected {self.expected()}, got {_show(value) if value != [] else 'an empty list'}")
+        for i, v in enumerate(value):
+            if not isinstance(v, str):
+                raise ParamError(f"expected a text, got {_show(v)} (item {i + 1} of the list)", index=i)
+        valid = self.valid_items()
+        if not valid:
+            return tuple(value)
+        for i, v in enumerate(value):
+            if v not in valid:
+                close = difflib.get_close_matches(v, valid, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ParamError(f"unknown {self.item or 'item'} {v!r}{hint}; expected one of: {', '.join(valid)} "
+                                 f"(item {i + 1} of the list)", index=i)
+        return tuple(dict.fromkeys(value))
+
+    def _coerce_ints(self, value: Any) -> tuple[int, ...]:
+        return tuple(int(v) for v in self._coerce_numbers(value, "int"))
+
     def _coerce_floats(self, value: Any) -> tuple[float, ...]:
+        return tuple(float(v) for v in self._coerce_numbers(value, "float"))
+
+    def _coerce_numbers(self, value: Any, kind: str) -> list[Any]:
+        """A non-empty list whose items each pass as ``kind`` within the bounds; sorted, duplicates dropped."""
         if not isinstance(value, list) or not value:
             raise ParamError(f"expected {self.expected()}, got {_show(value) if value != [] else 'an empty list'}")
-        item = Param(self.name, "float", 0.0, minimum=self.minimum, maximum=self.maximum)  # no null items
+        item = Param(self.name, kind, 0, minimum=self.minimum, maximum=self.maximum)  # no null items
         for i, v in enumerate(value):
             try:
                 item.coerce(v)
             except ParamError as e:
                 raise ParamError(f"{e} (item {i + 1} of the list)", index=i) from None
-        return tuple(sorted({float(v) for v in value}))
+        return sorted({int(v) if kind == "int" else float(v) for v in value})
 
 
 def _show(value: Any) -> str:
@@ -171,3 +220,5 @@ def figure(chart: Any, *, caption: str, alt: str = "") -> dict[str, str]:
 # Section modules register themselves on import; keep this list in display order of the docs.
 from reports.sections import overview as _overview  # noqa: E402,F401
 from reports.sections import projection as _projection  # noqa: E402,F401
+from reports.sections import saliency as _saliency  # noqa: E402,F401
+from reports.sections import faithfulness as _faithfulness  # noqa: E402,F401

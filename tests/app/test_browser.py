@@ -159,3 +159,94 @@ def test_projection_in_chromium(server):
         page.wait_for_timeout(2000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "projection.png"), full_page=True)
+
+
+def _idle(page) -> None:
+    """Wait until the app has finished running (the status widget shows while a script runs)."""
+    page.wait_for_timeout(500)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+
+
+def _choose(page, label: str, option: str, tries: int = 3) -> None:
+    """Pick the option starting with ``option`` in the selectbox ``label``; a click that lands while the app
+    reruns can be lost on a busy machine, so check it took and retry."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
+    chosen = re.compile("^" + re.escape(option))
+    for attempt in range(tries):
+        _idle(page)
+        box.click()
+        page.get_by_role("option", name=chosen).click()
+        try:
+            expect(page.get_by_role("combobox", name=label)).to_have_value(chosen, timeout=10_000)
+            _idle(page)
+            expect(page.get_by_role("combobox", name=label)).to_have_value(chosen, timeout=5_000)
+            return
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
+
+
+def _set_number(page, box, value: int, tries: int = 3) -> None:
+    """Type ``value`` into the number input ``box`` and commit it; retried when a rerun overwrote it."""
+    from playwright.sync_api import expect
+
+    for attempt in range(tries):
+        _idle(page)
+        box.fill(str(value))
+        box.press("Enter")
+        try:
+            _idle(page)
+            expect(box).to_have_value(str(value), timeout=5_000)
+            return
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
+
+
+def test_saliency_in_chromium(server):
+    from playwright.sync_api import expect
+
+    with _workspace_page(server, 4000) as page:
+        # the tweet classifier on tweets: short texts keep saliency and games quick
+        _choose(page, "Dataset", "bundled:tweets")
+        _choose(page, "Model", "demo:tweets-finetuned")
+
+        page.get_by_test_id("stSidebarNavLink").filter(has_text="Saliency").click()
+        expect(page.get_by_role("heading", name="Saliency")).to_be_visible()
+        expect(page.get_by_test_id("stSidebar")).to_contain_text("demo:tweets-finetuned")
+        expect(page.get_by_test_id("stSidebar")).to_contain_text("bundled:tweets")
+        # the default methods side by side, on the first example of the dataset
+        compare = page.locator(".bl-sal-compare")
+        expect(compare).to_be_visible()
+        for title in ("Decoded layer Grad-CAM", "Integrated Gradients", "Occlusion", "Attention rollout"):
+            expect(compare).to_contain_text(title)
+        assert page.locator(".bl-sal-compare span.bl-tok[style*='background-color']").count() > 0
+        expect(page.get_by_text("Integrated Gradients completeness")).to_be_visible()
+        assert page.get_by_test_id("stException").count() == 0
+        assert page.get_by_test_id("stAlertContentError").count() == 0
+
+        # the games on 8 tweets
+        _set_number(page, page.get_by_role("spinbutton", name="Texts").first, 8)
+        page.get_by_role("button", name="Play the games").click()
+        expect(page.get_by_test_id("stCaptionContainer").filter(has_text="How it was computed")).to_contain_text(
+            "8 texts", timeout=300_000)
+        page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+        expect(page.locator(".vega-embed")).to_have_count(2)
+        expect(page.get_by_test_id("stMetric").filter(has_text="Best decoded Grad-CAM layer")).to_contain_text(
+            re.compile(r"layer\s*\d"))
+
+        # class-representative tokens on 100 tweets
+        _set_number(page, page.get_by_role("spinbutton", name="Texts").last, 100)
+        page.get_by_role("button", name="Find class tokens").click()
+        expect(page.get_by_test_id("stMetric").filter(has_text="Mean pairwise overlap")).to_contain_text(
+            re.compile(r"\d\.\d of 10"), timeout=300_000)
+        expect(page.get_by_test_id("stCaptionContainer").filter(has_text="grouped by predicted class")).to_contain_text(
+            "100 texts")
+        page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+        assert page.get_by_test_id("stException").count() == 0
+        assert page.get_by_test_id("stAlertContentError").count() == 0
+        page.wait_for_timeout(2000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "saliency.png"), full_page=True)

@@ -101,6 +101,9 @@ def test_render_from_snapshot_alone(built, demo_workspace, tmp_path):
 
 
 def test_validate_and_errors_are_one_line(demo_workspace, tmp_path):
+    from reports.sections import section_kinds
+
+    assert section_kinds()[:2] == ("overview", "projection")
     (tmp_path / "good.yaml").write_text(SPEC)
     r = _run(["validate", "good.yaml"], demo_workspace, tmp_path)
     assert r.returncode == 0 and "valid" in r.stdout
@@ -110,7 +113,7 @@ def test_validate_and_errors_are_one_line(demo_workspace, tmp_path):
         assert r.returncode == 2
         assert r.stderr.strip().splitlines() == [
             "error: bad.yaml line 9: sections[0].kind: unknown section kind 'overveiw'; expected one of: "
-            "overview, projection (did you mean 'overview'?)"]
+            f"{', '.join(section_kinds())} (did you mean 'overview'?)"]
     assert not (tmp_path / "o").exists()
     (tmp_path / "nomodel.yaml").write_text(SPEC.replace("demo:bbc-finetuned", "demo:nope"))
     r = _run(["build", "nomodel.yaml", "--out", "o2"], demo_workspace, tmp_path)
