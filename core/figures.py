@@ -268,9 +268,12 @@ def _highlight_segment(text: str, words: Sequence[str], scores: np.ndarray, span
     parts, cur = [], 0
     use_spans = len(spans) and (spans[:, 0] >= 0).all()
     for w, s, (a, b) in zip(words, scores, spans if len(spans) else [(-1, -1)] * len(words)):
-        if use_spans:
+        if use_spans:  # show the text itself (original casing, no '##' or 'Ġ'); pieces sharing a span show once
+            a = max(int(a), cur)
             parts.append(escape(text[cur:a]))
-            cur = b
+            w, cur = text[a:max(a, int(b))], max(cur, int(b))
+            if not w:
+                continue
         elif parts:
             parts.append(" ")
         style = _cell_style(float(s), scale, signed)

@@ -33,7 +33,7 @@ def _query_row(model: LoadedModel, inp: Inputs, A: torch.Tensor, query: str) -> 
     return ((A * m[:, :, None]).sum(1) / m.sum(1, keepdim=True)).cpu().numpy()
 
 
-@register("attention", title="Attention (last layer)", signed=False, uses_target=False, cost="1 forward pass",
+@register("attention", title="Attention (last layer)", signed=False, uses_target=False, cost="2 forward passes",
           params=[_QUERY],
           description="The last layer's attention from the pooled query to each token, averaged over heads.")
 def attention(model: LoadedModel, inp: Inputs, targets: np.ndarray, probs: np.ndarray, *, query: str) -> np.ndarray:
@@ -52,7 +52,7 @@ def rollout(A: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     return R * attention_mask.float()[:, None, :]
 
 
-@register("attention_rollout", title="Attention rollout", signed=False, uses_target=False, cost="1 forward pass",
+@register("attention_rollout", title="Attention rollout", signed=False, uses_target=False, cost="2 forward passes",
           params=[_QUERY],
           description="Attention rollout (Abnar & Zuidema, 2020): the product over layers of head-averaged "
                       "attention with the residual identity, read at the pooled query.")

@@ -165,15 +165,18 @@ def prepare_inputs(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str
     ml = int(max_length or model.max_length)
     texts, pairs = [str(t) for t in texts], None if pairs is None else [str(p) for p in pairs]
     fast = bool(getattr(tok, "is_fast", False))
+    if ml > model.max_length:
+        raise SaliencyError(f"max_length {ml} is more than this model reads ({model.max_length} tokens).")
     enc = tok(texts, pairs, truncation=True if pairs is None else "longest_first", max_length=ml, padding=True,
-              return_tensors="pt", return_offsets_mapping=fast, return_token_type_ids=True)
+              padding_side="right", return_tensors="pt", return_offsets_mapping=fast, return_token_type_ids=True,
+              return_special_tokens_mask=True)
     full = tok(texts, pairs, truncation=False, add_special_tokens=True)["input_ids"]
     truncated = np.array([len(x) > ml for x in full], dtype=bool)
     ids = enc["input_ids"]
     b, T = ids.shape
     am = enc["attention_mask"]
-    special = _special_mask(tok, ids)
-    content = am.bool() & ~special
+    # special tokens by position (those the tokenizer added), not by id: an [UNK] in the text is content
+    content = am.bool() & ~enc["special_tokens_mask"].bool()
     segments = np.full((b, T), -1, dtype=np.int64)
     word_ids = np.full((b, T), -1, dtype=np.int64)
     offsets = np.full((b, T, 2), -1, dtype=np.int64)
@@ -217,11 +220,6 @@ def replacement_ids(model: LoadedModel, replacement: str) -> tuple[int, int]:
     return (tok.mask_token_id if tok.mask_token_id is not None else pad), pad
 
 
-def _special_mask(tok: Any, ids: torch.Tensor) -> torch.Tensor:
-    special = torch.tensor(sorted(set(tok.all_special_ids)), dtype=ids.dtype)
-    return torch.isin(ids, special)
-
-
 # ----------------------------------------------------------------------------- forward helpers
 
 
@@ -263,9 +261,20 @@ def probs_of_sequences(model: LoadedModel, seqs: Sequence[tuple[np.ndarray, np.n
                 ids[r, :len(a)], tt[r, :len(a)], am[r, :len(a)] = a, t, 1
             batch = {"input_ids": torch.from_numpy(ids).to(dev), "attention_mask": torch.from_numpy(am).to(dev),
                      "token_type_ids": torch.from_numpy(tt).to(dev)}
+            pad_idx = _position_padding_idx(model)
+            if pad_idx is not None:  # RoBERTa-style position ids skip pad ids: a pad replacement must not shift them
+                batch["position_ids"] = (pad_idx + 1 + torch.arange(T, device=dev)).expand(len(rows), T)
             logits, _ = logits_of(model, batch)
             out[rows] = torch.softmax(logits.float(), -1).cpu().numpy()
     return out
+
+
+def _position_padding_idx(model: LoadedModel) -> int | None:
+    """The padding index of RoBERTa-family position embeddings (positions count from it), else None."""
+    if model.model_type not in ("roberta", "xlm-roberta", "camembert"):
+        return None
+    emb = getattr(model.encoder, "embeddings", None)
+    return getattr(emb, "padding_idx", None)
 
 
 def resolve_targets(model: LoadedModel, target: int | str | Sequence[int | str] | None, probs: np.ndarray
@@ -281,6 +290,9 @@ def resolve_targets(model: LoadedModel, target: int | str | Sequence[int | str] 
     out = []
     names = ", ".join(f"{i} = {n}" for i, n in enumerate(model.label_names))
     for t in items:
+        if isinstance(t, str) and t in model.label_names:  # a label name first, even if it looks like a number
+            out.append(model.label_names.index(t))
+            continue
         if isinstance(t, str) and not t.strip().lstrip("-").isdigit():
             if t not in model.label_names:
                 raise SaliencyError(f"Target '{t}' is not one of the model's labels ({names}).")

@@ -20,7 +20,8 @@ class WordSaliency:
 
 
 def merge_words(result: SaliencyResult, *, agg: str = "sum") -> WordSaliency:
-    """Merge word pieces into words by summing (default), averaging or taking the max of their scores.
+    """Merge word pieces into words by summing (default) or averaging their scores, or by keeping the score of
+    largest magnitude (``max``, sign kept).
 
     Sum keeps additive attributions additive (IG, Shapley, occlusion windows); pieces without a
     word id (slow tokenizers) stay separate tokens, with ``##`` stripped when joined.

@@ -247,3 +247,41 @@ def test_long_text_is_truncated_and_flagged(tiny):
     assert r.truncated and len(r.tokens) == tiny.max_length - 2
     (short,) = get_method("gradient")(tiny, ["word " * 5])
     assert not short.truncated
+
+
+def test_unknown_tokens_are_content_not_special(tiny):
+    (r,) = get_method("gradient")(tiny, ["love it 😍 so much"])
+    assert "[UNK]" in r.tokens  # scored, hidden in the games, and shown like any other token
+
+
+def test_max_length_beyond_the_model_is_refused(tiny):
+    with pytest.raises(SaliencyError, match="more than this model reads"):
+        prepare_inputs(tiny, ["text"], max_length=tiny.max_length + 1)
+
+
+def test_roberta_pad_replacement_keeps_positions(tiny_model_dir):
+    from core.saliency.base import probs_of_sequences
+
+    m = load_model(str(tiny_model_dir("roberta")), device="cpu")
+    enc = m.tokenizer(["a few words in a row here"])
+    ids = np.array(enc["input_ids"][0])
+    ids[3] = m.tokenizer.pad_token_id  # an in-text pad must not shift the positions of the tokens after it
+    (p,) = probs_of_sequences(m, [(ids, np.zeros_like(ids))])
+    pad_idx = m.encoder.embeddings.padding_idx
+    t = torch.as_tensor(ids)[None]
+    with torch.no_grad():
+        fixed = m.encoder(input_ids=t, attention_mask=torch.ones_like(t),
+                          position_ids=pad_idx + 1 + torch.arange(len(ids))[None]).last_hidden_state
+        shifted = m.encoder(input_ids=t, attention_mask=torch.ones_like(t)).last_hidden_state
+    with torch.no_grad():
+        want = torch.softmax(m.head(fixed[:, 0]), -1)[0].numpy()
+    np.testing.assert_allclose(p, want, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(fixed, shifted)
+
+
+def test_label_names_that_look_like_numbers(one_token):
+    import dataclasses
+
+    m = dataclasses.replace(one_token, label_names=("1", "0"))
+    (r,) = get_method("occlusion")(m, ["awful"], target="0")
+    assert r.target == 1 and r.target_label == "0"
