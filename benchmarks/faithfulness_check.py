@@ -7,7 +7,7 @@ held-out test split: decoded and plain layer Grad-CAM, Integrated Gradients, Smo
 occlusion, Shapley value sampling, and a random order; replacement by the mask token. Tweets (the model's
 64 tokens): every layer for both Grad-CAMs, IG with 50 steps, Shapley with 2 permutations per text. BBC, to
 fit a 2-core CPU: articles cut to their first 64 tokens (headline and lead, AG-News length), decoded
-Grad-CAM at layers 0/2/4/6 and plain at layer 4, IG with 20 steps, Shapley with 1 permutation per text. Results are cached on disk, so
+Grad-CAM at layers 0/2/4/6 and plain at layers 4 and 6, IG with 20 steps, Shapley with 1 permutation per text. Results are cached on disk, so
 ``--table`` re-prints the markdown tables without recomputing. Writes
 ``benchmarks/results/faithfulness_check_<task>.json``.
 """
@@ -26,7 +26,7 @@ from core.models import load_model
 
 EVERY = tuple(range(7))
 # (model, data, max length, decoded Grad-CAM layers, plain Grad-CAM layers, IG steps, Shapley permutations per text)
-TASKS = {"bbc": ("demo:bbc-finetuned", "bundled:bbc", 64, (0, 2, 4, 6), (4,), 20, 1),
+TASKS = {"bbc": ("demo:bbc-finetuned", "bundled:bbc", 64, (0, 2, 4, 6), (4, 6), 20, 1),
          "tweets": ("demo:tweets-finetuned", "bundled:tweets", 64, EVERY, EVERY, 50, 2)}
 OUT = Path(__file__).parent / "results"
 
