@@ -168,9 +168,7 @@ class _Games:
         self.model, self.replacement, self.batch_size = model, replacement, batch_size
         self.mask_id, self.pad_id = replacement_ids(model, replacement)
         inp = prepare_inputs(model, texts, pairs, max_length=max_length)
-        ids, tt = inp.input_ids.cpu().numpy(), inp.token_type_ids.cpu().numpy()
-        am, content = inp.attention_mask.cpu().numpy().astype(bool), inp.content.cpu().numpy()
-        self.rows = [(ids[i][am[i]], tt[i][am[i]], np.flatnonzero(content[i][am[i]])) for i in range(len(inp))]
+        self.rows = inp.sequences()
         self.truncated = int(inp.truncated.sum())
         self.max_length = int(max_length or model.max_length)
         self.seen: dict[tuple[int, bytes], np.ndarray] = {}

@@ -129,6 +129,12 @@ class Inputs:
         return {"input_ids": self.input_ids[r] if ids is None else ids,
                 "attention_mask": self.attention_mask[r], "token_type_ids": self.token_type_ids[r]}
 
+    def sequences(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per text, without padding: input ids (T_i,), token types (T_i,), positions of its content tokens."""
+        ids, tt = self.input_ids.cpu().numpy(), self.token_type_ids.cpu().numpy()
+        am, content = self.attention_mask.cpu().numpy().astype(bool), self.content.cpu().numpy()
+        return [(ids[i][am[i]], tt[i][am[i]], np.flatnonzero(content[i][am[i]])) for i in range(len(self))]
+
     def select(self, rows: Sequence[int]) -> "Inputs":
         """The sub-batch of ``rows``, trimmed to its longest sequence."""
         idx = torch.as_tensor(list(rows), dtype=torch.long, device=self.input_ids.device)

@@ -15,15 +15,6 @@ _REPLACEMENT = MethodParam("replacement", "choice", "mask", "what a hidden token
                            "token, or nothing (deleted)", choices=("mask", "pad", "delete"))
 
 
-def _rows(inp: Inputs) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per text: ids (T_i,), token types (T_i,), content positions."""
-    ids = inp.input_ids.cpu().numpy()
-    tt = inp.token_type_ids.cpu().numpy()
-    am = inp.attention_mask.cpu().numpy().astype(bool)
-    content = inp.content.cpu().numpy()
-    return [(ids[i][am[i]], tt[i][am[i]], np.flatnonzero(content[i][am[i]])) for i in range(len(inp))]
-
-
 @register("occlusion", title="Occlusion", signed=True, cost="one forward pass per window",
           params=[MethodParam("window", "int", 1, "tokens hidden together (1 = leave one token out; n = sliding "
                               "n-gram windows, a token's score is the mean over the windows covering it)", 1, 64),
@@ -33,7 +24,7 @@ def _rows(inp: Inputs) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
 def occlusion(model: LoadedModel, inp: Inputs, targets: np.ndarray, probs: np.ndarray, *, window: int,
               replacement: str) -> np.ndarray:
     mask_id, pad_id = replacement_ids(model, replacement)
-    rows = _rows(inp)
+    rows = inp.sequences()
     seqs, owner = [], []
     for i, (ids, tt, pos) in enumerate(rows):
         w = min(window, len(pos))
@@ -65,7 +56,7 @@ def occlusion(model: LoadedModel, inp: Inputs, targets: np.ndarray, probs: np.nd
 def shapley(model: LoadedModel, inp: Inputs, targets: np.ndarray, probs: np.ndarray, *, samples: int, seed: int,
             replacement: str) -> np.ndarray:
     mask_id, pad_id = replacement_ids(model, replacement)
-    rows = _rows(inp)
+    rows = inp.sequences()
     seqs, plan = [], []
     for i, (ids, tt, pos) in enumerate(rows):
         rng = np.random.default_rng([seed, i, len(pos)])
