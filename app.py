@@ -10,6 +10,9 @@ PAGES = [
     st.Page("pages/workspace.py", title="Workspace", icon=":material/dashboard:", default=True),
     st.Page("pages/projection.py", title="Projection", icon=":material/scatter_plot:"),
     st.Page("pages/saliency.py", title="Saliency", icon=":material/highlight:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/adversarial.py", title="Adversarial", icon=":material/bug_report:"),
+    st.Page("pages/multitask.py", title="Multi-task", icon=":material/hub:"),
 ]
 
 st.navigation(PAGES).run()

@@ -97,6 +97,19 @@ def progress_bar(args: argparse.Namespace, desc: str):
     return cb
 
 
+def stage_printer(args: argparse.Namespace) -> Callable[[str, float, str], None]:
+    """A ``(stage, fraction, message)`` callback printing one line per stage at most every 5 s (stderr)."""
+    last: dict[str, Any] = {"stage": None, "t": 0.0}
+
+    def prog(stage: str, frac: float, msg: str) -> None:
+        now = time.time()
+        if getattr(args, "quiet", False) or (stage == last["stage"] and now - last["t"] < 5 and frac < 1):
+            return
+        last.update(stage=stage, t=now)
+        print(f"[{stage}] {frac:5.0%} {msg}", file=sys.stderr, flush=True)
+    return prog
+
+
 # ----------------------------------------------------------------------------- verbs
 
 
@@ -116,16 +129,7 @@ def _demo(args: argparse.Namespace) -> Any:
     if args.action == "status":
         return {"ready": demo.demo_ready(), "models": demo.demo_status(), "manifest": demo.read_manifest(),
                 "folder": str(demo.demo_root())}
-    last = {"step": None, "t": 0.0}
-
-    def prog(step: str, frac: float, msg: str) -> None:
-        now = time.time()
-        if args.quiet or (step == last["step"] and now - last["t"] < 5 and frac < 1):
-            return
-        last.update(step=step, t=now)
-        print(f"[{step}] {frac:5.0%} {msg}", file=sys.stderr, flush=True)
-
-    return demo.build_demo(force=args.force, profile=args.profile, progress=prog)
+    return demo.build_demo(force=args.force, profile=args.profile, progress=stage_printer(args))
 
 
 @verb("evaluate", "accuracy and confusion matrix (held-out split when the model was trained on the dataset)")
@@ -662,3 +666,8 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, (np.integer, np.floating)):
         return o.item()
     return str(o)
+
+
+# verbs defined in their own modules register themselves on import (they import the helpers above)
+import core.cli_applications  # noqa: E402,F401  compare, attack
+import core.cli_multitask  # noqa: E402,F401  multitask

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -44,6 +45,17 @@ def select_evaluation_split(model: LoadedModel, dataset: TextDataset) -> tuple[T
         return take_split(dataset, "test", seed=seed), "test", (
             "The model was trained on this dataset; evaluated on its held-out test split only.")
     return dataset, "all", "The model was not trained on this dataset; evaluated on all selected examples."
+
+
+def heldout_pool(models: Sequence[LoadedModel], dataset: TextDataset) -> tuple[TextDataset, str, LoadedModel | None]:
+    """(pool, split, model): the held-out test split of ``dataset`` when any of ``models`` was trained on it
+    (the first such model's split, named as the third item), else all of it — so no model is judged on its
+    own training texts. split: "test" or "all"."""
+    for m in models:
+        if m.has_head and trained_on(m, dataset):
+            pool, split, _ = select_evaluation_split(m, dataset)
+            return pool, split, m
+    return dataset, "all", None
 
 
 def map_labels(model: LoadedModel, dataset: TextDataset) -> np.ndarray:

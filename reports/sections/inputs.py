@@ -1,0 +1,92 @@
+"""Models and datasets a section names itself, beside the report's own (``model``/``dataset`` params).
+
+A report spec has one top-level model and dataset; the application sections (``comparison``,
+``adversarial``) may name others. Each is loaded once per build through the context's memo, so two
+sections naming the same model share it, and its load time shows in the provenance timings. The
+fragment of such a section records what it used (:func:`model_facts`, :func:`dataset_facts`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.data import TextDataset
+    from core.models import LoadedModel
+    from reports.snapshot import ReportContext
+
+
+def local_ref(ctx: "ReportContext", ref: str) -> str:
+    """A relative file path resolved against the spec's folder (as the top-level refs are), when it exists."""
+    if ":" in ref.split("/")[0] or Path(ref).expanduser().is_absolute() or not ctx.spec.source:
+        return ref
+    cand = Path(ctx.spec.source).parent / ref
+    return str(cand.resolve()) if cand.exists() else ref
+
+
+def section_model(ctx: "ReportContext", ref: str | None) -> "LoadedModel":
+    """The report's model when ``ref`` is None or the same reference, else ``ref`` loaded once per build."""
+    if ref is None or ref == ctx.spec.model:
+        return ctx.model
+
+    def load():
+        from core.models import load_model
+
+        ctx.say("load", 0.0, f"loading model {ref}")
+        return load_model(local_ref(ctx, ref))
+    return ctx._once(f"load_model:{ref}", load)
+
+
+def section_dataset(ctx: "ReportContext", ref: str | None) -> "TextDataset":
+    """The report's whole dataset when ``ref`` is None or the same reference, else ``ref`` loaded once."""
+    if ref is None or ref == ctx.spec.dataset.ref:
+        return ctx.full_dataset
+
+    def load():
+        from core.data import load_dataset
+
+        ctx.say("load", 0.5, f"loading dataset {ref}")
+        return load_dataset(local_ref(ctx, ref))
+    return ctx._once(f"load_dataset:{ref}", load)
+
+
+def heldout_pool(models: "list[LoadedModel]", full: "TextDataset") -> tuple["TextDataset", str, str]:
+    """(pool, split, note): :func:`core.evaluate.heldout_pool` with a sentence for the report."""
+    from core.evaluate import heldout_pool as pool_of
+
+    pool, split, by = pool_of(models, full)
+    if by is not None:
+        return pool, split, f"{by.ref} was trained on this dataset, so the texts come from its held-out test split."
+    return pool, split, "No model was trained on this dataset, so the texts are drawn from all of it."
+
+
+def model_facts(m: "LoadedModel") -> dict[str, Any]:
+    """What the provenance of a section records about a model it used."""
+    meta = m.metadata or {}
+    return {"ref": m.ref, "fingerprint": m.fingerprint, "model_type": m.model_type, "setting": meta.get("setting"),
+            "base_model": meta.get("base_model"), "trained_on": meta.get("dataset"),
+            "label_names": list(m.label_names), "has_head": bool(m.has_head), "max_length": m.max_length}
+
+
+def dataset_facts(full: "TextDataset", sample: "TextDataset", ref: str) -> dict[str, Any]:
+    return {"ref": ref, "name": full.name, "n_total": len(full), "n": len(sample),
+            "source_fingerprint": full.source_fingerprint, "sample_fingerprint": sample.fingerprint}
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """``text`` cut at a word boundary near ``limit`` characters, with an ellipsis."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return (cut if len(cut) > limit // 2 else text[:limit]) + " …"
+
+
+def for_print(chart: Any) -> Any:
+    """A copy of a dashboard chart for a static report: no per-point ARIA labels (they would carry dataset
+    texts into the SVG, unseen) and legend titles and labels never cut short."""
+    chart = chart.copy(deep=True)
+    chart.config.aria = False
+    chart.config.legend.labelLimit = 0
+    chart.config.legend.titleLimit = 0
+    return chart
