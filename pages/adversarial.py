@@ -11,7 +11,8 @@ from ui.errors import user_errors, user_message
 
 N_DEFAULT = 40
 ATTACKS = {"word": "Word substitution (BERT-Attack)", "char": "Character edits (DeepWordBug + look-alikes)"}
-SECONDS_PER_TOKEN2 = 0.012  # measured on a 2-core CPU: ~7 s per tweet (~25 tokens), ~46 s per 64-token article
+SECONDS_PER_TOKEN2 = 0.0016  # 2-core CPU, nothing else running: median 0.95 s per attacked tweet (~25 tokens;
+# benchmarks/attack_throughput.py); cost grows about with tokens² (one query per token × candidates per word)
 SCORES = {"entropy": "Classifier entropy", "background_uncertainty": "Background uncertainty",
           "neighbour_disagreement": "Neighbour disagreement"}
 
@@ -67,10 +68,10 @@ if not head_ok:
 with user_errors():
     sample = cached.example_texts(model_ref, choice, n)  # the texts the attack will take (same sample)
 tokens = min(model.max_length, 1.3 * float(np.mean([len(t.split()) for t in sample.texts]) if sample.texts else 0))
-low, high = (max(1, round(n * SECONDS_PER_TOKEN2 * tokens ** 2 * f / 60)) for f in (0.5, 1.5))
+low, high = (max(1, round(n * SECONDS_PER_TOKEN2 * tokens ** 2 * f / 60)) for f in (0.5, 3.0))
 message = (f"Attacks {n:,} texts of about {tokens:.0f} tokens each: roughly {low}–{high} min on a 2-core CPU "
-           "(about 7 s per tweet, up to a minute or more per news article: every candidate edit is one pass through "
-           "the model; much faster on a GPU). Then the clean and adversarial texts are projected together (seconds). "
+           "(about 1 s per tweet on an idle machine, tens of seconds per long news article: every candidate edit is "
+           "one pass through the model; much faster on a GPU). Then the clean and adversarial texts are projected together (seconds). "
            "Results are cached, so a repeat is instant.")
 if not widgets.confirm_gate(("attack", model_ref, choice, n, settings), message, "Run the attack",
                             widget_key="bl.w.adv-go.run"):
