@@ -671,3 +671,5 @@ def _json_default(o: Any) -> Any:
 # verbs defined in their own modules register themselves on import (they import the helpers above)
 import core.cli_applications  # noqa: E402,F401  compare, attack
 import core.cli_multitask  # noqa: E402,F401  multitask
+import core.cli_inside  # noqa: E402,F401  layers, heads
+import core.cli_topics  # noqa: E402,F401  topics

@@ -117,6 +117,7 @@ def test_project_sweep_reuses_the_distance_graph(demo_workspace):
     first = json.loads(run(*args, "--sweep", "0,1").stdout)
     assert [r["lam"] for r in first["rows"]] == [0.0, 1.0]
     assert first["rows"][1]["graph_cache_hit"]  # the second λ only re-mixes
+    run("cache", "clear", "--kind", "projection", "--yes")  # a λ = 0.5 map left by an earlier local run
     again = json.loads(run(*args, "--lam", "0.5").stdout)
     assert again["graph_cache_hit"] and not again["projection_cache_hit"]
 

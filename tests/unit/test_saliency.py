@@ -16,6 +16,30 @@ KEY = "awful"
 SOUND = ["grad_x_input", "integrated_gradients", "occlusion", "shapley", "decoded_gradcam", "layer_gradcam"]
 
 
+def plant_key(bert, tok) -> torch.Tensor:
+    """Give ``bert`` embeddings orthogonal to the all-ones vector and to u = e0 − e1, except KEY's word embedding
+    (+3u), and zero every attention and feed-forward output (so each state is LayerNorm(embedding)). Returns u."""
+    d = bert.config.hidden_size
+    u = torch.zeros(d)
+    u[0], u[1] = 1.0, -1.0
+    basis = torch.linalg.qr(torch.stack([torch.ones(d), u, *torch.randn(d - 2, d)]).T).Q[:, 2:]  # ⟂ 1 and u
+
+    def sub(n: int) -> torch.Tensor:
+        return torch.randn(n, d - 2) @ basis.T * 0.5
+
+    with torch.no_grad():
+        emb = bert.embeddings
+        emb.word_embeddings.weight.copy_(sub(bert.config.vocab_size))
+        emb.word_embeddings.weight[tok.convert_tokens_to_ids(KEY)] += 3 * u
+        emb.position_embeddings.weight.copy_(sub(bert.config.max_position_embeddings))
+        emb.token_type_embeddings.weight.copy_(sub(2))
+        for layer in bert.encoder.layer:
+            for lin in (layer.attention.output.dense, layer.output.dense):
+                lin.weight.zero_()
+                lin.bias.zero_()
+    return u
+
+
 def _one_token_model(num_layers: int = 2) -> LoadedModel:
     """A BERT whose logit depends on one vocabulary token only (KEY), through mean pooling.
 
@@ -32,23 +56,7 @@ def _one_token_model(num_layers: int = 2) -> LoadedModel:
                      intermediate_size=32, max_position_embeddings=64, hidden_dropout_prob=0.0,
                      attention_probs_dropout_prob=0.0)
     bert = BertModel(cfg, add_pooling_layer=False).eval()
-    u = torch.zeros(d)
-    u[0], u[1] = 1.0, -1.0
-    basis = torch.linalg.qr(torch.stack([torch.ones(d), u, *torch.randn(d - 2, d)]).T).Q[:, 2:]  # ⟂ 1 and u
-
-    def sub(n: int) -> torch.Tensor:
-        return torch.randn(n, d - 2) @ basis.T * 0.5
-
-    with torch.no_grad():
-        emb = bert.embeddings
-        emb.word_embeddings.weight.copy_(sub(cfg.vocab_size))
-        emb.word_embeddings.weight[tok.convert_tokens_to_ids(KEY)] += 3 * u
-        emb.position_embeddings.weight.copy_(sub(cfg.max_position_embeddings))
-        emb.token_type_embeddings.weight.copy_(sub(2))
-        for layer in bert.encoder.layer:
-            for lin in (layer.attention.output.dense, layer.output.dense):
-                lin.weight.zero_()
-                lin.bias.zero_()
+    u = plant_key(bert, tok)
     head = nn.Linear(d, 2)
     with torch.no_grad():
         head.weight.zero_()
