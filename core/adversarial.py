@@ -509,6 +509,10 @@ def attack_dataset(model: Any, dataset: Any, *, attack: str = "word", cache: Any
     labels, _ = model_labels(model, dataset)
     cache = cache or ArrayCache()
     mlm = kw.get("mlm_model")
+    if attack == "word" and mlm is None and model.mlm_head is None:
+        from core.mlm import attach_fitted_mlm_head
+
+        attach_fitted_mlm_head(model)  # before the cache key: a head fitted earlier for this encoder, if any
     plain = {k: v for k, v in kw.items() if k not in ("mlm_model", "similarity_model")}
     parts = {"model": model.fingerprint, "dataset": dataset.fingerprint, "attack": attack, "params": plain,
              "mlm": None if mlm is None else mlm.fingerprint,

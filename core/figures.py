@@ -147,6 +147,17 @@ def background_data_uri(classes: np.ndarray, confidence: np.ndarray, n_classes: 
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _background_image(classes: np.ndarray, confidence: np.ndarray, extent: Sequence[float], n_classes: int,
+                      xs: alt.Scale, ys: alt.Scale) -> alt.Chart:
+    """The decision background as an image layer spanning ``extent`` (x0, x1, y0, y1)."""
+    x0, x1, y0, y1 = (float(v) for v in extent)
+    uri = background_data_uri(classes, confidence, n_classes)
+    return alt.Chart(pd.DataFrame({"url": [uri], "x": [x0], "x2": [x1], "y": [y1], "y2": [y0]})).mark_image(
+        aspect=False, align="left", baseline="top").encode(
+        x=alt.X("x:Q", scale=xs, axis=None), x2="x2:Q", y=alt.Y("y:Q", scale=ys, axis=None), y2="y2:Q",
+        url="url:N")
+
+
 def _shorten(text: str, n: int = 160) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -187,11 +198,7 @@ def projection_chart(points: np.ndarray, predictions: np.ndarray, confidence: np
     x0, x1, y0, y1 = (float(v) for v in extent)
     xs = alt.Scale(domain=[x0, x1], nice=False, zero=False)
     ys = alt.Scale(domain=[y0, y1], nice=False, zero=False)
-    uri = background_data_uri(bg_classes, bg_confidence, len(names))
-    bg = alt.Chart(pd.DataFrame({"url": [uri], "x": [x0], "x2": [x1], "y": [y1], "y2": [y0]})).mark_image(
-        aspect=False, align="left", baseline="top").encode(
-        x=alt.X("x:Q", scale=xs, axis=None), x2="x2:Q", y=alt.Y("y:Q", scale=ys, axis=None), y2="y2:Q",
-        url="url:N")
+    bg = _background_image(bg_classes, bg_confidence, extent, len(names), xs, ys)
     if color_by == "correct":
         domain = ["correct", "wrong", "unlabelled"]
         field, legend_title = "correct", "Prediction"
@@ -481,12 +488,7 @@ def class_tokens_frame(ct: "ClassTokens") -> pd.DataFrame:
 
 
 def _bg_layer(bg: "DecisionBackground", n_classes: int, xs: alt.Scale, ys: alt.Scale) -> alt.Chart:
-    x0, x1, y0, y1 = (float(v) for v in bg.extent)
-    uri = background_data_uri(bg.classes, bg.confidence, n_classes)
-    return alt.Chart(pd.DataFrame({"url": [uri], "x": [x0], "x2": [x1], "y": [y1], "y2": [y0]})).mark_image(
-        aspect=False, align="left", baseline="top").encode(
-        x=alt.X("x:Q", scale=xs, axis=None), x2="x2:Q", y=alt.Y("y:Q", scale=ys, axis=None), y2="y2:Q",
-        url="url:N")
+    return _background_image(bg.classes, bg.confidence, bg.extent, n_classes, xs, ys)
 
 
 def comparison_metrics_chart(cmp: "ModelComparison", pair: int = 0, *, width: int = 300,

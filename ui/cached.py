@@ -552,10 +552,6 @@ def _attack(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str
     from core.deepview import model_labels
 
     model = _load_model(model_ref, model_stamp_)
-    if settings.attack == "word" and model.mlm_head is None:
-        from core.mlm import attach_fitted_mlm_head
-
-        attach_fitted_mlm_head(model)  # a head fitted earlier for this encoder (no-op when there is none)
     ds, _, note = _projection_sample(model, choice, n, True)
     _, label_note = model_labels(model, ds)
     bar = _ProgressBar(f"{settings.attack.capitalize()} attack: texts done")
