@@ -191,6 +191,31 @@ class PruningCurves:
     random: np.ndarray
     reference: str  # what accuracy is measured against
 
+    @property
+    def intact(self) -> float | None:
+        """Accuracy with no head masked (None when k = 0 was not checked)."""
+        return float(self.least_first[0]) if self.ks and self.ks[0] == 0 else None
+
+    def gap(self, order: str = "most") -> float | None:
+        """How much better than chance the ranking orders the heads, as a mean accuracy difference over the
+        checked k with 0 < k < the largest k (all heads by default; at both ends every order gives the same
+        accuracy):
+
+        * ``"most"``: random order minus most-important-first — positive when masking the heads ranked most
+          important hurts more than masking as many random heads;
+        * ``"least"``: least-important-first minus random order — positive when the heads ranked least important
+          matter less than random ones.
+
+        None when no such k was checked."""
+        if order not in ("most", "least"):
+            raise HeadError(f"Unknown pruning order '{order}'; choose most or least.")
+        ks = np.asarray(self.ks)
+        inner = (ks > 0) & (ks < ks.max()) if len(ks) else ks.astype(bool)
+        if not inner.any():
+            return None
+        diff = self.random - self.most_first if order == "most" else self.least_first - self.random
+        return float(np.mean(np.asarray(diff)[inner]))
+
     def to_json(self) -> dict[str, Any]:
         return {"ks": list(self.ks), "least_important_first": [round(float(v), 4) for v in self.least_first],
                 "most_important_first": [round(float(v), 4) for v in self.most_first],
@@ -300,6 +325,50 @@ def head_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | Non
     return HeadImportance(model.ref, method, res[method], other, rho, curves, len(texts), sec)
 
 
+def dataset_head_importance(model: Any, dataset: Any, *, method: str = "attribution", compare: bool = True,
+                            prune: bool = True, steps: int = 10, seed: int = 0, max_length: int | None = None,
+                            cache: Any = None, progress: Callable[[str, float, str], None] | None = None
+                            ) -> tuple[HeadImportance, bool]:
+    """:func:`head_importance` on every text of ``dataset`` (true labels matched to the model's by name; its own
+    predictions are the reference when none match), cached on disk by model weights, texts and settings.
+    Returns (result, cache hit); a cached result keeps the seconds of its first computation."""
+    from core.cache import ArrayCache
+    from core.deepview import model_labels
+
+    if method not in IMPORTANCE_METHODS:
+        raise HeadError(f"Unknown head-importance method '{method}'; choose attribution or mask.")
+    model.require_head()
+    cache = cache or ArrayCache()
+    labels = model_labels(model, dataset)[0]
+    parts = {"model": model.fingerprint, "dataset": dataset.fingerprint, "labels": labels.tolist(),
+             "method": method, "compare": bool(compare), "prune": bool(prune),
+             "steps": int(steps) if method == "attribution" or compare else None, "seed": int(seed),
+             "max_length": max_length}
+    key = cache.key({"kind": "heads", **parts})
+    entry = cache.load("heads", key)
+    if entry is not None:
+        a, meta = entry.arrays, entry.meta
+        curves = None
+        if "least_first" in a:
+            curves = PruningCurves(tuple(int(k) for k in meta["ks"]), a["least_first"], a["most_first"], a["random"],
+                                   str(meta["reference"]))
+        return HeadImportance(model.ref, method, a["importance"], a["other"] if "other" in a else None,
+                              meta.get("spearman"), curves, int(meta["n"]), dict(meta["seconds"])), True
+    pairs = None if dataset.text_pairs is None else list(dataset.text_pairs)
+    res = head_importance(model, list(dataset.texts), pairs, labels=labels, method=method, compare=compare,
+                          prune=prune, steps=steps, seed=seed, max_length=max_length, progress=progress)
+    arrays = {"importance": res.importance}
+    if res.other is not None:
+        arrays["other"] = res.other
+    meta: dict[str, Any] = {"n": res.n, "spearman": res.spearman, "seconds": res.seconds}
+    if res.pruning is not None:
+        p = res.pruning
+        arrays |= {"least_first": p.least_first, "most_first": p.most_first, "random": p.random}
+        meta |= {"ks": list(p.ks), "reference": p.reference}
+    cache.save("heads", key, arrays, meta, description=f"{model.ref}: {method} head importance n={res.n}")
+    return res, False
+
+
 __all__ = ["HeadError", "HeadImportance", "IMPORTANCE_METHODS", "PruningCurves", "attention_attribution_importance",
-           "head_importance", "head_mask", "head_shape", "mask_gradient_importance", "masked_accuracy",
-           "pruning_curves", "pruning_ks"]
+           "dataset_head_importance", "head_importance", "head_mask", "head_shape", "mask_gradient_importance",
+           "masked_accuracy", "pruning_curves", "pruning_ks"]

@@ -1,5 +1,6 @@
-"""CLI verbs inside the transformer: ``layers`` (where in depth the classes separate) and ``heads`` (attention-head
-importance with the pruning check). Imported by :mod:`core.cli`."""
+"""CLI verbs inside the transformer: ``layers`` (where in depth the classes separate), ``heads`` (attention-head
+importance with the pruning check), ``attention`` (attention maps of one text) and ``instance`` (IG attribution,
+integrated-Hessians interactions, attribution entropy). Imported by :mod:`core.cli`."""
 from __future__ import annotations
 
 import argparse
@@ -101,3 +102,103 @@ def _heads(args: argparse.Namespace) -> Any:
         lines += [f"  k={k:3d}  least important first {a:.3f}  most important first {b:.3f}  random {c:.3f}"
                   for k, a, b, c in zip(p.ks, p.least_first, p.most_first, p.random)]
     return "\n".join(lines)
+
+
+@verb("attention", "token-to-token attention of one text (or pair): one head's map, or cross-segment shares")
+def _attention_cfg(p: argparse.ArgumentParser) -> None:
+    add_model(p)
+    p.add_argument("--text", required=True, help="the text")
+    p.add_argument("--text-pair", default=None, help="second segment (sentence pairs)")
+    p.add_argument("--layer", type=int, default=None, help="layer, 0-based (default: the last)")
+    p.add_argument("--head", type=int, default=0, help="head, 0-based (default 0)")
+    p.add_argument("--max-tokens", type=int, default=48, help="tokens shown (default 48; the model reads all)")
+    add_output(p)
+
+
+@_attention_cfg.handler
+def _attention(args: argparse.Namespace) -> Any:
+    from core.attention_maps import attention_maps, check_layer_head
+    from core.cli import open_model
+
+    model = open_model(args)
+    maps = attention_maps(model, args.text, args.text_pair, max_tokens=args.max_tokens)
+    layer = maps.n_layers - 1 if args.layer is None else args.layer
+    check_layer_head(maps.n_layers, maps.n_heads, layer, args.head)
+    out = maps.to_json(layer, args.head)
+    if args.json:
+        return out
+    A = maps.head(layer, args.head)
+    lines = [f"layer {layer}, head {args.head} of {model.ref}: {maps.n_layers} layers × {maps.n_heads} heads, "
+             f"{maps.shown} of {maps.n_tokens} tokens shown"] + [f"note: {n}" for n in maps.notes]
+    for i, t in enumerate(maps.tokens):
+        j = int(A[i].argmax())
+        lines.append(f"  {t:>14s} → {maps.tokens[j]:<14s} {A[i, j]:.2f}")
+    if maps.cross is not None:
+        c = maps.cross[layer, args.head]
+        lines.append(f"cross-segment attention at this head: first → second {c[0]:.2f}, second → first {c[1]:.2f}")
+    return "\n".join(lines)
+
+
+@verb("instance", "one text: IG attribution, integrated-Hessians token interactions, attribution entropy; or, "
+      "with --dataset, is attribution entropy higher on errors and low-confidence texts (AUROC)")
+def _instance_cfg(p: argparse.ArgumentParser) -> None:
+    add_model(p)
+    p.add_argument("--text", default=None, help="the text to explain (or --dataset for the entropy study)")
+    p.add_argument("--text-pair", default=None, help="second segment (sentence pairs)")
+    p.add_argument("--target", default=None, help="class to explain: number or label name (default: predicted)")
+    p.add_argument("--ig-steps", type=int, default=None,
+                   help="integrated-gradients steps (default 50 for a text, 20 for the entropy study)")
+    p.add_argument("--steps", type=int, default=32, help="integrated-Hessians path points (default 32)")
+    p.add_argument("--max-tokens", type=int, default=16, help="tokens with interaction rows (default 16)")
+    p.add_argument("--baseline", choices=("pad", "mask", "zero"), default="pad")
+    add_dataset(p, required=False)
+    add_output(p)
+
+
+@_instance_cfg.handler
+def _instance(args: argparse.Namespace) -> Any:
+    from core.cli import open_model
+    from core.instance import entropy_study, instance_view
+
+    if (args.text is None) == (args.dataset is None):
+        raise BackboneLensError("Give either --text (one text) or --dataset (the entropy study), not both.")
+    if args.ig_steps is not None and args.ig_steps < 1:
+        raise BackboneLensError(f"--ig-steps must be at least 1, got {args.ig_steps}.")
+    model = open_model(args)
+    model.require_head()
+    if args.text is not None:
+        v = instance_view(model, args.text, args.text_pair, target=args.target, ig_steps=args.ig_steps or 50,
+                          steps=args.steps, baseline=args.baseline, max_tokens=args.max_tokens,
+                          progress=stage_printer(args))
+        out = {"model": model.ref, **v.to_json()}
+        if args.json:
+            return out
+        a = v.attribution
+        lines = [f"{model.ref}: predicted {a.predicted_label} ({a.probability:.1%}); explaining {a.target_label}; "
+                 f"attribution entropy {v.entropy:.3f} (0 = one token, 1 = even)"]
+        lines += [f"note: {n}" for n in v.notes]
+        lines += [f"  {t:>14s} {s:+.4f}" for t, s in zip(a.tokens, a.scores)]
+        lines.append(f"strongest interactions (integrated Hessians; rows add up to the attributions within "
+                     f"{v.completeness_error:.1%}):")
+        lines += [f"  {x} × {y}: {val:+.4f}" for x, y, val in v.top_pairs()]
+        return "\n".join(lines)
+    from core.data import sample
+    from core.evaluate import heldout_pool
+
+    full = open_dataset(args, sample=False)
+    pool, _, by = heldout_pool([model], full)
+    ds = sample(pool, args.n, seed=args.seed) if args.n else pool
+    st = entropy_study(model, ds, steps=args.ig_steps or 20, baseline=args.baseline, progress=stage_printer(args))
+    out = {**st.to_json(), "texts_from": "held-out test split" if by is not None else f"all of {full.name}"}
+    if args.json:
+        return out
+
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+    return "\n".join([
+        f"attribution entropy of {st.n} texts ({out['texts_from']}), {model.ref}: mean {out['entropy_mean']:.3f}",
+        f"  errors: {out['errors']}; mean entropy on errors {out['entropy_errors_mean']} vs correct "
+        f"{out['entropy_correct_mean']}",
+        f"  AUROC of entropy for errors {f(st.auroc_error)} (text length alone: {f(st.auroc_error_length)})",
+        f"  AUROC of entropy for low confidence (bottom {st.low_quantile:.0%}) {f(st.auroc_low_confidence)} "
+        f"(length alone: {f(st.auroc_low_confidence_length)})"] + [f"note: {n}" for n in st.notes])

@@ -6,7 +6,7 @@ import streamlit as st
 from core.adversarial import AttackError, flagged_rows
 from core.figures import adversarial_diffs_html, adversarial_projection_chart, detection_chart
 from core.saliency import get_method, method_names
-from ui import cached, state, widgets
+from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors, user_message
 
 N_DEFAULT = 40
@@ -81,6 +81,10 @@ with user_errors():
     av = cached.attack(model_ref, choice, n, settings)
 res = av.result
 s = res.summary()
+report_draft.add_button("adversarial", {"model": model_ref, "dataset": choice.ref, "n": n, "attack": settings.attack,
+                                        "importance": settings.importance, "max_change": settings.max_change,
+                                        "min_similarity": settings.min_similarity},
+                        page="Adversarial", key="adversarial.attack")
 
 # ------------------------------------------------------------------------------ summary
 st.subheader("How the attack went")

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.figures import comparison_metrics_chart, linked_projections_chart, matrix_chart
-from ui import cached, state, widgets
+from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors
 
 DEFAULT_MODELS = ["demo:bbc-pretrained", "demo:bbc-finetuned"]
@@ -84,6 +84,8 @@ if not widgets.confirm_gate(("compare", tuple(refs), choice, n), f"Each model em
 with user_errors():
     view = cached.comparison(refs, choice, n, ks, lam)
 cmp = view.comparison
+report_draft.add_button("comparison", {"models": list(refs), "dataset": choice.ref, "n": n, "k": list(ks), "lam": lam},
+                        page="Compare", key="compare.models")
 short = {i: r for i, r in enumerate(view.refs)}
 
 # ------------------------------------------------------------------------------ all pairs (3+ models)

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.figures import joint_projection_chart, matrix_chart
-from ui import cached, state, widgets
+from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors
 
 TRAIN_MINUTES = {"pretrained": {"full": "2–4", "small": "1"}, "finetuned": {"full": "8–12", "small": "2"}}
@@ -107,6 +107,8 @@ if not widgets.confirm_gate(("synergy", ref, n), f"Embeds {n:,} held-out texts o
 with user_errors():
     res = cached.synergy(ref, n, k, lam)
 T = len(res.tasks)
+report_draft.add_button("multitask", {"model": ref, "n_per_task": n, "k": k, "lam": lam}, page="Multi-task",
+                        key="multitask.synergy")
 
 # ------------------------------------------------------------------------------ reading and matrices
 st.subheader("What the numbers say")

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from core.figures import lambda_sweep_chart, projection_chart
-from ui import cached, widgets
+from ui import cached, report_draft, widgets
 from ui.errors import user_errors
 
 st.title("Projection")
@@ -61,9 +61,18 @@ st.caption(f"**How it was computed:** {run.n:,} texts {view.note} · discriminat
            f"{run.settings.metric} distance, λ = {run.lam:g}.")
 
 # ------------------------------------------------------------------------------ selected texts
+report_draft.add_button("projection", {"n": c.n, "lam": run.lam, "metric": run.settings.metric,
+                                       "color_by": c.color_by}, page="Projection", key="projection.map",
+                        container=right)
 st.subheader("Selected texts")
-widgets.selected_texts_panel(view, widgets.selected_points(selection, p.points), model_ref=model_ref,
-                             choice=choice, source=f"Projection, λ = {run.lam:g}")
+picked = widgets.selected_points(selection, p.points)
+widgets.selected_texts_panel(view, picked, model_ref=model_ref, choice=choice, source=f"Projection, λ = {run.lam:g}")
+if picked:
+    chosen = [run.texts[i] for i in picked[:5]]
+    report_draft.add_button("saliency_examples", {"texts": chosen}, page="Projection (selected texts)",
+                            key="projection.selected", texts=chosen, label="Add the selected texts to report",
+                            help="Store the first (up to) five selected texts as a saliency section of the report "
+                                 "draft: each explained by several methods side by side.")
 
 # ------------------------------------------------------------------------------ λ sweep
 st.divider()

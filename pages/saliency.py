@@ -9,7 +9,7 @@ from core.faithfulness import MethodSpec
 from core.figures import (class_tokens_frame, faithfulness_chart, faithfulness_frame, layer_sweep_chart,
                           saliency_comparison_html)
 from core.saliency import default_layer, get_method, method_names
-from ui import cached, state, widgets
+from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors, user_message
 
 GRADCAM = ("decoded_gradcam", "layer_gradcam")
@@ -126,6 +126,11 @@ else:
                     "shown, up to “[… truncated]”, was explained.", icon=":material/info:")
         st.html(saliency_comparison_html([v.result for v in views.values()], titles=rows,
                                          words=unit == "words"))
+        report_draft.add_button("saliency_examples", {"texts": [inp.text], "methods": list(views),
+                                                      "layer": int(layer)},
+                                page="Saliency", key="saliency.one", texts=[inp.text],
+                                help="Store this text, explained by these methods, as a saliency section of the "
+                                     "report draft.")
         st.caption("**Colours:** vermillion = evidence *for* the explained class, blue = evidence *against* it "
                    "(signed methods only; unsigned ones say how much a token matters, not which way). Intensity is "
                    "relative to each method's largest score on this text, so compare orders across rows, not "
@@ -192,6 +197,10 @@ else:
         with user_errors(stop=False):
             gv = cached.faithfulness_games(model_ref, choice, n, specs, replacement=replacement)
             res = gv.result
+            report_draft.add_button("faithfulness", {"n": n, "methods": [s.name for s in specs],
+                                                     "layers": "all" if sweep else [int(layer)],
+                                                     "replacement": replacement, "ig_steps": GAME_IG_STEPS},
+                                    page="Saliency (games)", key="saliency.games")
             metric = st.radio("Curves show", ["accuracy", "probability"], horizontal=True, key="bl.w.sal.g.metric",
                               format_func={"accuracy": f"accuracy (against {res.accuracy_against})",
                                            "probability": "probability of the predicted class"}.get)

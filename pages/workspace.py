@@ -2,7 +2,7 @@
 import streamlit as st
 
 from core.figures import confusion_matrix_chart, label_balance_chart, length_histogram_chart, per_class_table
-from ui import cached, tables, widgets
+from ui import cached, report_draft, tables, widgets
 from ui.errors import user_errors
 
 st.title("Workspace")
@@ -43,6 +43,9 @@ elif widgets.evaluation_gate(model_ref, choice):
         m[2].metric("Examples evaluated", f"{ev.n:,}", border=True)
         m[3].metric("Split", "held-out test" if ev.split == "test" else "all selected", border=True)
         st.caption(ev.note)
+        report_draft.add_button("overview", {"normalize": True}, page="Workspace", key="workspace.overview",
+                                help="Store the overview (accuracy, confusion matrix, per-class table, dataset) of this "
+                                     "model and dataset as a section of the report draft.")
         left, right = st.columns([1, 1], gap="large")
         widgets.show_chart(confusion_matrix_chart(ev, width=340), container=left)
         right.markdown("**Per class**")

@@ -1,6 +1,8 @@
-"""``python -m reports build SPEC --out DIR`` | ``validate SPEC`` | ``render SNAPSHOT --out DIR`` | ``kinds``.
+"""``python -m reports build SPEC --out DIR`` | ``validate SPEC`` | ``render SNAPSHOT --out DIR`` |
+``diff A B`` | ``kinds`` | ``schema``.
 
-Errors print one line ``error: ...`` to stderr and exit 2 (never a traceback unless
+Exit codes: 0 success; 1 the report was written but one or more of its checks fail (so a CI job can gate
+a model on its audit); 2 an error, printed as one line ``error: ...`` on stderr (never a traceback unless
 ``BACKBONE_LENS_DEBUG=1``). Output files go to DIR only (created if missing).
 """
 from __future__ import annotations
@@ -33,8 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True)
     r.add_argument("--no-pdf", action="store_true")
     r.add_argument("--json", action="store_true")
-    k = sub.add_parser("kinds", help="list the section kinds and their parameters")
+    d = sub.add_parser("diff", help="what changed between two snapshots (figures, checks, charts)")
+    d.add_argument("a", help="the earlier snapshot.json (or its folder)")
+    d.add_argument("b", help="the later snapshot.json (or its folder)")
+    d.add_argument("--json", action="store_true")
+    k = sub.add_parser("kinds", help="list the section kinds, their parameters and the figures checks can use")
     k.add_argument("--json", action="store_true")
+    sc = sub.add_parser("schema", help="print (or write) the JSON Schema of report specs")
+    sc.add_argument("--out", default=None, help="write it to this file instead of printing it")
     return p
 
 
@@ -60,13 +68,16 @@ def _run(args: argparse.Namespace) -> Any:
         if args.json:
             return {"valid": True, "spec": spec.to_dict()}
         return f"{args.spec}: valid ({len(spec.sections)} section{'s' if len(spec.sections) != 1 else ''}: " \
-               f"{', '.join(s.kind for s in spec.sections)})"
+               f"{', '.join(s.id for s in spec.sections)}; {len(spec.checks)} check" \
+               f"{'s' if len(spec.checks) != 1 else ''})"
     if args.cmd == "kinds":
+        from reports.checks import metric_spec
         from reports.sections import SECTIONS
 
         kinds = {k: {"title": s.title, "description": s.description,
                      "params": [{"name": p.name, "type": p.type, "default": p.default, "help": p.help}
-                                for p in s.params]} for k, s in SECTIONS.items()}
+                                for p in s.params],
+                     "figures": list(metric_spec(k).names)} for k, s in SECTIONS.items()}
         if args.json:
             return kinds
         lines = []
@@ -74,7 +85,25 @@ def _run(args: argparse.Namespace) -> Any:
             lines.append(f"{k}: {s['description']}")
             lines += [f"    {p['name']} ({p['type']}, default {json.dumps(p['default'])}): {p['help']}"
                       for p in s["params"]]
+            if s["figures"]:
+                lines.append(f"    figures for checks: {', '.join(k + '.' + f for f in s['figures'])}")
         return "\n".join(lines)
+    if args.cmd == "schema":
+        from reports.schema import spec_schema
+
+        text = json.dumps(spec_schema(), indent=1, ensure_ascii=False)
+        if args.out is None:
+            return spec_schema()
+        from core.cache import atomic_write_text
+
+        atomic_write_text(Path(args.out), text + "\n")
+        return f"wrote {args.out}"
+    if args.cmd == "diff":
+        from reports.diff import diff_snapshots, diff_text
+        from reports.snapshot import load_snapshot
+
+        d = diff_snapshots(load_snapshot(args.a), load_snapshot(args.b))
+        return d if args.json else diff_text(d)
     out = Path(args.out).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise BackboneLensError(f"--out {out} exists and is not a folder.")
@@ -83,6 +112,9 @@ def _run(args: argparse.Namespace) -> Any:
 
         spec = load_spec(args.spec)
         paths = build_report(spec, out, pdf=not args.no_pdf, progress=_progress(args.quiet or args.json))
+        from reports.snapshot import load_snapshot
+
+        snap = load_snapshot(paths.snapshot)
     else:
         from reports.snapshot import load_snapshot, render_report, write_snapshot
 
@@ -90,9 +122,21 @@ def _run(args: argparse.Namespace) -> Any:
         if Path(args.snapshot).resolve() not in (out.resolve(), (out / "snapshot.json").resolve()):
             write_snapshot(snap, out)
         paths = render_report(snap, out, pdf=not args.no_pdf)
+    checks = snap.get("checks") or []
+    failed = [c for c in checks if not c.get("passed")]
+    if failed:
+        _FAILED_CHECKS.extend(failed)
     if args.json:
-        return paths.to_json()
-    return "\n".join(str(p) for p in (paths.snapshot, paths.html, paths.pdf) if p is not None)
+        return {**paths.to_json(), "verdict": snap.get("verdict", "none"), "checks": checks}
+    lines = [str(p) for p in (paths.snapshot, paths.html, paths.pdf) if p is not None]
+    if checks:
+        lines.append(f"checks: {len(checks) - len(failed)} of {len(checks)} pass")
+        lines += [f"  {'pass' if c['passed'] else 'FAIL'}  {c['expr']}  (value {c['left']!s})"
+                  + (f" – {c['reason']}" if not c["passed"] and c.get("reason") else "") for c in checks]
+    return "\n".join(lines)
+
+
+_FAILED_CHECKS: list[dict[str, Any]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,4 +161,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if not isinstance(result, str) else result)
+    if _FAILED_CHECKS:
+        n = len(_FAILED_CHECKS)
+        _FAILED_CHECKS.clear()
+        print(f"error: {n} check{'s' if n != 1 else ''} failed; the report was written and shows which.",
+              file=sys.stderr)
+        return 1
     return 0

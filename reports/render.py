@@ -80,6 +80,16 @@ def fmt_yaml(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=90).rstrip()
 
 
+def fmt_figure(value: Any) -> str:
+    """A figure in a check or key-figure table: 4 significant digits, '–' when missing."""
+    if value is None or isinstance(value, bool):
+        return "–"
+    v = float(value)
+    if v.is_integer() and abs(v) >= 1:
+        return f"{int(v):,}"
+    return f"{v:.4g}"
+
+
 def fmt_seconds(value: Any) -> str:
     if value is None:
         return "–"
@@ -252,6 +262,38 @@ def safe_highlight(value: Any) -> Markup:
     return Markup(html)
 
 
+# ----------------------------------------------------------------------------- Markdown notes
+
+_MD_TAGS = {"p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "h3", "h4", "h5", "h6",
+            "hr", "table", "thead", "tbody", "tr", "th", "td", "del"}
+_MD: Any = None
+
+
+def markdown_html(text: Any) -> Markup:
+    """The auditor's Markdown notes as sanitised HTML.
+
+    markdown-it-py (CommonMark + tables) with raw HTML turned off, so any markup in the text comes out as
+    text; the result then passes nh3 (ammonia) with an allow-list of tags, links limited to http(s) and mailto
+    (rel="noopener noreferrer"), no images, no attributes but href/title. Headings are shifted down to h3+ so
+    notes never compete with the report's own headings.
+    """
+    global _MD
+    import nh3
+
+    if not text:
+        return Markup("")
+    if _MD is None:
+        from markdown_it import MarkdownIt
+
+        _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+    html = _MD.render(str(text))
+    html = re.sub(r"<(/?)h([12])>", lambda m: f"<{m.group(1)}h{int(m.group(2)) + 2}>", html)
+    clean = nh3.clean(html, tags=_MD_TAGS, attributes={"a": {"href", "title"}, "th": {"style"}, "td": {"style"}},
+                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer",
+                      filter_style_properties={"text-align"})
+    return Markup(clean)
+
+
 def _prefix_ids(svg: str, prefix: str) -> str:
     """Make ids unique per figure so several inline SVGs never share clip paths or gradients."""
     svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', svg)
@@ -289,7 +331,8 @@ def environment() -> Environment:
             lstrip_blocks=True,
         )
         env.filters.update(pct=fmt_pct, num=fmt_num, compact=fmt_compact, datetime=fmt_datetime,
-                           seconds=fmt_seconds, svg=safe_svg, highlight=safe_highlight, yaml=fmt_yaml)
+                           seconds=fmt_seconds, svg=safe_svg, highlight=safe_highlight, yaml=fmt_yaml,
+                           markdown=markdown_html, figure_value=fmt_figure)
         _ENV = env
     return _ENV
 

@@ -214,11 +214,12 @@ def build_snapshot(spec: ReportSpec, out_dir: str | Path | None = None, *,
         ctx.say(s.kind, 0.0, f"computing section {i + 1}/{len(spec.sections)}: {kind.title}")
         t0 = time.perf_counter()
         data = kind.compute(ctx, dict(s.params))
-        sections.append({"index": i, "kind": s.kind, "anchor": f"s{i + 1}-{s.kind}",
+        sections.append({"index": i, "kind": s.kind, "id": s.id or s.kind, "anchor": f"s{i + 1}-{s.kind}",
                          "title": s.title or kind.title, "template": kind.template,
                          "params": dict(s.params), "seconds": round(time.perf_counter() - t0, 3),
-                         "data": data})
+                         "note": s.note, "data": data})
         ctx.say(s.kind, 1.0, f"{kind.title} done")
+    checks_out = _run_checks(spec, ctx, sections)
     m, full, ds = ctx.model, ctx.full_dataset, ctx.dataset
     spec_file = spec.source
     prov: dict[str, Any] = {
@@ -246,15 +247,38 @@ def build_snapshot(spec: ReportSpec, out_dir: str | Path | None = None, *,
         prov["evaluation"] = {"split": ev.split, "n": ev.n, "dataset_fingerprint": ev.dataset_fingerprint}
     snap = _jsonable({
         "format": SNAPSHOT_FORMAT,
-        "report": {"title": spec.title, "author": spec.author, "audience": spec.audience, "created": created,
-                   "model": spec.model, "dataset": spec.dataset.ref, "sample_size": spec.sample_size,
-                   "seed": spec.seed},
+        "report": {"title": spec.title, "author": spec.author, "authors": list(spec.authors),
+                   "audience": spec.audience, "created": created, "model": spec.model, "dataset": spec.dataset.ref,
+                   "models": dict(spec.models) or {"model": spec.model},
+                   "sample_size": spec.sample_size, "seed": spec.seed, "notes": spec.notes},
         "sections": sections,
+        "checks": checks_out["results"],
+        "verdict": checks_out["verdict"],
+        "figures": checks_out["figures"],
+        "global_figures": checks_out["global"],
         "provenance": prov,
     })
     if out_dir is not None:
         write_snapshot(snap, out_dir)
     return snap
+
+
+def _run_checks(spec: ReportSpec, ctx: ReportContext, sections: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every section's published figures, the global ones a check asks for, the check results and the verdict:
+    ``pass`` (all hold), ``fail`` (one or more do not) or ``none`` (no checks)."""
+    from reports.checks import GLOBAL_METRICS, evaluate_checks, section_metrics
+
+    figures = {sec["id"]: section_metrics(sec) for sec in sections}
+    glob: dict[str, Any] = {}
+    if any(len(p) == 1 and p[0] in GLOBAL_METRICS for c in spec.checks for p in c.names()):
+        try:
+            ev = ctx.evaluation()
+            glob = {"accuracy": ev.accuracy, "macro_f1": ev.macro_f1, "n": ev.n}
+        except BackboneLensError as e:
+            glob = {"error": str(e)}
+    results = evaluate_checks(list(spec.checks), figures, glob)
+    verdict = "none" if not results else ("pass" if all(r["passed"] for r in results) else "fail")
+    return {"figures": figures, "global": glob, "results": results, "verdict": verdict}
 
 
 def _readable(path: Path) -> None:

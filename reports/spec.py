@@ -125,12 +125,15 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class SectionSpec:
-    """One section: its registered ``kind``, resolved params (defaults filled in) and optional heading."""
+    """One section: its registered ``kind``, resolved params (defaults filled in), optional heading, its ``id``
+    (what checks name it by) and the auditor's Markdown ``note``."""
 
     kind: str
     params: dict[str, Any]
     title: str | None = None
     line: int | None = None
+    id: str = ""
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,23 +149,67 @@ class ReportSpec:
     sample_size: int | None = None
     seed: int = 0
     source: str | None = None  # the spec file, if read from one
+    authors: tuple[str, ...] = ()
+    notes: str | None = None
+    models: dict[str, str] = field(default_factory=dict)  # name → reference (the report's model included)
+    datasets: dict[str, DatasetSpec] = field(default_factory=dict)  # name → dataset (the report's included)
+    checks: tuple[Any, ...] = ()  # reports.checks.Check
+    model_name: str | None = None
+    dataset_name: str | None = None
+
+    def section_ids(self) -> dict[str, str]:
+        """``{id: kind}`` of the sections, in order."""
+        return {s.id: s.kind for s in self.sections}
+
+    def model_ref(self, name_or_ref: str | None) -> str:
+        """A model name of ``models`` → its reference; anything else is a reference already."""
+        if name_or_ref is None:
+            return self.model
+        return self.models.get(name_or_ref, name_or_ref)
+
+    def dataset_spec(self, name_or_ref: str | None) -> DatasetSpec:
+        if name_or_ref is None:
+            return self.dataset
+        return self.datasets.get(name_or_ref) or DatasetSpec(ref=name_or_ref)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML-able form (what :func:`parse_spec` reads back)."""
-        ds = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.dataset).items()
-              if v is not None and not (k == "encoding" and v == "utf-8")}
+        def ds_plain(d: DatasetSpec) -> Any:
+            dd = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(d).items()
+                  if v is not None and not (k == "encoding" and v == "utf-8")}
+            return dd if len(dd) > 1 else dd["ref"]
+
         out: dict[str, Any] = {"title": self.title}
-        for k in ("author", "audience"):
-            if getattr(self, k):
-                out[k] = getattr(self, k)
-        out["model"] = self.model
-        out["dataset"] = ds if len(ds) > 1 else ds["ref"]
+        if self.authors:
+            out["authors"] = list(self.authors)
+        elif self.author:
+            out["author"] = self.author
+        if self.audience:
+            out["audience"] = self.audience
+        if self.notes:
+            out["notes"] = self.notes
+        named_models = {k: v for k, v in self.models.items()}
+        if len(named_models) > 1 or self.model_name:
+            out["models"] = named_models
+            out["model"] = self.model_name or self.model
+        else:
+            out["model"] = self.model
+        if len(self.datasets) > 1 or self.dataset_name:
+            out["datasets"] = {k: ds_plain(v) for k, v in self.datasets.items()}
+            out["dataset"] = self.dataset_name or self.dataset.ref
+        else:
+            out["dataset"] = ds_plain(self.dataset)
         if self.sample_size is not None:
             out["sample_size"] = self.sample_size
         out["seed"] = self.seed
-        out["sections"] = [{"kind": s.kind, **({"title": s.title} if s.title else {}),
-                            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in s.params.items()}}
-                           for s in self.sections]
+        ids = _default_ids([s.kind for s in self.sections])
+        out["sections"] = [{"kind": s.kind, **({"id": s.id} if s.id and s.id != ids[i] else {}),
+                            **({"title": s.title} if s.title else {}),
+                            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in s.params.items()},
+                            **({"note": s.note} if s.note else {})}
+                           for i, s in enumerate(self.sections)]
+        if self.checks:
+            out["checks"] = [c.expr if not c.name else {"check": c.expr, "name": c.name} for c in self.checks]
         return out
 
     def to_yaml(self) -> str:
@@ -245,7 +292,18 @@ def _dataset(node: _Node, path: str, ctx: _Ctx) -> DatasetSpec:
     return DatasetSpec(**kw)
 
 
-SECTION_COMMON_KEYS = ("kind", "title")
+SECTION_COMMON_KEYS = ("kind", "title", "id", "note")
+_ID = __import__("re").compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+
+
+def _default_ids(kinds: list[str]) -> list[str]:
+    """A section's default id: its kind, or kind_2, kind_3 … for the second and later of a kind."""
+    seen: dict[str, int] = {}
+    out = []
+    for k in kinds:
+        seen[k] = seen.get(k, 0) + 1
+        out.append(k if seen[k] == 1 else f"{k}_{seen[k]}")
+    return out
 
 
 def _sections(node: _Node, path: str, ctx: _Ctx) -> tuple[SectionSpec, ...]:
@@ -273,12 +331,21 @@ def _sections(node: _Node, path: str, ctx: _Ctx) -> tuple[SectionSpec, ...]:
         allowed = {**{k: "" for k in SECTION_COMMON_KEYS}, **{prm.name: prm.expected() for prm in sk.params}}
         _reject_unknown(item, p, allowed, ctx, what=f"parameter of section kind '{kind}'")
         params = sk.defaults()
-        title = None
+        title = note = sid = None
         for key, sub in item.value.items():
             if key == "kind":
                 continue
             if key == "title":
                 title = _opt_text(sub, f"{p}.title", ctx)
+                continue
+            if key == "note":
+                note = _opt_text(sub, f"{p}.note", ctx)
+                continue
+            if key == "id":
+                sid = _text(sub, f"{p}.id", ctx)
+                if not _ID.match(sid) or sid in GLOBAL_NAMES:
+                    raise ctx.error(sub.line, f"{p}.id", f"expected a name of letters, digits, _ and - that is not "
+                                    f"{', '.join(GLOBAL_NAMES)}, got {sid!r}")
                 continue
             prm = sk.param(key)
             assert prm is not None
@@ -289,19 +356,89 @@ def _sections(node: _Node, path: str, ctx: _Ctx) -> tuple[SectionSpec, ...]:
                 if i is not None and isinstance(sub.value, list) and 0 <= i < len(sub.value):
                     raise ctx.error(sub.value[i].line, f"{p}.{key}[{i}]", str(e)) from None
                 raise ctx.error(sub.line, f"{p}.{key}", str(e)) from None
-        out.append(SectionSpec(kind=kind, params=params, title=title, line=item.line))
+        out.append(SectionSpec(kind=kind, params=params, title=title, line=item.line, id=sid or "", note=note))
+    defaults = _default_ids([x.kind for x in out])
+    seen: dict[str, int] = {}
+    final = []
+    for i, (sec, item) in enumerate(zip(out, node.value)):
+        sid = sec.id or defaults[i]
+        if sid in seen:
+            raise ctx.error(sec.line, f"{path}[{i}].id", f"id '{sid}' is already used by sections[{seen[sid]}]; give "
+                            "each section its own id")
+        seen[sid] = i
+        final.append(SectionSpec(sec.kind, sec.params, sec.title, sec.line, sid, sec.note))
+    return tuple(final)
+
+
+GLOBAL_NAMES = ("accuracy", "macro_f1", "n")
+
+
+def _authors(node: _Node, path: str, ctx: _Ctx) -> tuple[str, ...]:
+    if isinstance(node.value, str):
+        return (_text(node, path, ctx),)
+    if not isinstance(node.value, list) or not node.value:
+        raise ctx.error(node.line, path, f"expected a name or a list of names, got {_describe(node)}")
+    return tuple(_text(v, f"{path}[{i}]", ctx) for i, v in enumerate(node.value))
+
+
+def _named(what: str, check: Callable[[_Node, str, _Ctx], Any]) -> Callable[[_Node, str, _Ctx], dict[str, Any]]:
+    def parse(node: _Node, path: str, ctx: _Ctx) -> dict[str, Any]:
+        if not isinstance(node.value, dict) or not node.value:
+            raise ctx.error(node.line, path, f"expected a mapping of names to {what}, e.g. "
+                            f"{{finetuned: demo:bbc-finetuned}}, got {_describe(node)}")
+        out = {}
+        for key, sub in node.value.items():
+            if not _ID.match(key):
+                raise ctx.error(node.key_lines.get(key, node.line), f"{path}.{key}",
+                                "expected a name of letters, digits, _ and -")
+            out[key] = check(sub, f"{path}.{key}", ctx)
+        return out
+    return parse
+
+
+def _checks(node: _Node, path: str, ctx: _Ctx) -> tuple[Any, ...]:
+    from reports.checks import CheckSyntaxError, parse_check
+
+    if not isinstance(node.value, list):
+        raise ctx.error(node.line, path, "expected a list of checks like 'accuracy >= 0.9', got "
+                        f"{_describe(node)}")
+    out = []
+    for i, item in enumerate(node.value):
+        p = f"{path}[{i}]"
+        name = None
+        expr_node = item
+        if isinstance(item.value, dict):
+            _reject_unknown(item, p, {"check": "", "name": ""}, ctx)
+            if "check" not in item.value:
+                raise ctx.error(item.line, f"{p}.check", "missing; expected a comparison like 'accuracy >= 0.9'")
+            expr_node = item.value["check"]
+            if "name" in item.value:
+                name = _text(item.value["name"], f"{p}.name", ctx)
+        if not isinstance(expr_node.value, str):
+            raise ctx.error(expr_node.line, p, f"expected a comparison like 'accuracy >= 0.9', got "
+                            f"{_describe(expr_node)}")
+        try:
+            out.append(parse_check(expr_node.value, name=name, line=expr_node.line))
+        except CheckSyntaxError as e:
+            raise ctx.error(expr_node.line, p, str(e)) from None
     return tuple(out)
 
 
 TOP_LEVEL: dict[str, FieldDef] = {f.name: f for f in [
     FieldDef("title", "a non-empty text", _text, required=True),
     FieldDef("author", "a text", _opt_text),
+    FieldDef("authors", "a name or a list of names", _authors),
     FieldDef("audience", "a text", _opt_text),
-    FieldDef("model", "a model reference (demo:NAME, bundled:minilm, a folder or hub id)", _text, required=True),
-    FieldDef("dataset", "a dataset reference or a mapping with ref and columns", _dataset, required=True),
+    FieldDef("notes", "Markdown text: the auditor's notes for the executive summary", _opt_text),
+    FieldDef("models", "a mapping of names to model references", _named("model references", _text)),
+    FieldDef("datasets", "a mapping of names to datasets", _named("datasets", _dataset)),
+    FieldDef("model", "a model reference (demo:NAME, bundled:minilm, a folder or hub id) or a name from models",
+             _text),
+    FieldDef("dataset", "a dataset reference, a mapping with ref and columns, or a name from datasets", _dataset),
     FieldDef("sample_size", "a whole number ≥ 1", _int(1, nullable=True)),
     FieldDef("seed", "a whole number", _int(None, nullable=False), default=0),
     FieldDef("sections", "a non-empty list of sections", _sections, required=True),
+    FieldDef("checks", "a list of checks like 'accuracy >= 0.9'", _checks, default=()),
 ]}
 
 
@@ -354,11 +491,63 @@ def parse_spec(text: str, *, source: str = "spec", base_dir: str | Path | None =
             raise ctx.error(root.line, name, f"missing; expected {fd.expected}")
         else:
             values[name] = fd.default
-    if base_dir is not None:
-        values["model"] = _localise(values["model"], Path(base_dir))
-        ds: DatasetSpec = values["dataset"]
-        values["dataset"] = DatasetSpec(**{**asdict(ds), "ref": _localise(ds.ref, Path(base_dir))})
-    return ReportSpec(source=None, **values)
+    base = Path(base_dir) if base_dir is not None else None
+
+    def loc_model(ref: str) -> str:
+        return _localise(ref, base) if base is not None else ref
+
+    def loc_data(d: DatasetSpec) -> DatasetSpec:
+        return DatasetSpec(**{**asdict(d), "ref": _localise(d.ref, base)}) if base is not None else d
+
+    models: dict[str, str] = {k: loc_model(v) for k, v in (values.pop("models") or {}).items()}
+    datasets: dict[str, DatasetSpec] = {k: loc_data(v) for k, v in (values.pop("datasets") or {}).items()}
+    model_name = dataset_name = None
+    model = values.pop("model")
+    if model is None:
+        if not models:
+            raise ctx.error(root.line, "model", "missing; expected a model reference (demo:NAME, bundled:minilm, a "
+                            "folder or hub id), or models with names")
+        model_name = next(iter(models))
+    elif model in models:
+        model_name = model
+    else:
+        model = loc_model(model)
+    dataset = values.pop("dataset")
+    if dataset is None:
+        if not datasets:
+            raise ctx.error(root.line, "dataset", "missing; expected a dataset reference or a mapping with ref and "
+                            "columns, or datasets with names")
+        dataset_name = next(iter(datasets))
+    elif dataset.ref in datasets and dataset == DatasetSpec(ref=dataset.ref):
+        dataset_name = dataset.ref
+    else:
+        dataset = loc_data(dataset)
+    model_ref = models[model_name] if model_name else model
+    dataset_spec = datasets[dataset_name] if dataset_name else dataset
+    if model_name is None and models:
+        models = {**models, "model": model_ref} if "model" not in models else models
+    if dataset_name is None and datasets:
+        datasets = {**datasets, "dataset": dataset_spec} if "dataset" not in datasets else datasets
+    authors = values.pop("authors") or ()
+    author = values.pop("author")
+    if author and authors:
+        raise ctx.error(root.key_lines.get("author"), "author", "give author or authors, not both")
+    if author:
+        authors = (author,)
+    sections: tuple[SectionSpec, ...] = values.pop("sections")
+    checks = values.pop("checks") or ()
+    ids = {sec.id: sec.kind for sec in sections}
+    from reports.checks import name_problem
+
+    for i, c in enumerate(checks):
+        for path in c.names():
+            problem = name_problem(path, ids)
+            if problem:
+                raise ctx.error(c.line, f"checks[{i}]", problem)
+    return ReportSpec(source=None, title=values.pop("title"), model=model_ref, dataset=dataset_spec,
+                      sections=sections, author=", ".join(authors) if authors else None, authors=tuple(authors),
+                      models=models, datasets=datasets,
+                      checks=tuple(checks), model_name=model_name, dataset_name=dataset_name, **values)
 
 
 def _localise(ref: str, base: Path) -> str:

@@ -236,6 +236,11 @@ from reports.sections import overview as _overview  # noqa: E402,F401
 from reports.sections import projection as _projection  # noqa: E402,F401
 from reports.sections import saliency as _saliency  # noqa: E402,F401
 from reports.sections import faithfulness as _faithfulness  # noqa: E402,F401
+from reports.sections import instance as _instance  # noqa: E402,F401
+from reports.sections import layers as _layers  # noqa: E402,F401
+from reports.sections import heads as _heads  # noqa: E402,F401
+from reports.sections import attention as _attention  # noqa: E402,F401
+from reports.sections import topics as _topics  # noqa: E402,F401
 from reports.sections import comparison as _comparison  # noqa: E402,F401
 from reports.sections import adversarial as _adversarial  # noqa: E402,F401
 from reports.sections import multitask as _multitask  # noqa: E402,F401

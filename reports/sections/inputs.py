@@ -25,7 +25,9 @@ def local_ref(ctx: "ReportContext", ref: str) -> str:
 
 
 def section_model(ctx: "ReportContext", ref: str | None) -> "LoadedModel":
-    """The report's model when ``ref`` is None or the same reference, else ``ref`` loaded once per build."""
+    """The report's model when ``ref`` is None or the same reference (or its name in the spec's ``models``), else
+    ``ref`` (a name of ``models`` or a reference) loaded once per build."""
+    ref = None if ref is None else ctx.spec.model_ref(ref)
     if ref is None or ref == ctx.spec.model:
         return ctx.model
 
@@ -38,16 +40,19 @@ def section_model(ctx: "ReportContext", ref: str | None) -> "LoadedModel":
 
 
 def section_dataset(ctx: "ReportContext", ref: str | None) -> "TextDataset":
-    """The report's whole dataset when ``ref`` is None or the same reference, else ``ref`` loaded once."""
-    if ref is None or ref == ctx.spec.dataset.ref:
+    """The report's whole dataset when ``ref`` is None or the same (or its name in the spec's ``datasets``), else
+    ``ref`` (a name of ``datasets``, with its columns, or a reference) loaded once."""
+    spec = ctx.spec.dataset_spec(ref)
+    if ref is None or spec == ctx.spec.dataset or ref == ctx.spec.dataset.ref:  # a bare ref keeps the columns
         return ctx.full_dataset
 
     def load():
         from core.data import load_dataset
 
-        ctx.say("load", 0.5, f"loading dataset {ref}")
-        return load_dataset(local_ref(ctx, ref))
-    return ctx._once(f"load_dataset:{ref}", load)
+        ctx.say("load", 0.5, f"loading dataset {spec.ref}")
+        return load_dataset(local_ref(ctx, spec.ref), **spec.load_kwargs())
+    plain = all(v is None for k, v in spec.load_kwargs().items() if k != "encoding") and spec.encoding == "utf-8"
+    return ctx._once(f"load_dataset:{spec.ref}" if plain else f"load_dataset:{spec.ref}:{spec.load_kwargs()}", load)
 
 
 def heldout_pool(models: "list[LoadedModel]", full: "TextDataset") -> tuple["TextDataset", str, str]:

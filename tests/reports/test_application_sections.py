@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import SpecError
 from reports.render import fmt_num, fmt_pct, render_section
 from reports.sections import get_section
 from reports.spec import load_spec, parse_spec
 from tests.unit.test_saliency import KEY, _one_token_model
+from tests.reports.helpers import assert_no_markup as _no_markup, spec_error as _err
 
 pytestmark = pytest.mark.report
 
@@ -42,16 +42,6 @@ sections:
 """
 
 
-def _err(text: str) -> str:
-    with pytest.raises(SpecError) as ei:
-        parse_spec(text, source="spec.yaml")
-    return str(ei.value)
-
-
-def _no_markup(html: str) -> None:
-    """No tag or handler from hostile texts became markup."""
-    assert "<script" not in html.lower() and "<img" not in html.lower()
-    assert not re.search(r"<[^>]*\son[a-z]+\s*=", html, re.IGNORECASE)
 
 
 # ----------------------------------------------------------------------------- spec

@@ -150,3 +150,35 @@ def test_hostile_dataset_and_spec_render_inert(demo_workspace, tmp_path):
     assert html.count("</style>") == 1  # only our own stylesheet closes a style element
     text = _pdftext(tmp_path / "out" / "report.pdf")
     assert '<script>alert("title")</script> Audit' in text  # shown literally, not executed or dropped
+
+
+def test_hostile_labels_notes_and_sections_render_inert(demo_workspace, tmp_path):
+    """Markup in labels, texts, notes and section notes stays text through topics, saliency and the summary."""
+    labels = ["<b>biz</b>", 'tech"><script>alert(2)</script>', "<img src=x onerror=alert(3)>"]
+    rows = [{"text": f"Shares <script>alert({i})</script> and profits rose at company {i} <i>today</i>",
+             "label": labels[i % 3]} for i in range(45)]
+    data = tmp_path / "hostile.csv"
+    with open(data, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["text", "label"])
+        w.writeheader()
+        w.writerows(rows)
+    spec = ("title: Hostile labels\n"
+            "notes: '<script>alert(4)</script> **bold** [x](javascript:alert(5))'\n"
+            "model: demo:bbc-pretrained\ndataset: hostile.csv\n"
+            "sections:\n"
+            "  - kind: overview\n    note: '<img src=x onerror=alert(6)> *seen*'\n"
+            "  - kind: topics\n    n: 45\n    clusters: 3\n    map: pca\n"
+            "  - kind: saliency_examples\n    n: 45\n    kinds: [uncertain]\n    methods: [occlusion]\n"
+            "checks:\n  - topics.n_clusters >= 2\n")
+    (tmp_path / "spec.yaml").write_text(spec, "utf-8")
+    r = _run(["build", "spec.yaml", "--out", "out", "--json"], demo_workspace, tmp_path)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "out" / "report.html").read_text("utf-8")
+    low = html.lower()
+    assert "<script" not in low and "<img" not in low and "javascript:" not in low.replace(
+        "[x](javascript:alert(5))", "")
+    assert "<i>today</i>" not in html and "&lt;b&gt;biz&lt;/b&gt;" in html
+    assert "<strong>bold</strong>" in html and "<em>seen</em>" in html  # Markdown still works
+    assert "the check holds" in html
+    text = _pdftext(tmp_path / "out" / "report.pdf")
+    assert "<b>biz</b>" in text  # the label is shown literally

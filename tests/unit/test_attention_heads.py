@@ -149,3 +149,33 @@ def test_pruning_ks():
     assert pruning_ks(4) == (0, 1, 2, 3, 4)
     ks = pruning_ks(72)
     assert ks[:5] == (0, 1, 2, 3, 4) and ks[-1] == 72 and list(ks) == sorted(set(ks))
+
+
+def test_pruning_gaps_by_hand():
+    from core.attention_heads import PruningCurves
+
+    p = PruningCurves((0, 1, 2, 4), np.array([0.9, 0.9, 0.8, 0.5]), np.array([0.9, 0.6, 0.5, 0.5]),
+                      np.array([0.9, 0.8, 0.7, 0.5]), "true labels")
+    assert p.intact == 0.9
+    assert p.gap("most") == pytest.approx(((0.8 - 0.6) + (0.7 - 0.5)) / 2)  # k = 1, 2: the ends are left out
+    assert p.gap("least") == pytest.approx(((0.9 - 0.8) + (0.8 - 0.7)) / 2)
+    assert PruningCurves((0, 4), np.ones(2), np.ones(2), np.ones(2), "x").gap("most") is None
+    with pytest.raises(HeadError, match="most or least"):
+        p.gap("random")
+
+
+def test_dataset_head_importance_is_cached_on_disk(wired, tmp_path):
+    from core.attention_heads import dataset_head_importance
+    from core.cache import ArrayCache
+    from core.data import _make
+
+    ds = _make("keyed", TEXTS, LABELS.tolist(), ("other", "has-key"))
+    cache = ArrayCache(tmp_path)
+    first, hit = dataset_head_importance(wired, ds, method="mask", steps=4, cache=cache)
+    assert not hit and first.ranking()[0] == WIRED and first.pruning.reference == "true labels"
+    again, hit = dataset_head_importance(wired, ds, method="mask", steps=4, cache=cache)
+    assert hit and np.array_equal(again.importance, first.importance) and np.array_equal(again.other, first.other)
+    assert again.spearman == pytest.approx(first.spearman) and again.pruning.ks == first.pruning.ks
+    assert np.array_equal(again.pruning.most_first, first.pruning.most_first) and again.seconds == first.seconds
+    _, hit = dataset_head_importance(wired, ds, method="mask", steps=4, prune=False, cache=cache)
+    assert not hit  # other settings, another entry

@@ -1,0 +1,105 @@
+"""``instance``: single texts explained in depth — Integrated-Gradients attribution, token interactions by
+integrated Hessians (Janizek et al., 2021) and attribution entropy — and, over a sample, whether spread-out
+evidence (high entropy) goes with the model's errors and low confidence (AUROC, with text length as control).
+
+Texts are given (``texts``) or, by default, the ``examples`` texts of the entropy sample whose evidence is most
+spread out. Figures for checks: ``auroc_error``, ``auroc_low_confidence``, ``length_auroc_error``,
+``mean_entropy``, ``texts``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from reports.sections import Param, figure, register
+from reports.sections.inputs import dataset_facts, for_print, heldout_pool, model_facts, section_dataset, section_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reports.snapshot import ReportContext
+
+
+@register("instance", title="Instance view", params=[
+    Param("model", "str", None, "model reference for this section (default: the report's model)"),
+    Param("dataset", "str", None, "dataset for the entropy study (default: the report's dataset)"),
+    Param("texts", "str_list", None, "texts to explain in depth (default: the most spread-out ones of the study)"),
+    Param("examples", "int", 2, "texts taken from the study when none are given", minimum=0, maximum=10),
+    Param("study_n", "int", 200, "texts of the entropy study (held-out split when the model was trained on the "
+          "dataset); 0 = no study", minimum=0),
+    Param("study_steps", "int", 20, "integrated-gradients steps per text in the study", minimum=2, maximum=500),
+    Param("ig_steps", "int", 50, "integrated-gradients steps for the explained texts", minimum=2, maximum=1000),
+    Param("steps", "int", 32, "integrated-Hessians path points", minimum=4, maximum=512),
+    Param("max_tokens", "int", 12, "tokens with interaction rows (the most attributed)", minimum=2, maximum=40),
+])
+def compute(ctx: "ReportContext", params: dict) -> dict:
+    """IG + integrated Hessians for a few texts, and the attribution-entropy study."""
+    from core.cache import ArrayCache
+    from core.data import sample
+    from core.errors import BackboneLensError
+    from core.instance import entropy_study, instance_view
+
+    context: dict[str, Any] = {"model_ref": params.get("model") or ctx.spec.model, "seed": ctx.spec.seed}
+    try:
+        model = section_model(ctx, params.get("model"))
+        model.require_head()
+        study = ds = None
+        texts = list(params.get("texts") or ())
+        if int(params.get("study_n", 200)) > 0:
+            full = section_dataset(ctx, params.get("dataset"))
+            pool, split, note = heldout_pool([model], full)
+            ds = sample(pool, int(params["study_n"]), seed=ctx.spec.seed)
+            study = entropy_study(model, ds, steps=int(params.get("study_steps", 20)), progress=ctx.say)
+            context.update(split=split, split_note=note, dataset=dataset_facts(full, ds, full.name))
+            if not texts:
+                order = np.argsort(-study.entropy, kind="stable")[: int(params.get("examples", 2))]
+                texts = [ds.texts[i] for i in order]
+        if not texts:
+            raise BackboneLensError("Give texts to explain or an entropy study (study_n > 0) to pick them from.")
+        views = []
+        for i, t in enumerate(texts):
+            ctx.say("instance", i / len(texts), f"explaining text {i + 1} of {len(texts)}")
+            views.append(instance_view(model, t, ig_steps=int(params.get("ig_steps", 50)),
+                                       steps=int(params.get("steps", 32)), max_tokens=int(params.get("max_tokens", 12)),
+                                       cache=ArrayCache()))
+    except BackboneLensError as e:
+        return {"available": False, "reason": str(e), **context}
+    context["model"] = model_facts(model)
+    return instance_fragment(views, study, context=context)
+
+
+def instance_fragment(views: list, study: Any = None, *, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The snapshot fragment from computed :class:`core.instance.InstanceView` results and an optional
+    :class:`core.instance.EntropyStudy` (pure; no model)."""
+    from core.figures import entropy_study_chart, interaction_chart, saliency_html
+
+    examples = []
+    for v in views:
+        a = v.attribution
+        examples.append({
+            "predicted": a.predicted_label, "probability": a.probability, "target": a.target_label,
+            "entropy": v.entropy, "completeness_error": v.completeness_error,
+            "ig_delta": a.extras.get("relative_delta"), "notes": list(v.notes),
+            "html": saliency_html(a, words=True, header=False),
+            "top_pairs": [{"a": x, "b": y, "value": val} for x, y, val in v.top_pairs(6)],
+            "figure": figure(for_print(interaction_chart(v, cell=max(14, min(26, 360 // max(len(v.rows), 1))))),
+                             caption=(f"Token interactions (integrated Hessians, {v.steps} path points) among the "
+                                      f"{len(v.rows)} most attributed tokens. Red: the two tokens together push "
+                                      f"'{a.target_label}' more than their separate effects; blue: less. Look for "
+                                      "strong pairs the single-token attribution above cannot show (negations, "
+                                      "phrases)."),
+                             alt="Heat map of pairwise token interactions")})
+    out: dict[str, Any] = {"available": True, "reason": None, **(context or {}), "examples": examples, "study": None}
+    metrics: dict[str, Any] = {"texts": len(examples)}
+    if study is not None:
+        j = study.to_json()
+        out["study"] = {**j, "figure": figure(
+            for_print(entropy_study_chart(study, width=230, height=150)),
+            caption=(f"Attribution entropy (normalised, 0 = all evidence on one token, 1 = spread evenly) of "
+                     f"{study.n:,} texts. Left: its distribution for correct and misclassified texts; right: "
+                     "against the model's confidence. If the error curve sits to the right, spread-out evidence "
+                     "flags mistakes."),
+            alt="Density of attribution entropy by correctness and scatter of entropy against confidence")}
+        metrics.update(auroc_error=j["auroc_error"], auroc_low_confidence=j["auroc_low_confidence"],
+                       length_auroc_error=j["auroc_error_length"], mean_entropy=j["entropy_mean"])
+    out["metrics"] = metrics
+    return out
