@@ -1381,7 +1381,7 @@ def interaction_chart(view: "InstanceView", *, cell: int | None = None, diagonal
     toks = [f"{i + 1}·{t}" for i, t in zip(view.rows, view.row_tokens)]
     S = (view.interactions + view.interactions.T) / 2
     K = len(toks)
-    cell = cell or max(14, min(30, 480 // max(K, 1)))
+    cell = cell or max(12, min(26, 380 // max(K, 1)))  # fits beside a table in a 3:2 column layout
     ii, jj = np.meshgrid(np.arange(K), np.arange(K), indexing="ij")
     df = pd.DataFrame({"a": np.array(toks)[ii.ravel()], "b": np.array(toks)[jj.ravel()],
                        "value": S.ravel().astype(float), "diag": (ii == jj).ravel()})

@@ -62,7 +62,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     n = int(params.get("n", 60))
     attack = params.get("attack", "word")
     context: dict[str, Any] = {"n_requested": n, "seed": ctx.spec.seed, "attack": attack,
-                               "model_ref": params.get("model") or ctx.spec.model}
+                               "model_ref": ctx.spec.model_ref(params.get("model"))}
     try:
         model = section_model(ctx, params.get("model"))
         model.require_head()

@@ -73,7 +73,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     texts = list(params.get("texts") or ())
     pairs = list(params.get("pairs") or ())
     max_tokens = int(params.get("max_tokens", 40))
-    context: dict[str, Any] = {"model_ref": params.get("model") or ctx.spec.model, "seed": ctx.spec.seed,
+    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(params.get("model")), "seed": ctx.spec.seed,
                                "max_tokens": max_tokens, "source": "texts" if texts else "dataset"}
     try:
         model = section_model(ctx, params.get("model"))

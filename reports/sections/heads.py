@@ -75,7 +75,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     method = params.get("method") or "attribution"
     steps = int(params.get("steps", 10))
     compare, prune = bool(params.get("compare", True)), bool(params.get("prune", True))
-    context: dict[str, Any] = {"model_ref": params.get("model") or ctx.spec.model, "n_requested": n,
+    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(params.get("model")), "n_requested": n,
                                "seed": ctx.spec.seed, "steps": steps}
     try:
         model = section_model(ctx, params.get("model"))

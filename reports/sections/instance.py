@@ -38,7 +38,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     from core.errors import BackboneLensError
     from core.instance import entropy_study, instance_view
 
-    context: dict[str, Any] = {"model_ref": params.get("model") or ctx.spec.model, "seed": ctx.spec.seed}
+    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(params.get("model")), "seed": ctx.spec.seed}
     try:
         model = section_model(ctx, params.get("model"))
         model.require_head()

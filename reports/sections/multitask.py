@@ -40,7 +40,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     from core.multitask import load_multitask, synergy
     from reports.sections.inputs import local_ref
 
-    ref = params.get("model") or "demo:multitask-pretrained"
+    ref = ctx.spec.model_ref(params.get("model") or "demo:multitask-pretrained")  # a name of the spec's models
     k = int(params.get("k", 10))
     context: dict[str, Any] = {"model_ref": ref, "seed": ctx.spec.seed, "n_per_task_requested":
                                int(params.get("n_per_task", 150)), "k": k}

@@ -63,7 +63,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     k = "auto" if clusters is None else int(clusters)
     how = params.get("map") or "umap"
     context: dict[str, Any] = {"n_requested": n, "seed": ctx.spec.seed, "method": method,
-                               "model_ref": params.get("model") or ctx.spec.model}
+                               "model_ref": ctx.spec.model_ref(params.get("model"))}
     try:
         check_n_clusters(k, n, method)  # HDBSCAN with a number, too many clusters: said before any model work
         model = section_model(ctx, params.get("model"))
