@@ -12,7 +12,7 @@ METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP",
            "deepview": "DeepView (last layer)"}
 COLORS = {"true label": "True label", "prediction": "Predicted class", "correct": "Correct or not",
           "attribution entropy": "Attribution entropy (IG)"}
-IG_SECONDS_PER_TEXT = 1.3  # integrated gradients, 20 steps, one tweet with MiniLM on a busy 2-core CPU (measured)
+IG_SECONDS_PER_TEXT = 0.25  # integrated gradients, 20 steps, one tweet, MiniLM, idle 2-core CPU (500 tweets: 116 s)
 
 st.title("Layers")
 st.caption("Where in depth do the classes separate? Every layer of the encoder gives each text a pooled hidden state "
@@ -131,13 +131,8 @@ if color_by == "attribution entropy":
                                 "afterwards. Until then the map is coloured by the true label.",
                                 "Compute attribution entropy", widget_key="bl.w.lay-go.entropy")
     if gate:
-        try:
-            with user_errors():
-                entropy = cached.layer_entropy(view.refs, choice, n, which)
-        except ImportError:  # entropy colouring: core.instance.entropy_study is not in this version yet
-            st.info("Colouring by attribution entropy needs the instance study (`core.instance.entropy_study`), "
-                    "which this version does not have yet; the map is coloured by the true label.",
-                    icon=":material/info:")
+        with user_errors():
+            entropy = cached.layer_entropy(view.refs, choice, n, which)
     if entropy is None:
         color_by = "true label"
 

@@ -854,7 +854,7 @@ class _AnyBar(_ProgressBar):
 @st.cache_data(show_spinner=False, max_entries=16)
 def _layer_entropy(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: DatasetChoice,  # noqa: ARG001
                    stamp: str, n: int, which: int) -> np.ndarray:
-    # entropy colouring: core.instance.entropy_study (imported here: it costs integrated gradients per text)
+    # imported here: the study costs integrated gradients per text and is rarely asked for
     from core.instance import entropy_study
 
     models = [_load_model(r, s) for r, s in zip(model_refs, stamps)]
@@ -869,8 +869,7 @@ def _layer_entropy(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice:
 
 def layer_entropy(model_refs: Sequence[str], choice: DatasetChoice, n: int, which: int) -> np.ndarray:
     """(n,) normalised entropy of |integrated-gradients attribution| of each text of the ``layer_separability``
-    sample under ``model_refs[which]`` (``core.instance.entropy_study``; 0 = on one token, 1 = spread evenly).
-    Raises ImportError while ``core.instance`` is not there."""
+    sample under ``model_refs[which]`` (``core.instance.entropy_study``; 0 = on one token, 1 = spread evenly)."""
     refs = tuple(r.strip() for r in model_refs)
     return _layer_entropy(refs, tuple(model_stamp(r) for r in refs), choice, dataset_stamp(choice.ref), int(n),
                           int(which))
