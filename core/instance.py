@@ -209,23 +209,14 @@ class InstanceView:
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()}, "notes": list(self.notes)}
 
 
-def _baseline_embeddings(model: Any, inp: Any, baseline: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from core.saliency.gradients import _baseline_ids, word_embeddings
-
-    e = word_embeddings(model, inp.input_ids)
-    if baseline == "zero":
-        return e, torch.where(inp.content[..., None], torch.zeros_like(e), e)
-    return e, word_embeddings(model, _baseline_ids(model, inp, baseline))
-
-
 def instance_view(model: Any, text: str, text_pair: str | None = None, *, target: int | str | None = None,
                   ig_steps: int = 50, steps: int = 32, baseline: str = "pad", max_tokens: int = 16,
                   max_length: int | None = None, progress: StepProgress | None = None,
                   cache: Any = None) -> InstanceView:
     """IG attribution of ``text`` (for ``target``, default the prediction), its entropy, and the Integrated
     Hessians interactions among its ``max_tokens`` most attributed tokens."""
-    from core.saliency.base import logits_of, prepare_inputs, resolve_targets
-    from core.saliency.base import explain
+    from core.saliency.base import explain, logits_of, prepare_inputs
+    from core.saliency.gradients import ig_endpoints
 
     model.require_head()
     if not isinstance(text, str) or not text.strip():
@@ -257,10 +248,8 @@ def instance_view(model: Any, text: str, text_pair: str | None = None, *, target
     model.ensure_eager_attention()  # PyTorch's fused CPU attention has no second derivative
     notes += [n.replace("to return attention weights", "for second derivatives") for n in model.notes[n_notes:]]
     inp = prepare_inputs(model, [text], pairs, max_length=max_length)
-    e, e0 = _baseline_embeddings(model, inp, baseline)
-    with torch.no_grad():
-        probs = torch.softmax(logits_of(model, inp.batch())[0].float(), -1).cpu().numpy()
-    tgt = int(resolve_targets(model, target, probs)[0])
+    e, e0 = ig_endpoints(model, inp, baseline)
+    tgt = ig.target  # the class IG explained (the prediction unless ``target`` says otherwise)
     kw = {k: v for k, v in inp.batch().items() if k != "input_ids"}
 
     def f(E: torch.Tensor) -> torch.Tensor:

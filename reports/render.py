@@ -349,13 +349,27 @@ def render_section(section: dict[str, Any]) -> str:
     return env.get_template(section["template"]).render(section=section, data=section["data"])
 
 
+def headline_figures(snapshot: dict[str, Any], per_section: int = 3) -> list[tuple[str, str, float, str]]:
+    """(section title, check name ``id.figure``, value, anchor) of the first ``per_section`` top-level numbers each
+    section publishes, for the executive summary (older snapshots without figures give none)."""
+    figures = snapshot.get("figures") or {}
+    rows = []
+    for sec in snapshot.get("sections", []):
+        sid = sec.get("id")
+        numbers = [(k, v) for k, v in (figures.get(sid) or {}).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        rows += [(sec["title"], f"{sid}.{k}", v, sec["anchor"]) for k, v in numbers[:per_section]]
+    return rows
+
+
 def render_html(snapshot: dict[str, Any]) -> str:
     """The whole report as one self-contained HTML page (inline CSS and SVG, no URLs)."""
     env = environment()
     snap = _number_figures(snapshot, [0])
     css = CSS_FILE.read_text("utf-8")
     return env.get_template("base.html.j2").render(snap=snap, report=snap["report"], sections=snap["sections"],
-                                                   prov=snap["provenance"], css=Markup(css))
+                                                   prov=snap["provenance"], css=Markup(css),
+                                                   keyrows=headline_figures(snap))
 
 
 # ----------------------------------------------------------------------------- PDF

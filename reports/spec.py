@@ -24,6 +24,7 @@ top-level keys and section kinds are one entry each.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -293,7 +294,7 @@ def _dataset(node: _Node, path: str, ctx: _Ctx) -> DatasetSpec:
 
 
 SECTION_COMMON_KEYS = ("kind", "title", "id", "note")
-_ID = __import__("re").compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
 def _default_ids(kinds: list[str]) -> list[str]:

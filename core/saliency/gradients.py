@@ -90,6 +90,15 @@ def _baseline_ids(model: LoadedModel, inp: Inputs, baseline: str) -> torch.Tenso
     return torch.where(inp.content, torch.full_like(inp.input_ids, int(rep)), inp.input_ids)
 
 
+def ig_endpoints(model: LoadedModel, inp: Inputs, baseline: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, baseline) word embeddings (b, T, d) of Integrated Gradients: content tokens become the pad or mask
+    token's embedding, or the zero vector; special tokens are kept."""
+    e = word_embeddings(model, inp.input_ids)
+    if baseline == "zero":
+        return e, torch.where(inp.content[..., None], torch.zeros_like(e), e)
+    return e, word_embeddings(model, _baseline_ids(model, inp, baseline))
+
+
 @register("integrated_gradients", title="Integrated Gradients", signed=True, cost="one backward pass per integration step (steps)",
           params=[MethodParam("steps", "int", 50, "integration points (Gauss–Legendre)", 1, 1000),
                   MethodParam("baseline", "choice", "pad", "what content tokens become on the baseline: the pad "
@@ -99,11 +108,7 @@ def _baseline_ids(model: LoadedModel, inp: Inputs, baseline: str) -> torch.Tenso
                       "logit(baseline)) is reported per text.")
 def integrated_gradients(model: LoadedModel, inp: Inputs, targets: np.ndarray, probs: np.ndarray, *, steps: int,
                          baseline: str, rows_per_pass: int = 64) -> tuple[np.ndarray, list[dict]]:
-    e = word_embeddings(model, inp.input_ids)
-    if baseline == "zero":
-        e0 = torch.where(inp.content[..., None], torch.zeros_like(e), e)
-    else:
-        e0 = word_embeddings(model, _baseline_ids(model, inp, baseline))
+    e, e0 = ig_endpoints(model, inp, baseline)
     x, w = np.polynomial.legendre.leggauss(steps)
     alphas = torch.as_tensor((x + 1) / 2, dtype=e.dtype, device=e.device)
     weights = torch.as_tensor(w / 2, dtype=e.dtype, device=e.device)

@@ -55,12 +55,12 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
                 texts = [ds.texts[i] for i in order]
         if not texts:
             raise BackboneLensError("Give texts to explain or an entropy study (study_n > 0) to pick them from.")
-        views = []
+        views, cache = [], ArrayCache()
         for i, t in enumerate(texts):
             ctx.say("instance", i / len(texts), f"explaining text {i + 1} of {len(texts)}")
             views.append(instance_view(model, t, ig_steps=int(params.get("ig_steps", 50)),
                                        steps=int(params.get("steps", 32)), max_tokens=int(params.get("max_tokens", 12)),
-                                       cache=ArrayCache()))
+                                       cache=cache))
     except BackboneLensError as e:
         return {"available": False, "reason": str(e), **context}
     context["model"] = model_facts(model)

@@ -13,6 +13,7 @@ import pytest
 from reports.render import fmt_pct, render_section
 from reports.sections import get_section, section_kinds
 from reports.spec import parse_spec
+from tests.unit.test_layers import _layers_separating_from
 from tests.reports.helpers import assert_no_markup as _no_markup, spec_error as _err
 
 pytestmark = pytest.mark.report
@@ -77,16 +78,9 @@ def test_bad_params_name_line_field_and_valid_values(old, new, expected):
 # ----------------------------------------------------------------------------- layers
 
 
-def _planted(depth: int, L: int = 4, n: int = 60, d: int = 12, seed: int = 0):
-    """(L+1, n, d) states: noise up to layer ``depth − 1``, two far-apart class blobs from ``depth`` on."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    out = rng.normal(size=(L + 1, n, d)).astype(np.float32)
-    centre = np.zeros((2, d), np.float32)
-    centre[0, 0], centre[1, 1] = 8.0, 8.0
-    for layer in range(depth, L + 1):
-        out[layer] += centre[y]
-    return out, y
+def _planted(depth: int, seed: int = 0):
+    """(5, 60, 12) states: noise up to layer ``depth − 1``, two far-apart class blobs from ``depth`` on."""
+    return _layers_separating_from(depth, L=4, n=60, d=12, seed=seed)
 
 
 def test_layers_fragment_numbers_figures_and_findings():
