@@ -18,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.adversarial import AttackError, attack_texts, detect
-from core.cache import ArrayCache
-from core.data import load_dataset, sample
-from core.deepview import model_labels
-from core.evaluate import select_evaluation_split
-from core.models import load_model
+from core.analyses.adversarial.attacks import AttackError, attack_texts
+from core.analyses.adversarial.detection import detect
+from core.foundation.cache import ArrayCache
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.analyses.projection.run import model_labels
+from core.models.evaluate import select_evaluation_split
+from core.models.refs import load_model
 
 TASKS = {"tweets": ("demo:tweets-finetuned", "bundled:tweets"), "bbc": ("demo:bbc-finetuned", "bundled:bbc")}
 

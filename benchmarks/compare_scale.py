@@ -17,12 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.cache import ArrayCache
-from core.compare import compare_models
-from core.data import load_dataset, sample
-from core.embeddings import extract_embeddings
-from core.evaluate import select_evaluation_split
-from core.models import load_model
+from core.foundation.cache import ArrayCache
+from core.analyses.compare import compare_models
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.models.embeddings import extract_embeddings
+from core.models.evaluate import select_evaluation_split
+from core.models.refs import load_model
 
 
 def main() -> int:

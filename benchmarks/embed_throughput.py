@@ -6,7 +6,7 @@ the baseline. Variants:
 
 * ``plain-512``: AutoModel, batches of 32 in dataset order, ``padding="max_length"`` to 512,
   ``torch.no_grad``, mean pooling — what a quick script does.
-* ``ours-512``: ``core.embeddings.extract_embeddings`` with the same truncation (512):
+* ``ours-512``: ``core.models.embeddings.extract_embeddings`` with the same truncation (512):
   length-sorted batches, dynamic padding, ``inference_mode`` (cache off).
 * ``ours-default``: the same at the model's own maximum (256 for all-MiniLM-L6-v2, from its
   sentence-transformers config), which is what the product uses.
@@ -33,7 +33,7 @@ def run_variant(variant: str, n: int) -> dict:
     import numpy as np
     import torch
 
-    from core.data import load_dataset
+    from core.data.refs import load_dataset
 
     texts = list(load_dataset("bundled:bbc", n=n, seed=0).texts)
     t0 = time.perf_counter()
@@ -54,8 +54,8 @@ def run_variant(variant: str, n: int) -> dict:
                 out.append(((h * m).sum(1) / m.sum(1)).numpy())
         emb = np.concatenate(out)
     else:
-        from core.embeddings import extract_embeddings
-        from core.models import load_model
+        from core.models.embeddings import extract_embeddings
+        from core.models.refs import load_model
 
         model = load_model("bundled:minilm", device="cpu")
         ds = load_dataset("bundled:bbc", n=n, seed=0)

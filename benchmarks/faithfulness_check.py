@@ -19,10 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from core.data import load_dataset, sample
-from core.evaluate import select_evaluation_split
-from core.faithfulness import FaithfulnessResult, MethodSpec, dataset_games
-from core.models import load_model
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.models.evaluate import select_evaluation_split
+from core.analyses.saliency.faithfulness import FaithfulnessResult, MethodSpec, dataset_games
+from core.models.refs import load_model
 
 EVERY = tuple(range(7))
 # (model, data, max length, decoded Grad-CAM layers, plain Grad-CAM layers, IG steps, Shapley permutations per text)

@@ -15,11 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.cache import ArrayCache
-from core.data import load_dataset, sample
-from core.evaluate import select_evaluation_split
-from core.faithfulness import MethodSpec, dataset_games
-from core.models import load_model
+from core.foundation.cache import ArrayCache
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.models.evaluate import select_evaluation_split
+from core.analyses.saliency.faithfulness import MethodSpec, dataset_games
+from core.models.refs import load_model
 
 TASKS = {"tweets": ("demo:tweets-finetuned", "bundled:tweets", None), "bbc": ("demo:bbc-finetuned", "bundled:bbc", 128)}
 

@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def figures(res: dict) -> None:
-    from core.attention_heads import PruningCurves
-    from core.figures import head_matrix_chart, pruning_curves_chart, to_png, to_svg
+    from core.analyses.transformer.head_importance import PruningCurves
+    from figures.heads import head_matrix_chart, pruning_curves_chart
+    from figures.style import to_png, to_svg
 
     p = res["pruning"]
     curves = PruningCurves(tuple(p["ks"]), np.array(p["least_important_first"]), np.array(p["most_important_first"]),
@@ -51,11 +52,12 @@ def main() -> int:
     if a.from_json:
         figures(json.loads(Path(a.from_json).read_text()))
         return 0
-    from core.attention_heads import head_importance
-    from core.data import load_dataset, sample
-    from core.deepview import model_labels
-    from core.evaluate import heldout_pool
-    from core.models import load_model
+    from core.analyses.transformer.head_importance import head_importance
+    from core.data.refs import load_dataset
+    from core.data.sampling import sample
+    from core.analyses.projection.run import model_labels
+    from core.models.evaluate import heldout_pool
+    from core.models.refs import load_model
 
     model = load_model(a.model, device="cpu")
     pool, _, _ = heldout_pool([model], load_dataset(a.dataset))

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cache import ArrayCache
-from core.data import load_dataset, sample
-from core.evaluate import heldout_pool
-from core.instance import entropy_study, instance_view
-from core.models import load_model
+from core.foundation.cache import ArrayCache
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.models.evaluate import heldout_pool
+from core.analyses.transformer.instance_view import entropy_study, instance_view
+from core.models.refs import load_model
 
 TASKS = {"bbc": ("demo:bbc-finetuned", "bundled:bbc"), "tweets": ("demo:tweets-finetuned", "bundled:tweets")}
 

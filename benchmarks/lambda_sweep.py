@@ -27,10 +27,10 @@ def main() -> None:
     ap.add_argument("--lams", default="0,0.2,0.4,0.6,0.8,1")
     args = ap.parse_args()
 
-    from core.data import load_dataset
-    from core.deepview import run_sweep
-    from core.models import load_model
-    from core.projection import parse_lambdas
+    from core.data.refs import load_dataset
+    from core.analyses.projection.run import run_sweep
+    from core.models.refs import load_model
+    from core.analyses.projection.layout import parse_lambdas
 
     lams = parse_lambdas(args.lams)
     results = []

@@ -15,11 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.cache import ArrayCache
-from core.data import load_dataset, sample
-from core.evaluate import heldout_pool
-from core.layers import layer_sweep
-from core.models import load_model
+from core.foundation.cache import ArrayCache
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.models.evaluate import heldout_pool
+from core.analyses.transformer.layers import layer_sweep
+from core.models.refs import load_model
 
 TASKS = {"tweets": ("demo:tweets-pretrained", "demo:tweets-finetuned", "bundled:tweets"),
          "bbc": ("demo:bbc-pretrained", "demo:bbc-finetuned", "bundled:bbc")}

@@ -28,10 +28,10 @@ def main() -> None:
     ap.add_argument("--lam", type=float, default=0.8)
     args = ap.parse_args()
 
-    from core import projection as P
-    from core.data import load_dataset
-    from core.embeddings import extract_embeddings
-    from core.models import load_model
+    from core.analyses.projection import distances as P
+    from core.data.refs import load_dataset
+    from core.models.embeddings import extract_embeddings
+    from core.models.refs import load_model
 
     model = load_model(args.model)
     ds = load_dataset(args.dataset, n=args.n, seed=0)

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def embeddings(model_ref: str, dataset_ref: str, n: int) -> tuple[np.ndarray, str]:
-    from core.data import load_dataset
-    from core.embeddings import extract_embeddings
-    from core.models import load_model
+    from core.data.refs import load_dataset
+    from core.models.embeddings import extract_embeddings
+    from core.models.refs import load_model
 
     model = load_model(model_ref)
     full = load_dataset(dataset_ref)
@@ -60,7 +60,7 @@ def main() -> None:
 
     import torch
 
-    from core import projection as P
+    from core.analyses.projection import distances as P
 
     X, source, model = embeddings(args.model, args.dataset, args.n)
     head = model.head

@@ -30,7 +30,7 @@ def main() -> None:
 
     from streamlit.testing.v1 import AppTest
 
-    from core.cache import ArrayCache
+    from core.foundation.cache import ArrayCache
     from ui.state import DatasetChoice, ProjectionControls
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)

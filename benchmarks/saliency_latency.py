@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
-from core.data import load_dataset, sample
-from core.evaluate import select_evaluation_split
-from core.models import load_model
-from core.saliency import get_method, method_names
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.models.evaluate import select_evaluation_split
+from core.models.refs import load_model
+from core.analyses.saliency import get_method, method_names
 
 SLOW = {"shapley"}
 

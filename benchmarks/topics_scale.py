@@ -16,11 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.cache import ArrayCache
-from core.data import load_dataset, sample
-from core.evaluate import heldout_pool
-from core.models import load_model
-from core.topics import topics
+from core.foundation.cache import ArrayCache
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.models.evaluate import heldout_pool
+from core.models.refs import load_model
+from core.analyses.transformer.topics import topics
 
 TASKS = {"bbc": ("demo:bbc-finetuned", "bundled:bbc"), "tweets": ("demo:tweets-finetuned", "bundled:tweets")}
 

@@ -3,9 +3,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.adversarial import AttackError, flagged_rows
-from core.figures import adversarial_diffs_html, adversarial_projection_chart, detection_chart
-from core.saliency import get_method, method_names
+from core.analyses.adversarial.attacks import AttackError
+from core.analyses.adversarial.detection import flagged_rows
+from figures.adversarial import adversarial_diffs_html, adversarial_projection_chart, detection_chart
+from core.analyses.saliency import get_method, method_names
 from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors, user_message
 

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.figures import comparison_metrics_chart, linked_projections_chart, matrix_chart
+from figures.compare import comparison_metrics_chart, linked_projections_chart
+from figures.synergy import matrix_chart
 from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors
 

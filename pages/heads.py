@@ -3,8 +3,8 @@ head-mask gradient, checked by masking heads in that order), and what each head 
 import pandas as pd
 import streamlit as st
 
-from core.figures import (attention_grid_chart, attention_map_chart, cross_segment_chart, head_cell_size,
-                          head_matrix_chart, pruning_curves_chart)
+from figures.attention import attention_grid_chart, attention_map_chart, cross_segment_chart
+from figures.heads import head_cell_size, head_matrix_chart, pruning_curves_chart
 from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors
 

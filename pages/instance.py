@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.figures import entropy_study_chart, interaction_chart, saliency_html
-from core.saliency import merge_words
+from figures.instance import entropy_study_chart, interaction_chart
+from figures.saliency import saliency_html
+from core.analyses.saliency import merge_words
 from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors
 

@@ -3,7 +3,8 @@ and a 2-D map of any layer coloured by label, prediction, correctness or attribu
 import pandas as pd
 import streamlit as st
 
-from core.figures import layer_projection_chart, layer_separability_chart, projection_chart
+from figures.layers import layer_projection_chart, layer_separability_chart
+from figures.projection import projection_chart
 from ui import cached, report_draft, widgets
 from ui.errors import user_errors
 

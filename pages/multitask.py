@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.figures import joint_projection_chart, matrix_chart
+from figures.synergy import joint_projection_chart, matrix_chart
 from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors
 
@@ -24,7 +24,7 @@ built = cached.multitask_options()
 
 def train_offer(setting: str, *, primary: bool) -> None:
     """A button that trains ``demo:multitask-<setting>`` on BBC topics and tweet sentiment (with progress)."""
-    from core.demo import read_manifest
+    from core.training.demo_workspace import read_manifest
 
     profile = read_manifest().get("profile") or "full"
     minutes = TRAIN_MINUTES[setting][profile if profile in TRAIN_MINUTES[setting] else "full"]

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.figures import lambda_sweep_chart, projection_chart
+from figures.projection import lambda_sweep_chart, projection_chart
 from ui import cached, report_draft, widgets
 from ui.errors import user_errors
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.errors import BackboneLensError
-from core.settings import cache_root
+from core.foundation.errors import BackboneLensError
+from core.foundation.settings import cache_root
 from ui import report_draft as rd
 from ui.errors import user_message
 

@@ -4,11 +4,11 @@ token order is (hiding and revealing games), and which words each method credits
 import pandas as pd
 import streamlit as st
 
-from core.errors import BackboneLensError
-from core.faithfulness import MethodSpec
-from core.figures import (class_tokens_frame, faithfulness_chart, faithfulness_frame, layer_sweep_chart,
-                          saliency_comparison_html)
-from core.saliency import default_layer, get_method, method_names
+from core.foundation.errors import BackboneLensError
+from core.analyses.saliency.faithfulness import MethodSpec
+from figures.saliency import class_tokens_frame, saliency_comparison_html
+from figures.faithfulness import faithfulness_chart, faithfulness_frame, layer_sweep_chart
+from core.analyses.saliency import default_layer, get_method, method_names
 from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors, user_message
 

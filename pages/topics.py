@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.figures import topic_error_chart, topic_label_chart, topic_map_chart, topic_names
+from figures.topics import topic_error_chart, topic_label_chart, topic_map_chart, topic_names
 from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors
 

@@ -1,7 +1,7 @@
 """Workspace: choose a model and a dataset; see the dataset, the model's facts and its accuracy."""
 import streamlit as st
 
-from core.figures import confusion_matrix_chart, label_balance_chart, length_histogram_chart, per_class_table
+from figures.dataset import confusion_matrix_chart, label_balance_chart, length_histogram_chart, per_class_table
 from ui import cached, report_draft, tables, widgets
 from ui.errors import user_errors
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.errors import BackboneLensError
+from core.foundation.errors import BackboneLensError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> Any:
         text = json.dumps(spec_schema(), indent=1, ensure_ascii=False)
         if args.out is None:
             return spec_schema()
-        from core.cache import atomic_write_text
+        from core.foundation.cache import atomic_write_text
 
         atomic_write_text(Path(args.out), text + "\n")
         return f"wrote {args.out}"

@@ -1,9 +1,9 @@
 """Snapshot → self-contained HTML (Jinja2, autoescaped) → PDF (WeasyPrint, no network).
 
-Only SVG strings produced by our own chart code (``core.figures.to_svg`` via
+Only SVG strings produced by our own chart code (``figures.style.to_svg`` via
 :func:`reports.sections.figure`) are inserted unescaped, through the ``svg`` filter, which
 also refuses SVG carrying scripts, event handlers or external references, and highlighted
-text from ``core.figures.saliency_html`` / ``saliency_comparison_html``, through the
+text from ``figures.saliency.saliency_html`` / ``saliency_comparison_html``, through the
 ``highlight`` filter, which re-serialises it from an allow-list of tags, attributes and
 inline styles (text re-escaped). Everything else, dataset text and spec text included, is
 escaped.
@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from core.errors import BackboneLensError
+from core.foundation.errors import BackboneLensError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSS_FILE = TEMPLATES / "report.css"
@@ -251,7 +251,7 @@ def highlight_problem(html: str) -> tuple[str | None, str]:
 
 
 def safe_highlight(value: Any) -> Markup:
-    """Highlighted text from ``core.figures.saliency_html`` as markup, rebuilt from an allow-list.
+    """Highlighted text from ``figures.saliency.saliency_html`` as markup, rebuilt from an allow-list.
 
     Anything else (a script, an event handler, an unknown tag or style, broken nesting) is replaced
     by an escaped notice.

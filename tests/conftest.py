@@ -75,7 +75,7 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_workspace() -> Path:
     """The demo workspace (small profile) in the test cache; built once, reused across runs."""
-    from core.demo import build_demo, demo_ready, read_manifest
+    from core.training.demo_workspace import build_demo, demo_ready, read_manifest
 
     if not (demo_ready() and read_manifest().get("profile") in ("small", "full")):
         build_demo(profile="small")

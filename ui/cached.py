@@ -22,15 +22,19 @@ from typing import Any, Sequence
 import numpy as np
 import streamlit as st
 
-from core.class_tokens import ClassTokens, bundled_idf, class_representative_tokens
-from core.data import DatasetStats, TextDataset, dataset_stats, load_dataset, sample
-from core.deepview import ProjectionRun, ProjectionSettings, run_projection, run_sweep
-from core.evaluate import EvaluationResult, evaluate_model, select_evaluation_split, trained_on
-from core.faithfulness import FaithfulnessResult, MethodSpec, dataset_games
-from core.models import LoadedModel, demo_root, load_model
-from core.projection import DEFAULT_LAMBDAS
-from core.saliency import SaliencyResult, get_method
-from core.settings import cache_root
+from core.analyses.saliency.class_tokens import ClassTokens, bundled_idf, class_representative_tokens
+from core.data.datasets import DatasetStats, TextDataset, dataset_stats
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.analyses.projection.run import ProjectionRun, ProjectionSettings, run_projection, run_sweep
+from core.models.evaluate import EvaluationResult, evaluate_model, select_evaluation_split, trained_on
+from core.analyses.saliency.faithfulness import FaithfulnessResult, MethodSpec, dataset_games
+from core.models.loading import LoadedModel
+from core.models.refs import load_model
+from core.training.demo_workspace import demo_root
+from core.analyses.projection.layout import DEFAULT_LAMBDAS
+from core.analyses.saliency import SaliencyResult, get_method
+from core.foundation.settings import cache_root
 from ui.state import DatasetChoice
 
 # ----------------------------------------------------------------------------- stamps
@@ -47,7 +51,7 @@ def _path_stamp(p: Path) -> str:
 
 def model_stamp(ref: str) -> str:
     """Changes when the files behind a demo model or local folder change ('' for hub ids)."""
-    from core.models import split_task_ref
+    from core.models.refs import split_task_ref
 
     ref = split_task_ref(ref.strip())[0]  # a multi-task model's task view: the folder's files
     if ref.startswith("demo:"):
@@ -173,7 +177,7 @@ def evaluate(model_ref: str, choice: DatasetChoice) -> EvaluationResult:
 
 @dataclass(frozen=True, eq=False)
 class ProjectionView:
-    """A ``core.deepview.ProjectionRun`` with what the page needs beside it.
+    """A ``core.analyses.projection.run.ProjectionRun`` with what the page needs beside it.
 
     labels: (n,) true labels as the *model's* label ids, matched by name (−1 = unlabelled, or a
     label the model does not know); text_pairs: second texts or None; indices: (n,) positions in
@@ -291,7 +295,7 @@ def _plain_params(params: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
 
 @dataclass(frozen=True, eq=False)
 class SaliencyView:
-    """One ``core.saliency.SaliencyResult`` and the seconds it took to compute."""
+    """One ``core.analyses.saliency.SaliencyResult`` and the seconds it took to compute."""
 
     result: SaliencyResult
     seconds: float
@@ -316,7 +320,7 @@ def saliency(model_ref: str, method: str, text: str, pair: str | None = None, *,
 
 def mlm_head_ready(model_ref: str) -> bool:
     """True when the model has a masked-LM decoding head, its own or one fitted earlier for its encoder."""
-    from core.mlm import attach_fitted_mlm_head
+    from core.models.storage import attach_fitted_mlm_head
 
     model = get_model(model_ref)
     return model.mlm_head is not None or attach_fitted_mlm_head(model)
@@ -328,7 +332,7 @@ MLM_FIT_SECONDS = 75
 def fit_mlm_head(model_ref: str) -> Any:
     """Fit a masked-LM decoding head for the model's encoder on bundled BBC and tweet texts (about
     ``MLM_FIT_SECONDS`` s), store it and attach it; shows a progress bar. Returns the ``MLMHeadReport``."""
-    from core.mlm import fit_and_store
+    from core.training.mlm_head import fit_and_store
 
     model = get_model(model_ref)
     bar = st.progress(0.0, text="Reading the encoder's hidden states on bundled texts…")
@@ -359,7 +363,7 @@ class _GamesBar(_ProgressBar):
 
 @dataclass(frozen=True, eq=False)
 class GamesView:
-    """A ``core.faithfulness.FaithfulnessResult`` with where its texts come from (``split``, ``note``)."""
+    """A ``core.analyses.saliency.faithfulness.FaithfulnessResult`` with where its texts come from (``split``, ``note``)."""
 
     result: FaithfulnessResult
     split: str
@@ -396,7 +400,7 @@ def faithfulness_games(model_ref: str, choice: DatasetChoice, n: int, specs: Seq
 
 @dataclass(frozen=True, eq=False)
 class ClassTokensView:
-    """A ``core.class_tokens.ClassTokens`` with its sample (``n`` texts, ``note``) and the seconds it took."""
+    """A ``core.analyses.saliency.class_tokens.ClassTokens`` with its sample (``n`` texts, ``note``) and the seconds it took."""
 
     tokens: ClassTokens
     n: int
@@ -440,7 +444,7 @@ def uploads_dir() -> Path:
 
 def save_upload(name: str, data: bytes) -> Path:
     """Store an uploaded file under ``uploads_dir()/<content hash>/<name>`` and return its path."""
-    from core.cache import atomic_write_bytes
+    from core.foundation.cache import atomic_write_bytes
 
     digest = hashlib.sha256(data).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip(".") or "upload"
@@ -455,13 +459,13 @@ def save_upload(name: str, data: bytes) -> Path:
 
 @dataclass(frozen=True, eq=False)
 class ComparisonView:
-    """A ``core.compare.ModelComparison`` with what the Compare page needs beside it.
+    """A ``core.analyses.compare.ModelComparison`` with what the Compare page needs beside it.
 
     refs: the references as the user gave them (``comparison.model_refs`` holds the loaded models' own
     names); indices: (n,) positions of the texts in the full dataset; note: where the texts come from.
     """
 
-    comparison: Any  # core.compare.ModelComparison
+    comparison: Any  # core.analyses.compare.ModelComparison
     refs: tuple[str, ...]
     indices: np.ndarray
     note: str
@@ -481,7 +485,7 @@ class _CompareBar(_ProgressBar):
 def _comparison_sample(models: Sequence[LoadedModel], choice: DatasetChoice, n: int) -> tuple[TextDataset, str]:
     """``n`` examples of ``choice`` (its seed): from the held-out test split when one of the models was
     trained on this dataset (the first such model's split), else from all of it; and a note saying which."""
-    from core.evaluate import heldout_pool
+    from core.models.evaluate import heldout_pool
 
     full = load_dataset(choice.ref.strip(), **choice.load_kwargs())
     pool, _, by = heldout_pool(models, full)
@@ -496,7 +500,7 @@ def _comparison_sample(models: Sequence[LoadedModel], choice: DatasetChoice, n: 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _comparison(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: DatasetChoice,  # noqa: ARG001
                 stamp: str, n: int, ks: tuple[int, ...], lam: float) -> ComparisonView:
-    from core.compare import compare_models
+    from core.analyses.compare import compare_models
 
     models = [_load_model(r, s) for r, s in zip(model_refs, stamps)]
     ds, note = _comparison_sample(models, choice, n)
@@ -511,7 +515,7 @@ def _comparison(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: Da
 
 def comparison(model_refs: Sequence[str], choice: DatasetChoice, n: int, ks: Sequence[int], lam: float = 0.8
                ) -> ComparisonView:
-    """Two or more models on the same ``n`` texts of ``choice`` (``core.compare.compare_models``): Q_NN and
+    """Two or more models on the same ``n`` texts of ``choice`` (``core.analyses.compare.compare_models``): Q_NN and
     LCMC over ``ks`` for embeddings and DeepView projections at ``lam``, CKA, prediction agreement. The texts
     come from the held-out test split when a model was trained on the dataset. Embeddings and projections
     are also cached on disk by ``core``. Shows a progress bar while computing."""
@@ -525,10 +529,10 @@ def comparison(model_refs: Sequence[str], choice: DatasetChoice, n: int, ks: Seq
 
 @dataclass(frozen=True, eq=False)
 class AttackView:
-    """A ``core.adversarial.AttackResult`` with its sample: ``n`` texts, where they come from (``note``),
+    """A ``core.analyses.adversarial.attacks.AttackResult`` with its sample: ``n`` texts, where they come from (``note``),
     why true labels are missing (``label_note``, '' when known) and whether it came from the disk cache."""
 
-    result: Any  # core.adversarial.AttackResult
+    result: Any  # core.analyses.adversarial.attacks.AttackResult
     n: int
     note: str
     label_note: str
@@ -548,8 +552,8 @@ class AttackSettings:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _attack(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
             n: int, settings: AttackSettings) -> AttackView:
-    from core.adversarial import attack_dataset
-    from core.deepview import model_labels
+    from core.analyses.adversarial.attacks import attack_dataset
+    from core.analyses.projection.run import model_labels
 
     model = _load_model(model_ref, model_stamp_)
     ds, _, note = _projection_sample(model, choice, n, True)
@@ -565,7 +569,7 @@ def _attack(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str
 
 
 def attack(model_ref: str, choice: DatasetChoice, n: int, settings: AttackSettings) -> AttackView:
-    """``core.adversarial.attack_dataset`` on ``n`` examples of ``choice`` (the held-out test split when the
+    """``core.analyses.adversarial.attacks.attack_dataset`` on ``n`` examples of ``choice`` (the held-out test split when the
     model was trained on it; the Workspace seed). Cached here and on disk by ``core``; shows a progress bar."""
     mref = model_ref.strip()
     return _attack(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), settings)
@@ -574,7 +578,7 @@ def attack(model_ref: str, choice: DatasetChoice, n: int, settings: AttackSettin
 @st.cache_data(show_spinner=False, max_entries=16)
 def _detection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
                n: int, settings: AttackSettings, lam: float) -> Any:
-    from core.adversarial import detect
+    from core.analyses.adversarial.detection import detect
 
     view = _attack(model_ref, model_stamp_, choice, stamp, n, settings)
     model = _load_model(model_ref, model_stamp_)
@@ -586,7 +590,7 @@ def _detection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: 
 
 
 def detection(model_ref: str, choice: DatasetChoice, n: int, settings: AttackSettings, lam: float = 0.8) -> Any:
-    """``core.adversarial.detect`` for the attack ``attack(model_ref, choice, n, settings)``: clean and
+    """``core.analyses.adversarial.detection.detect`` for the attack ``attack(model_ref, choice, n, settings)``: clean and
     adversarial texts in one DeepView projection at ``lam`` with suspicion scores (a ``DetectionResult``).
     Raises ``AttackError`` when the attack produced too few adversarial texts."""
     mref = model_ref.strip()
@@ -599,25 +603,26 @@ def detection(model_ref: str, choice: DatasetChoice, n: int, settings: AttackSet
 
 def multitask_options() -> list[str]:
     """The multi-task demo models that are built (``demo:multitask-pretrained`` / ``-finetuned``)."""
-    from core.models import META_FILE, MULTITASK_DEMO_MODELS
+    from core.models.loading import META_FILE
+    from core.training.demo_workspace import MULTITASK_DEMO_MODELS
 
     return [f"demo:{m}" for m in MULTITASK_DEMO_MODELS if (demo_root() / m / META_FILE).is_file()]
 
 
 @st.cache_resource(show_spinner="Loading the multi-task model…", max_entries=2)
 def _load_multitask(ref: str, stamp: str) -> Any:  # noqa: ARG001 - stamp is part of the key
-    from core.multitask import load_multitask
+    from core.models.refs import load_multitask
 
     return load_multitask(ref)
 
 
 def get_multitask(ref: str) -> Any:
-    """The loaded ``core.multitask.MultiTaskModel`` for ``ref`` (shared between sessions; read-only)."""
+    """The loaded ``core.models.multitask.MultiTaskModel`` for ``ref`` (shared between sessions; read-only)."""
     return _load_multitask(ref.strip(), model_stamp(ref))
 
 
 class _TrainBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.multitask.train_multitask`` callbacks: one span per training stage."""
+    """A ``_ProgressBar`` for ``core.training.multitask.train_multitask`` callbacks: one span per training stage."""
 
     def __init__(self, text: str, stages: Sequence[str]) -> None:
         super().__init__(text)
@@ -633,8 +638,8 @@ class _TrainBar(_ProgressBar):
 def train_multitask(setting: str, tasks: tuple[str, ...] = ("bbc", "tweets")) -> Any:
     """Train ``demo:multitask-<setting>`` on bundled ``tasks`` with the demo workspace's profile (progress bar).
     Returns the ``MultiTaskModel``."""
-    from core.demo import read_manifest
-    from core.multitask import train_multitask as train
+    from core.training.demo_workspace import read_manifest
+    from core.training.multitask import train_multitask as train
 
     profile = read_manifest().get("profile") or "full"
     stages = [f"head:{t}" for t in tasks] + (["finetune"] if setting == "finetuned" else []) + ["held-out"]
@@ -646,7 +651,7 @@ def train_multitask(setting: str, tasks: tuple[str, ...] = ("bbc", "tweets")) ->
 
 
 class _SynergyBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.multitask.synergy`` callbacks."""
+    """A ``_ProgressBar`` for ``core.analyses.synergy.synergy`` callbacks."""
 
     STAGES = ("embeddings", "joint map", "projections", "synergy", "transfer", "done")
 
@@ -658,7 +663,7 @@ class _SynergyBar(_ProgressBar):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _synergy(ref: str, stamp: str, n: int, k: int, lam: float, seed: int) -> Any:
-    from core.multitask import synergy
+    from core.analyses.synergy import synergy
 
     mt = _load_multitask(ref, stamp)
     bar = _SynergyBar("Preparing…")
@@ -669,7 +674,7 @@ def _synergy(ref: str, stamp: str, n: int, k: int, lam: float, seed: int) -> Any
 
 
 def synergy(ref: str, n: int, k: int = 10, lam: float = 0.8, seed: int = 0) -> Any:
-    """``core.multitask.synergy`` of the multi-task model ``ref`` on ``n`` held-out texts per task (a
+    """``core.analyses.synergy.synergy`` of the multi-task model ``ref`` on ``n`` held-out texts per task (a
     ``SynergyResult``); embeddings and projections are also cached on disk by ``core``. Shows a progress bar."""
     r = ref.strip()
     return _synergy(r, model_stamp(r), int(n), int(k), round(float(lam), 6), int(seed))
@@ -677,7 +682,7 @@ def synergy(ref: str, n: int, k: int = 10, lam: float = 0.8, seed: int = 0) -> A
 
 def multitask_task_refs() -> list[str]:
     """``REF#task`` for every task of the built multi-task demo models (each an ordinary classifier)."""
-    from core.models import read_metadata
+    from core.models.refs import read_metadata
 
     return [f"{r}#{t}" for r in multitask_options() for t in read_metadata(r).get("tasks", {})]
 
@@ -690,7 +695,7 @@ METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "deepview": "Deep
 
 @dataclass(frozen=True, eq=False)
 class LayersView:
-    """Per-layer separability (``core.layers.LayerSeparability``, one per model in ``refs`` order) of the same
+    """Per-layer separability (``core.analyses.transformer.layers.LayerSeparability``, one per model in ``refs`` order) of the same
     ``n`` texts; has_head: per model; texts / text_pairs: the sample; indices: (n,) positions in the full dataset;
     note: where the texts come from; seconds: wall time per model (embeddings of every layer + metrics)."""
 
@@ -705,7 +710,7 @@ class LayersView:
 
 
 class _LayersBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.layers.layer_sweep`` callbacks, one span per model."""
+    """A ``_ProgressBar`` for ``core.analyses.transformer.layers.layer_sweep`` callbacks, one span per model."""
 
     def __init__(self, text: str, refs: Sequence[str]) -> None:
         super().__init__(text)
@@ -726,7 +731,7 @@ def _layers_sample(models: Sequence[LoadedModel], choice: DatasetChoice, n: int)
 @st.cache_data(show_spinner=False, max_entries=16)
 def _layers(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: DatasetChoice, stamp: str,  # noqa: ARG001
             n: int, k: int) -> LayersView:
-    from core.layers import layer_sweep
+    from core.analyses.transformer.layers import layer_sweep
 
     models = [_load_model(r, s) for r, s in zip(model_refs, stamps)]
     ds, note = _layers_sample(models, choice, n)
@@ -746,7 +751,7 @@ def _layers(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: Datase
 
 
 def layer_separability(model_refs: Sequence[str], choice: DatasetChoice, n: int, k: int = 10) -> LayersView:
-    """``core.layers.layer_sweep`` of each model on the same ``n`` texts of ``choice`` (the held-out test split when
+    """``core.analyses.transformer.layers.layer_sweep`` of each model on the same ``n`` texts of ``choice`` (the held-out test split when
     one of the models was trained on the dataset; the Workspace seed): k-NN accuracy and silhouette of the true
     labels at every layer. Hidden states are cached on disk by ``core``; shows a progress bar."""
     refs = tuple(r.strip() for r in model_refs)
@@ -759,7 +764,7 @@ class LayerMapView:
 
     points: (n, 2); true: (n,) the dataset's label names ('—' = unlabelled); predicted / correct: (n,) the
     model's predicted class names and 'correct' / 'wrong' / 'unlabelled' (None for a bare encoder); confidence:
-    (n,) or None; run: the ``core.deepview.ProjectionRun`` when ``method == 'deepview'`` (its decision background),
+    (n,) or None; run: the ``core.analyses.projection.run.ProjectionRun`` when ``method == 'deepview'`` (its decision background),
     else None; label_note: why correctness is unknown ('' when known); seconds: time to map."""
 
     ref: str
@@ -780,7 +785,7 @@ class LayerMapView:
 def _row_labels(model: LoadedModel, ds: TextDataset, probs: np.ndarray | None
                 ) -> tuple[tuple[str, ...], tuple[str, ...] | None, tuple[str, ...] | None, np.ndarray | None, str]:
     """(true names, predicted names, correctness, confidence, label note) of the texts of ``ds``."""
-    from core.deepview import model_labels
+    from core.analyses.projection.run import model_labels
 
     names = tuple(ds.label_names)
     y = np.asarray(ds.labels) if ds.labels is not None else np.full(len(ds), -1)
@@ -797,8 +802,8 @@ def _row_labels(model: LoadedModel, ds: TextDataset, probs: np.ndarray | None
 @st.cache_data(show_spinner=False, max_entries=64)
 def _layer_map(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: DatasetChoice, stamp: str,  # noqa: ARG001
                n: int, which: int, layer: int, method: str) -> LayerMapView:
-    from core.embeddings import extract_embeddings
-    from core.layers import project_layer
+    from core.models.embeddings import extract_embeddings
+    from core.analyses.transformer.layers import project_layer
 
     models = [_load_model(r, s) for r, s in zip(model_refs, stamps)]
     model = models[which]
@@ -806,7 +811,7 @@ def _layer_map(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: Dat
     t0 = time.perf_counter()
     run = None
     if method == "deepview":
-        from core.deepview import ProjectionSettings
+        from core.analyses.projection.run import ProjectionSettings
 
         bar = _StageBar("Preparing the DeepView map…")
         try:
@@ -833,7 +838,7 @@ def _layer_map(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: Dat
 def layer_map(model_refs: Sequence[str], choice: DatasetChoice, n: int, which: int, layer: int, method: str
               ) -> LayerMapView:
     """The 2-D map of layer ``layer`` of model ``model_refs[which]`` on the sample of ``layer_separability``
-    (``method``: pca, tsne, umap — ``core.layers.project_layer`` — or deepview: the DeepView projection at
+    (``method``: pca, tsne, umap — ``core.analyses.transformer.layers.project_layer`` — or deepview: the DeepView projection at
     λ = 0.8, last layer only). Cached per (models, dataset, layer, method)."""
     refs = tuple(r.strip() for r in model_refs)
     return _layer_map(refs, tuple(model_stamp(r) for r in refs), choice, dataset_stamp(choice.ref), int(n),
@@ -855,7 +860,7 @@ class _AnyBar(_ProgressBar):
 def _layer_entropy(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: DatasetChoice,  # noqa: ARG001
                    stamp: str, n: int, which: int) -> np.ndarray:
     # imported here: the study costs integrated gradients per text and is rarely asked for
-    from core.instance import entropy_study
+    from core.analyses.transformer.instance_view import entropy_study
 
     models = [_load_model(r, s) for r, s in zip(model_refs, stamps)]
     ds, _ = _layers_sample(models, choice, n)
@@ -869,7 +874,7 @@ def _layer_entropy(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice:
 
 def layer_entropy(model_refs: Sequence[str], choice: DatasetChoice, n: int, which: int) -> np.ndarray:
     """(n,) normalised entropy of |integrated-gradients attribution| of each text of the ``layer_separability``
-    sample under ``model_refs[which]`` (``core.instance.entropy_study``; 0 = on one token, 1 = spread evenly)."""
+    sample under ``model_refs[which]`` (``core.analyses.transformer.instance_view.entropy_study``; 0 = on one token, 1 = spread evenly)."""
     refs = tuple(r.strip() for r in model_refs)
     return _layer_entropy(refs, tuple(model_stamp(r) for r in refs), choice, dataset_stamp(choice.ref), int(n),
                           int(which))
@@ -877,11 +882,11 @@ def layer_entropy(model_refs: Sequence[str], choice: DatasetChoice, n: int, whic
 
 @dataclass(frozen=True, eq=False)
 class TopicsView:
-    """A ``core.topics.TopicsResult`` with its sample: texts, text_pairs, indices (positions in the full dataset),
+    """A ``core.analyses.transformer.topics.TopicsResult`` with its sample: texts, text_pairs, indices (positions in the full dataset),
     true / predicted / correct names per text (as ``LayerMapView``), confidence (n,) or None, note (where the
     texts come from)."""
 
-    result: Any  # core.topics.TopicsResult
+    result: Any  # core.analyses.transformer.topics.TopicsResult
     texts: tuple[str, ...]
     text_pairs: tuple[str, ...] | None
     indices: np.ndarray
@@ -893,7 +898,7 @@ class TopicsView:
 
 
 class _TopicsBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.topics.topics`` callbacks: embeddings, clusters, topic words."""
+    """A ``_ProgressBar`` for ``core.analyses.transformer.topics.topics`` callbacks: embeddings, clusters, topic words."""
 
     SPANS = {"embeddings": (0.0, 0.6), "clusters": (0.6, 0.85), "topic words": (0.85, 1.0)}
 
@@ -908,8 +913,8 @@ class _TopicsBar(_ProgressBar):
 @st.cache_data(show_spinner=False, max_entries=32)
 def _topics(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
             n: int, method: str, n_clusters: int | str, top_n: int, rerank: bool, reduce: str) -> TopicsView:
-    from core.embeddings import extract_embeddings
-    from core.topics import check_n_clusters, topics
+    from core.models.embeddings import extract_embeddings
+    from core.analyses.transformer.topics import check_n_clusters, topics
 
     check_n_clusters(n_clusters, n, method)  # before the model reads anything
     model = _load_model(model_ref, model_stamp_)
@@ -929,7 +934,7 @@ def _topics(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str
 
 def topics(model_ref: str, choice: DatasetChoice, n: int, *, method: str = "kmeans", n_clusters: int | str = "auto",
            top_n: int = 10, rerank: bool = False, reduce: str = "none") -> TopicsView:
-    """``core.topics.topics`` of ``n`` texts of ``choice`` (the held-out test split when the model was trained on
+    """``core.analyses.transformer.topics.topics`` of ``n`` texts of ``choice`` (the held-out test split when the model was trained on
     it; the Workspace seed): clusters of the pooled embeddings named by c-TF-IDF words, with label mix and error
     rate per cluster. Embeddings are cached on disk by ``core``; shows a progress bar."""
     mref = model_ref.strip()
@@ -940,8 +945,8 @@ def topics(model_ref: str, choice: DatasetChoice, n: int, *, method: str = "kmea
 @st.cache_data(show_spinner=False, max_entries=32)
 def _topic_map(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
                n: int, method: str) -> np.ndarray:
-    from core.embeddings import extract_embeddings
-    from core.layers import project_layer
+    from core.models.embeddings import extract_embeddings
+    from core.analyses.transformer.layers import project_layer
 
     model = _load_model(model_ref, model_stamp_)
     ds, _, _ = _projection_sample(model, choice, n, True)
@@ -955,7 +960,7 @@ def _topic_map(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: 
 
 
 def topic_map(model_ref: str, choice: DatasetChoice, n: int, method: str = "umap") -> np.ndarray:
-    """(n, 2) map of the pooled embeddings of the ``topics`` sample (``core.layers.project_layer``: pca, tsne,
+    """(n, 2) map of the pooled embeddings of the ``topics`` sample (``core.analyses.transformer.layers.project_layer``: pca, tsne,
     umap; cosine), to draw the clusters on."""
     mref = model_ref.strip()
     return _topic_map(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), method)
@@ -966,11 +971,11 @@ def topic_map(model_ref: str, choice: DatasetChoice, n: int, method: str = "umap
 
 @dataclass(frozen=True, eq=False)
 class HeadsView:
-    """A ``core.attention_heads.HeadImportance`` with its sample: ``n`` texts, where they come from (``note``) and
+    """A ``core.analyses.transformer.head_importance.HeadImportance`` with its sample: ``n`` texts, where they come from (``note``) and
     why accuracy is measured against the model's own predictions (``label_note``, '' when true labels are used) and
     whether it came from the disk cache."""
 
-    result: Any  # core.attention_heads.HeadImportance
+    result: Any  # core.analyses.transformer.head_importance.HeadImportance
     n: int
     note: str
     label_note: str
@@ -982,7 +987,7 @@ HEAD_STAGE_COST = {"attribution": 1.0, "mask": 0.05, "pruning": 0.5}  # measured
 
 
 class _HeadsBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.attention_heads.head_importance`` callbacks ``(stage, fraction, message)``:
+    """A ``_ProgressBar`` for ``core.analyses.transformer.head_importance.head_importance`` callbacks ``(stage, fraction, message)``:
     each stage gets a span of the bar in proportion to its cost."""
 
     TITLES = {"attribution": "Attention attribution", "mask": "Head-mask gradient", "pruning": "Pruning check"}
@@ -1006,8 +1011,8 @@ class _HeadsBar(_ProgressBar):
 @st.cache_data(show_spinner=False, max_entries=16)
 def _head_importance(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
                      n: int, method: str, steps: int, compare: bool, prune: bool) -> HeadsView:
-    from core.attention_heads import IMPORTANCE_METHODS, dataset_head_importance
-    from core.deepview import model_labels
+    from core.analyses.transformer.head_importance import IMPORTANCE_METHODS, dataset_head_importance
+    from core.analyses.projection.run import model_labels
 
     model = _load_model(model_ref, model_stamp_)
     model.require_head()
@@ -1025,7 +1030,7 @@ def _head_importance(model_ref: str, model_stamp_: str, choice: DatasetChoice, s
 
 def head_importance(model_ref: str, choice: DatasetChoice, n: int, *, method: str = "attribution", steps: int = 10,
                     compare: bool = True, prune: bool = True) -> HeadsView:
-    """``core.attention_heads.head_importance`` of ``model_ref`` on ``n`` texts of ``choice`` (the held-out test
+    """``core.analyses.transformer.head_importance.head_importance`` of ``model_ref`` on ``n`` texts of ``choice`` (the held-out test
     split when the model was trained on it; the Workspace seed): the (layers, heads) importance by ``method``,
     the other method and their Spearman ρ (``compare``), and the pruning check (``prune``). Cached here and on disk
     by ``core``; shows a progress bar."""
@@ -1037,13 +1042,13 @@ def head_importance(model_ref: str, choice: DatasetChoice, n: int, *, method: st
 @st.cache_data(show_spinner="Reading the attention weights…", max_entries=64)
 def _attention_maps(model_ref: str, model_stamp_: str, text: str, pair: str | None,  # noqa: ARG001
                     max_tokens: int) -> Any:
-    from core.attention_maps import attention_maps as maps_of
+    from core.analyses.transformer.attention_maps import attention_maps as maps_of
 
     return maps_of(_load_model(model_ref, model_stamp_), text, pair, max_tokens=max_tokens)
 
 
 def attention_maps(model_ref: str, text: str, pair: str | None = None, *, max_tokens: int = 48) -> Any:
-    """``core.attention_maps.attention_maps``: every layer's and head's attention for ``text`` (and ``pair``), the
+    """``core.analyses.transformer.attention_maps.attention_maps``: every layer's and head's attention for ``text`` (and ``pair``), the
     first ``max_tokens`` tokens shown (an ``AttentionMaps``)."""
     mref = model_ref.strip()
     return _attention_maps(mref, model_stamp(mref), text, pair, int(max_tokens))
@@ -1054,7 +1059,7 @@ def attention_maps(model_ref: str, text: str, pair: str | None = None, *, max_to
 
 @dataclass(frozen=True, eq=False)
 class InstanceResult:
-    """One ``core.instance.InstanceView`` and the seconds it took."""
+    """One ``core.analyses.transformer.instance_view.InstanceView`` and the seconds it took."""
 
     view: Any
     seconds: float
@@ -1063,7 +1068,7 @@ class InstanceResult:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _instance(model_ref: str, model_stamp_: str, text: str, pair: str | None, target: str | None,  # noqa: ARG001
               ig_steps: int, steps: int, max_tokens: int) -> InstanceResult:
-    from core.instance import instance_view
+    from core.analyses.transformer.instance_view import instance_view
 
     model = _load_model(model_ref, model_stamp_)
     bar = _AnyBar("Explaining the text:")
@@ -1079,14 +1084,14 @@ def _instance(model_ref: str, model_stamp_: str, text: str, pair: str | None, ta
 def instance(model_ref: str, text: str, pair: str | None = None, *, target: str | None = None, ig_steps: int = 50,
              steps: int = 32, max_tokens: int = 16) -> InstanceResult:
     """IG attribution, integrated-Hessians interactions of the ``max_tokens`` most attributed tokens and the
-    attribution entropy of ``text`` (``core.instance.instance_view``)."""
+    attribution entropy of ``text`` (``core.analyses.transformer.instance_view.instance_view``)."""
     mref = model_ref.strip()
     return _instance(mref, model_stamp(mref), text, pair, target, int(ig_steps), int(steps), int(max_tokens))
 
 
 @dataclass(frozen=True, eq=False)
 class EntropyView:
-    """``core.instance.EntropyStudy`` on a sample, with its texts (aligned rows) and where they came from."""
+    """``core.analyses.transformer.instance_view.EntropyStudy`` on a sample, with its texts (aligned rows) and where they came from."""
 
     study: Any
     texts: tuple[str, ...]
@@ -1099,8 +1104,8 @@ class EntropyView:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _entropy(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str, n: int,  # noqa: ARG001
              steps: int) -> EntropyView:
-    from core.deepview import model_labels
-    from core.instance import entropy_study
+    from core.analyses.projection.run import model_labels
+    from core.analyses.transformer.instance_view import entropy_study
 
     model = _load_model(model_ref, model_stamp_)
     ds, note = _comparison_sample([model], choice, n)

@@ -5,7 +5,7 @@ from types import TracebackType
 
 import streamlit as st
 
-from core.errors import BackboneLensError
+from core.foundation.errors import BackboneLensError
 
 # core's messages are shared with the CLI; name the dashboard's controls instead of CLI flags.
 _CLI_TO_UI = {

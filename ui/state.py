@@ -51,7 +51,7 @@ class DatasetChoice:
         return self.ref.startswith("bundled:")
 
     def load_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``core.data.load_dataset`` (without ``n``/``seed``)."""
+        """Keyword arguments of ``core.data.refs.load_dataset`` (without ``n``/``seed``)."""
         return {"text_column": self.text_column, "text_pair_column": self.text_pair_column,
                 "label_column": self.label_column, "label_names": self.label_names, "encoding": self.encoding}
 
@@ -66,7 +66,7 @@ class DatasetChoice:
 
 
 def _default_model() -> str:
-    from core.demo import demo_ready
+    from core.training.demo_workspace import demo_ready
 
     return DEFAULT_MODEL if demo_ready() else FALLBACK_MODEL
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.data import TextDataset
-from core.models import LoadedModel
+from core.data.datasets import TextDataset
+from core.models.loading import LoadedModel
 
 SETTINGS = {  # short name (fits a metric), explanation
     "pretrained": ("Frozen encoder", "A classification head trained on the frozen pre-trained encoder."),

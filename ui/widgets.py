@@ -13,8 +13,10 @@ from typing import Any
 
 import streamlit as st
 
-from core.data import BUNDLED
-from core.demo import DEMO_MODELS, build_demo, demo_ready, demo_status
+from core.foundation.params import Param
+
+from core.data.bundled import BUNDLED
+from core.training.demo_workspace import DEMO_MODELS, build_demo, demo_ready, demo_status
 from ui import cached, state
 from ui.errors import user_errors
 from ui.state import DatasetChoice
@@ -261,7 +263,7 @@ def show_chart(chart: Any, *, container: Any = None) -> None:
 
     ``theme=None``: Streamlit's theme squashes the layered charts with a discrete axis of
     ``core.figures`` (bars and heatmap cells collapse to lines), and reports use no theme.
-    ``autosize=pad``: the chart's width is its plot area, as in ``core.figures.to_svg``;
+    ``autosize=pad``: the chart's width is its plot area, as in ``figures.style.to_svg``;
     Streamlit's default ``fit`` squeezes axis labels and legend into that width instead.
     """
     if "autosize" not in chart.to_dict(validate=False):
@@ -360,7 +362,7 @@ def show_selectable_chart(chart: Any, *, key: str, selection_mode: list[str], co
 
 def selected_points(selection: dict, points: Any, *, box: str = "brush", pick: str = "pick") -> list[int]:
     """Row indices of ``points`` (n, 2) inside the box selection ``box`` (x/y ranges) or clicked in the
-    point selection ``pick`` (over the field ``i``), as ``core.figures.projection_chart`` names them."""
+    point selection ``pick`` (over the field ``i``), as ``figures.projection.projection_chart`` names them."""
     import numpy as np
 
     pts = np.asarray(points)
@@ -517,38 +519,45 @@ def saliency_text_input(model: Any, examples: cached.ExampleTexts, focus: state.
     return SaliencyInput(text, pair, target)
 
 
+def param_widget(p: Param, key: str, *, container: Any = st) -> Any:
+    """One widget for the declared parameter ``p`` (``core.foundation.params.Param``); returns its value."""
+    label = p.name.replace("_", " ").capitalize()
+    if p.type == "choice":
+        _init(key, p.default)
+        if st.session_state[key] not in p.choices:
+            st.session_state[key] = p.default
+        return container.selectbox(label, list(p.choices), key=key, help=p.help)
+    if p.type == "bool":
+        _init(key, bool(p.default))
+        return container.checkbox(label, key=key, help=p.help)
+    if p.type == "int":
+        _init(key, int(p.default))
+        return int(container.number_input(label, key=key, step=1, help=p.help,
+                                          min_value=None if p.minimum is None else int(p.minimum),
+                                          max_value=None if p.maximum is None else int(p.maximum)))
+    if p.type == "float":
+        _init(key, float(p.default))
+        return float(container.number_input(label, key=key, step=0.05, format="%.2f", help=p.help,
+                                            min_value=None if p.minimum is None else float(p.minimum),
+                                            max_value=None if p.maximum is None else float(p.maximum)))
+    if p.type == "str_list" and p.valid_items():
+        _init(key, list(p.default or ()))
+        return tuple(container.multiselect(label, list(p.valid_items()), key=key, help=p.help))
+    _init(key, "" if p.default is None else str(p.default))
+    return container.text_input(label, key=key, help=p.help)
+
+
 def method_param_widgets(method: Any, *, key_prefix: str, skip: tuple[str, ...] = ("layer",)) -> dict[str, Any]:
-    """One widget per declared parameter (``core.saliency.MethodParam``) of ``method``; returns their values.
+    """One widget per declared parameter (:class:`core.foundation.params.Param`) of ``method``; returns their values.
 
     Widget keys are ``{key_prefix}{method}.{param}``; parameters in ``skip`` are left to the caller.
     """
-    out: dict[str, Any] = {}
     shown = [p for p in method.params if p.name not in skip]
     if not shown:
-        return out
+        return {}
     cols = st.columns(max(len(shown), 3))
-    for col, p in zip(cols, shown):
-        key = f"{key_prefix}{method.name}.{p.name}"
-        label = p.name.replace("_", " ").capitalize()
-        if p.kind == "choice":
-            _init(key, p.default)
-            if st.session_state[key] not in p.choices:
-                st.session_state[key] = p.default
-            out[p.name] = col.selectbox(label, list(p.choices), key=key, help=p.help)
-        elif p.kind == "bool":
-            _init(key, bool(p.default))
-            out[p.name] = col.checkbox(label, key=key, help=p.help)
-        elif p.kind == "int":
-            _init(key, int(p.default))
-            out[p.name] = int(col.number_input(label, key=key, step=1, help=p.help,
-                                               min_value=None if p.low is None else int(p.low),
-                                               max_value=None if p.high is None else int(p.high)))
-        else:
-            _init(key, float(p.default))
-            out[p.name] = float(col.number_input(label, key=key, step=0.05, format="%.2f", help=p.help,
-                                                 min_value=None if p.low is None else float(p.low),
-                                                 max_value=None if p.high is None else float(p.high)))
-    return out
+    return {p.name: param_widget(p, f"{key_prefix}{method.name}.{p.name}", container=col)
+            for col, p in zip(cols, shown)}
 
 
 # ----------------------------------------------------------------------------- compare, adversarial, multi-task

@@ -2,9 +2,9 @@
 
 A word attack (BERT-Attack style: the masked-LM head proposes substitutes) or a character attack
 (swaps, deletions, look-alike letters) edits the most important words of correctly classified
-held-out texts until the prediction flips (``core.adversarial.attack_dataset``, disk-cached). The
+held-out texts until the prediction flips (``core.analyses.adversarial.attacks.attack_dataset``, disk-cached). The
 clean texts and the successful adversarial versions are then projected together with DeepView
-(``core.adversarial.detect``) to answer the paper's question: do adversarial texts sit in pale,
+(``core.analyses.adversarial.detection.detect``) to answer the paper's question: do adversarial texts sit in pale,
 uncertain regions of the map? The section may attack another model than the report's (``model``,
 ``dataset`` params).
 """
@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from reports.sections import Param, figure, register
-from reports.sections.inputs import dataset_facts, for_print, model_facts, section_dataset, section_model
-from reports.sections.saliency import saliency_method_names
+from reports.sections.registry import Param, figure, register
+from reports.sections.shared import dataset_facts, for_print, model_facts, section_dataset, section_model
+from reports.sections.shared import saliency_method_names
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.adversarial import AttackResult, DetectionResult
-    from reports.snapshot import ReportContext
+    from core.analyses.adversarial.attacks import AttackResult
+    from core.analyses.adversarial.detection import DetectionResult
+    from reports.context import ReportContext
 
 CONTEXT_WORDS = 12  # unchanged words kept on each side of an edit in the diff column
 ATTACK_WORDS = {"word": "word attack (BERT-Attack style: substitutes proposed by the masked-LM head)",
@@ -53,11 +54,12 @@ SCORE_HELP = {"entropy": "how unsure the classifier is about the text itself (en
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """Adversarial texts (word or character attack) and whether they sit in pale, uncertain regions of the map."""
-    from core.adversarial import AttackError, attack_dataset, detect
-    from core.data import sample
-    from core.deepview import ProjectionSettings, model_labels
-    from core.errors import BackboneLensError
-    from core.evaluate import select_evaluation_split
+    from core.analyses.adversarial.attacks import AttackError, attack_dataset
+    from core.analyses.adversarial.detection import detect
+    from core.data.sampling import sample
+    from core.analyses.projection.run import ProjectionSettings, model_labels
+    from core.foundation.errors import BackboneLensError
+    from core.models.evaluate import select_evaluation_split
 
     n = int(params.get("n", 60))
     attack = params.get("attack", "word")
@@ -110,7 +112,7 @@ def auroc_se(auc: float, n_pos: int, n_neg: int) -> float:
 def diff_runs(original: str, adversarial: str, *, context: int = CONTEXT_WORDS) -> list[dict[str, str]]:
     """The word diff as runs ``{"op": "=", "-", "+" or "…", "text"}``; long unchanged stretches keep ``context``
     words on each side of an edit. The template shows ``-`` as <del>, ``+`` as <ins>, text always escaped."""
-    from core.adversarial import word_diff
+    from core.analyses.adversarial.attacks import word_diff
 
     runs = word_diff(original, adversarial)
     out: list[dict[str, str]] = []
@@ -136,8 +138,8 @@ def diff_runs(original: str, adversarial: str, *, context: int = CONTEXT_WORDS) 
 def adversarial_fragment(res: "AttackResult", det: "DetectionResult | None", *, top: int = 10,
                          detection_note: str | None = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """The snapshot fragment from computed attack and detection results (pure; no model)."""
-    from core.adversarial import flagged_rows
-    from core.figures import adversarial_projection_chart, detection_chart
+    from core.analyses.adversarial.detection import flagged_rows
+    from figures.adversarial import adversarial_projection_chart, detection_chart
 
     ctx = {"split": None, "split_note": None, "n_pool": None, "seed": res.params.get("seed", 0),
            "label_note": None, "cache_hit": False, "model": None, "dataset": None, "model_ref": res.model_ref,

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from reports.sections import Param, figure, register
-from reports.sections.inputs import dataset_facts, for_print, model_facts, section_dataset, section_model, shorten
+from reports.sections.registry import Param, figure, register
+from reports.sections.shared import dataset_facts, for_print, model_facts, section_dataset, section_model, shorten
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.attention_maps import AttentionMaps
-    from reports.snapshot import ReportContext
+    from core.analyses.transformer.attention_maps import AttentionMaps
+    from reports.context import ReportContext
 
 HEAD_SPEC = re.compile(r"^\s*(\d+)\s*[.:]\s*(\d+|mean)\s*$")
 TOP_LINKS = 5  # strongest token-to-token links listed under each head map
@@ -33,7 +33,7 @@ TOP_LINKS = 5  # strongest token-to-token links listed under each head map
 
 def parse_heads(specs: Sequence[str], n_layers: int, n_heads: int) -> list[tuple[int, int | None]]:
     """``["2.5", "3.mean"]`` → [(2, 5), (3, None)]; raises ``AttentionMapError`` naming the bad item."""
-    from core.attention_maps import AttentionMapError, check_layer_head
+    from core.analyses.transformer.attention_maps import AttentionMapError, check_layer_head
 
     out: list[tuple[int, int | None]] = []
     for s in specs:
@@ -67,8 +67,8 @@ def parse_heads(specs: Sequence[str], n_layers: int, n_heads: int) -> list[tuple
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """Token-to-token attention of chosen heads, every head at a glance, and cross-segment attention for pairs."""
-    from core.attention_maps import attention_maps
-    from core.errors import BackboneLensError
+    from core.analyses.transformer.attention_maps import attention_maps
+    from core.foundation.errors import BackboneLensError
 
     texts = list(params.get("texts") or ())
     pairs = list(params.get("pairs") or ())
@@ -99,7 +99,9 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
         if not chosen:
             chosen = [(L - 1, None)]
         if model.has_head:
-            probs = [model.predict_proba([it["text"]], None if it["text_pair"] is None else [it["text_pair"]])[0]
+            from core.models.embeddings import predict_proba
+
+            probs = [predict_proba(model, [it["text"]], None if it["text_pair"] is None else [it["text_pair"]])[0]
                      for it in items]
             for it, p in zip(items, probs):
                 c = int(np.argmax(p))
@@ -113,9 +115,9 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
 
 def _dataset_items(ctx: "ReportContext", params: dict, model: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The texts picked by ``rows`` (positions in the whole dataset) or drawn as ``examples``."""
-    from core.attention_maps import AttentionMapError
-    from core.data import sample
-    from core.evaluate import heldout_pool
+    from core.analyses.transformer.attention_maps import AttentionMapError
+    from core.data.sampling import sample
+    from core.models.evaluate import heldout_pool
 
     ds_ref = params.get("dataset") or ctx.spec.dataset.ref
     full = section_dataset(ctx, params.get("dataset"))
@@ -143,9 +145,9 @@ def _dataset_items(ctx: "ReportContext", params: dict, model: Any) -> tuple[list
 
 def _top_heads(ctx: "ReportContext", model: Any, k: int) -> tuple[list[tuple[int, int]], str]:
     """The ``k`` most important heads: from a heads section earlier in this build, else computed with its defaults."""
-    from core.data import sample
-    from core.evaluate import heldout_pool
-    from reports.sections.heads import LATEST, importance_of
+    from core.data.sampling import sample
+    from core.models.evaluate import heldout_pool
+    from reports.sections.shared import LATEST, importance_of
 
     res = ctx._memo.get(LATEST + model.fingerprint)
     if res is not None:
@@ -182,7 +184,7 @@ def attention_fragment(maps: Sequence["AttentionMaps"], items: Sequence[dict[str
                        context: dict[str, Any] | None = None) -> dict[str, Any]:
     """The snapshot fragment from computed attention maps (pure; no model). ``items[i]`` describes text i: text,
     text_pair, row, label and, when known, prediction and probability."""
-    from core.figures import attention_grid_chart, attention_map_chart, cross_segment_chart
+    from figures.attention import attention_grid_chart, attention_map_chart, cross_segment_chart
 
     ctx = {"model_ref": maps[0].model_ref if maps else None, "model": None, "dataset": None, "texts_note": None,
            "top_note": None, "seed": 0, "max_tokens": None, "source": "texts", **(context or {})}

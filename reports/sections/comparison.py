@@ -1,6 +1,6 @@
 """``comparison``: two or more models on the same texts (the model comparison of arXiv 2403.18872).
 
-Every model embeds the same held-out texts; ``core.compare.compare_models`` measures, for each pair,
+Every model embeds the same held-out texts; ``core.analyses.compare.compare_models`` measures, for each pair,
 how many of each text's k nearest neighbours the two embedding spaces share (Q_NN, and LCMC = Q_NN
 above chance), the same between the two DeepView projections, linear CKA of the embeddings and how
 often the predictions agree. The section names its models itself (``models``, at least two
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from reports.sections import Param, figure, register
-from reports.sections.inputs import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
+from reports.sections.registry import Param, figure, register
+from reports.sections.shared import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
                                      section_model, shorten)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.compare import ModelComparison
-    from reports.snapshot import ReportContext
+    from core.analyses.compare import ModelComparison
+    from reports.context import ReportContext
 
 HEADLINE_K = 10
 TEXT_CHARS = 200  # disagreement table: texts cut to this many characters
@@ -36,10 +36,10 @@ TEXT_CHARS = 200  # disagreement table: texts cut to this many characters
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """How alike two or more models see the same texts: Q_NN/LCMC of embeddings and projections, CKA, agreement."""
-    from core.compare import check_ks, compare_models
-    from core.data import sample
-    from core.deepview import ProjectionSettings
-    from core.errors import BackboneLensError
+    from core.analyses.compare import check_ks, compare_models
+    from core.data.sampling import sample
+    from core.analyses.projection.run import ProjectionSettings
+    from core.foundation.errors import BackboneLensError
 
     refs = list(dict.fromkeys(params.get("models") or ()))
     n = int(params.get("n", 300))
@@ -88,8 +88,8 @@ def _finetune_pair(fa: dict | None, fb: dict | None) -> bool:
 
 def comparison_fragment(cmp: "ModelComparison", *, top: int = 10, context: dict[str, Any] | None = None
                         ) -> dict[str, Any]:
-    """The snapshot fragment from a computed :class:`core.compare.ModelComparison` (no model needed)."""
-    from core.figures import comparison_metrics_chart, linked_projections_chart
+    """The snapshot fragment from a computed :class:`core.analyses.compare.ModelComparison` (no model needed)."""
+    from figures.compare import comparison_metrics_chart, linked_projections_chart
 
     ctx = {"split": None, "split_note": None, "n_pool": None, "seed": 0, "models": [], "dataset": None,
            **(context or {})}

@@ -3,7 +3,7 @@
 For each text, content tokens are hidden (or only they are kept) in the order a method ranks
 them; a faithful order makes the prediction collapse fast when hiding and recover fast when
 revealing. The same games with a random order are the baseline. Computed by
-``core.faithfulness.dataset_games`` (disk-cached) on a sample of the held-out split.
+``core.analyses.saliency.faithfulness.dataset_games`` (disk-cached) on a sample of the held-out split.
 """
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from reports.sections import Param, figure, register
-from reports.sections.saliency import GRADCAM, heldout_sample, saliency_method_names
+from reports.sections.registry import Param, figure, register
+from reports.sections.shared import GRADCAM, heldout_sample, saliency_method_names
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.faithfulness import FaithfulnessResult, GameCurve
-    from reports.snapshot import ReportContext
+    from core.analyses.saliency.faithfulness import FaithfulnessResult, GameCurve
+    from reports.context import ReportContext
 
 DEFAULT_METHODS = ("decoded_gradcam", "layer_gradcam", "integrated_gradients", "occlusion")
 REPLACEMENT_WHY = {
@@ -53,9 +53,9 @@ TABLE_TITLES = {"decoded_gradcam": "Decoded Grad-CAM", "layer_gradcam": "Plain G
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """Hiding and revealing games: which saliency method (and which layer) finds the tokens the model uses."""
-    from core.errors import BackboneLensError
-    from core.faithfulness import MethodSpec, dataset_games
-    from core.saliency import SaliencyError, default_layer, get_method
+    from core.foundation.errors import BackboneLensError
+    from core.analyses.saliency.faithfulness import MethodSpec, dataset_games
+    from core.analyses.saliency import SaliencyError, default_layer, get_method
 
     model = ctx.model
     n = int(params.get("n", 100))
@@ -73,7 +73,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
         for name in params.get("methods") or DEFAULT_METHODS:
             m = get_method(name)
             if m.needs_mlm_head:
-                from core.saliency.base import require_mlm_head
+                from core.analyses.saliency.registry import require_mlm_head
 
                 try:
                     require_mlm_head(model, name)
@@ -111,7 +111,7 @@ def _title(name: str) -> str:
     if name in TABLE_TITLES:
         return TABLE_TITLES[name]
     try:
-        from core.saliency import get_method
+        from core.analyses.saliency import get_method
 
         return get_method(name).title
     except Exception:  # noqa: BLE001 - an unknown name in an old snapshot keeps its raw name
@@ -124,8 +124,8 @@ def _label(c: "GameCurve") -> str:
 
 
 def faithfulness_fragment(res: "FaithfulnessResult", *, context: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The snapshot fragment from a computed :class:`core.faithfulness.FaithfulnessResult` (pure; no model)."""
-    from core.figures import faithfulness_chart, game_curves, layer_sweep_chart
+    """The snapshot fragment from a computed :class:`core.analyses.saliency.faithfulness.FaithfulnessResult` (pure; no model)."""
+    from figures.faithfulness import faithfulness_chart, game_curves, layer_sweep_chart
 
     rnd = res.random
     best = {m: res.best_layer(m) for m in GRADCAM if res.layers(m)}

@@ -14,42 +14,30 @@ without ``compare``),
 accuracy(most important first): positive = the heads ranked most important matter more than random ones),
 ``pruning_gap_least`` (the same mean of accuracy(least important first) − accuracy(random order): positive = the
 heads ranked least important matter less than random ones), ``top_heads`` ([{rank, layer, head, ...}], 0-based)
-and ``accuracy_at`` ({k: {least, most, random}} for every checked k).
-"""
+and ``accuracy_at`` ({k: {least, most, random}} for every checked k)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-
 import numpy as np
-
-from reports.sections import Param, figure, register
-from reports.sections.inputs import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
+from reports.sections.registry import Param, figure, register
+from reports.sections.shared import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
                                      section_model)
+from reports.sections.shared import LATEST, importance_of
+
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.attention_heads import HeadImportance
-    from core.data import TextDataset
-    from core.models import LoadedModel
-    from reports.snapshot import ReportContext
+    from core.analyses.transformer.head_importance import HeadImportance
+    from reports.context import ReportContext
+
 
 METHOD_TITLES = {"attribution": "attention attribution", "mask": "head-mask gradient"}
+
+
 METHOD_CITES = {"attribution": "Hao et al. 2021", "mask": "Michel et al. 2019"}
-LATEST = "heads:latest:"  # memo key prefix: the first heads result per model in this build (for ``attention``)
 
 
 def label(layer: int, head: int) -> str:
     return f"L{layer}·H{head}"
-
-
-def importance_of(ctx: "ReportContext", model: "LoadedModel", ds: "TextDataset", *, method: str, steps: int,
-                  compare: bool, prune: bool) -> tuple["HeadImportance", bool]:
-    """``core.attention_heads.dataset_head_importance`` once per build and settings (disk-cached across builds)."""
-    from core.attention_heads import dataset_head_importance
-
-    key = (f"head_importance:{model.ref}:{len(ds)} texts {ds.fingerprint[:10]}:{method}:steps={steps}:"
-           f"compare={compare}:prune={prune}")
-    return ctx._once(key, lambda: dataset_head_importance(
-        model, ds, method=method, compare=compare, prune=prune, steps=steps, seed=ctx.spec.seed, progress=ctx.say))
 
 
 @register("heads", title="Attention heads", params=[
@@ -67,9 +55,9 @@ def importance_of(ctx: "ReportContext", model: "LoadedModel", ds: "TextDataset",
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """Attention-head importance (attribution or head-mask gradient) and the pruning check of the ranking."""
-    from core.data import sample
-    from core.deepview import model_labels
-    from core.errors import BackboneLensError
+    from core.data.sampling import sample
+    from core.analyses.projection.run import model_labels
+    from core.foundation.errors import BackboneLensError
 
     n = int(params.get("n", 100))
     method = params.get("method") or "attribution"
@@ -96,9 +84,6 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     return heads_fragment(res, top=int(params.get("top", 10)), context=context)
 
 
-# ----------------------------------------------------------------------------- the fragment (pure)
-
-
 def _f(v: Any) -> float | None:
     if v is None:
         return None
@@ -107,8 +92,8 @@ def _f(v: Any) -> float | None:
 
 
 def heads_fragment(res: "HeadImportance", *, top: int = 10, context: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The snapshot fragment from a computed :class:`core.attention_heads.HeadImportance` (pure; no model)."""
-    from core.figures import head_cell_size, head_matrix_chart, pruning_curves_chart
+    """The snapshot fragment from a computed :class:`core.analyses.transformer.head_importance.HeadImportance` (pure; no model)."""
+    from figures.heads import head_cell_size, head_matrix_chart, pruning_curves_chart
 
     ctx = {"model_ref": res.model_ref, "model": None, "dataset": None, "split": None, "split_note": None,
            "n_pool": None, "label_note": None, "seed": 0, "steps": None, "cache_hit": False, **(context or {})}

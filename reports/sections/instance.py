@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reports.sections import Param, figure, register
-from reports.sections.inputs import dataset_facts, for_print, heldout_pool, model_facts, section_dataset, section_model
+from reports.sections.registry import Param, figure, register
+from reports.sections.shared import dataset_facts, for_print, heldout_pool, model_facts, section_dataset, section_model
 
 if TYPE_CHECKING:  # pragma: no cover
-    from reports.snapshot import ReportContext
+    from reports.context import ReportContext
 
 
 @register("instance", title="Instance view", params=[
@@ -33,10 +33,10 @@ if TYPE_CHECKING:  # pragma: no cover
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """IG + integrated Hessians for a few texts, and the attribution-entropy study."""
-    from core.cache import ArrayCache
-    from core.data import sample
-    from core.errors import BackboneLensError
-    from core.instance import entropy_study, instance_view
+    from core.foundation.cache import ArrayCache
+    from core.data.sampling import sample
+    from core.foundation.errors import BackboneLensError
+    from core.analyses.transformer.instance_view import entropy_study, instance_view
 
     context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(params.get("model")), "seed": ctx.spec.seed}
     try:
@@ -68,9 +68,10 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
 
 
 def instance_fragment(views: list, study: Any = None, *, context: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The snapshot fragment from computed :class:`core.instance.InstanceView` results and an optional
-    :class:`core.instance.EntropyStudy` (pure; no model)."""
-    from core.figures import entropy_study_chart, interaction_chart, saliency_html
+    """The snapshot fragment from computed :class:`core.analyses.transformer.instance_view.InstanceView` results and an optional
+    :class:`core.analyses.transformer.instance_view.EntropyStudy` (pure; no model)."""
+    from figures.instance import entropy_study_chart, interaction_chart
+    from figures.saliency import saliency_html
 
     examples = []
     for v in views:

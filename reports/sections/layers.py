@@ -1,7 +1,7 @@
 """``layers``: where in depth do the classes separate? Per-layer separability of one or more models on the same texts.
 
 Every layer l = 0 (the embedding layer's output) … L of each model gives each text a pooled hidden state;
-``core.layers.layer_sweep`` scores each layer by the leave-one-out k-NN accuracy of the true labels (cosine)
+``core.analyses.transformer.layers.layer_sweep`` scores each layer by the leave-one-out k-NN accuracy of the true labels (cosine)
 against chance (the majority label's share) and by the cosine silhouette of the true labels. The separation
 layer is the first layer that gains 90% of the rise from chance to the best layer. Optionally the first
 model's states at a few layers are drawn as 2-D maps (PCA, t-SNE or UMAP). The section names its models
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from reports.sections import Param, figure, register
-from reports.sections.inputs import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
+from reports.sections.registry import Param, figure, register
+from reports.sections.shared import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
                                      section_model)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.layers import LayerSeparability
-    from reports.snapshot import ReportContext
+    from core.analyses.transformer.layers import LayerSeparability
+    from reports.context import ReportContext
 
 PROJECTIONS = ("pca", "tsne", "umap")
 PROJECTION_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -45,9 +45,9 @@ PROJECTION_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """At which layer the true labels become separable: k-NN accuracy and silhouette per layer, per model."""
-    from core.data import sample
-    from core.errors import BackboneLensError
-    from core.layers import layer_sweep, project_layer
+    from core.data.sampling import sample
+    from core.foundation.errors import BackboneLensError
+    from core.analyses.transformer.layers import layer_sweep, project_layer
 
     refs = list(dict.fromkeys(params.get("models") or ())) or [ctx.spec.model]
     n, k = int(params.get("n", 300)), int(params.get("k", 10))
@@ -106,10 +106,10 @@ def _model_numbers(s: "LayerSeparability") -> dict[str, Any]:
 def layers_fragment(seps: Sequence["LayerSeparability"], *, maps: Sequence[tuple[int, np.ndarray]] = (),
                     true: Sequence[str] | None = None, label_names: Sequence[str] = (), projection: str = "pca",
                     context: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The snapshot fragment from computed :class:`core.layers.LayerSeparability` results (pure; no model).
+    """The snapshot fragment from computed :class:`core.analyses.transformer.layers.LayerSeparability` results (pure; no model).
 
     ``maps``: (layer, points (n, 2)) of the first model, drawn with ``true`` (label name per text) as colour."""
-    from core.figures import layer_projection_grid, layer_separability_chart
+    from figures.layers import layer_projection_grid, layer_separability_chart
 
     ctx = {"split": None, "split_note": None, "n_pool": None, "seed": 0, "models": [], "dataset": None,
            "notes": [], **(context or {})}

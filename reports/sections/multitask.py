@@ -5,7 +5,7 @@ held-out texts of every task are projected with DeepView under each task's head;
 is Q_NN@k between those projections (how many of each text's k nearest neighbours two heads' maps
 share). Beside it: LCMC (Q_NN above chance), transfer probes (how well one head's outputs predict
 another task's labels), linear CKA of the heads' hidden activations, each task's own projection
-fidelity and a joint map of all texts (``core.multitask.synergy``, disk-cached projections). The
+fidelity and a joint map of all texts (``core.analyses.synergy.synergy``, disk-cached projections). The
 section names its model itself (``model``, default ``demo:multitask-pretrained``).
 """
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reports.sections import Param, figure, register
-from reports.sections.inputs import for_print
+from reports.sections.registry import Param, figure, register
+from reports.sections.shared import for_print
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.multitask import MultiTaskModel, SynergyResult
-    from reports.snapshot import ReportContext
+    from core.models.multitask import MultiTaskModel
+    from core.analyses.synergy import SynergyResult
+    from reports.context import ReportContext
 
 KS = (5, 10, 20)
 
@@ -35,10 +36,11 @@ KS = (5, 10, 20)
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """How much the tasks of a multi-task model share: Q_NN of task-specific projections, transfer, CKA."""
-    from core.deepview import ProjectionSettings
-    from core.errors import BackboneLensError
-    from core.multitask import load_multitask, synergy
-    from reports.sections.inputs import local_ref
+    from core.analyses.projection.run import ProjectionSettings
+    from core.foundation.errors import BackboneLensError
+    from core.models.refs import load_multitask
+    from core.analyses.synergy import synergy
+    from reports.sections.shared import local_ref
 
     ref = ctx.spec.model_ref(params.get("model") or "demo:multitask-pretrained")  # a name of the spec's models
     k = int(params.get("k", 10))
@@ -75,8 +77,8 @@ def multitask_facts(mt: "MultiTaskModel") -> dict[str, Any]:
 
 
 def multitask_fragment(res: "SynergyResult", *, context: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The snapshot fragment from a computed :class:`core.multitask.SynergyResult` (pure; no model)."""
-    from core.figures import joint_projection_chart, matrix_chart
+    """The snapshot fragment from a computed :class:`core.analyses.synergy.SynergyResult` (pure; no model)."""
+    from figures.synergy import joint_projection_chart, matrix_chart
 
     ctx = {"model": None, "model_ref": res.model_ref, "seed": res.params.get("seed", 0), **(context or {})}
     tasks, T, N, k = list(res.tasks), len(res.tasks), res.n, res.k

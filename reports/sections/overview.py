@@ -5,12 +5,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reports.sections import Param, figure, register
+from reports.sections.registry import Param, figure, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.data import DatasetStats
-    from core.evaluate import EvaluationResult
-    from reports.snapshot import ReportContext
+    from core.data.datasets import DatasetStats
+    from core.models.evaluate import EvaluationResult
+    from reports.context import ReportContext
 
 
 @register("overview", title="Overview", params=[
@@ -23,7 +23,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     try:
         ev = ctx.evaluation()
     except Exception as e:  # noqa: BLE001 - a model without head or labels still gets an overview
-        from core.errors import BackboneLensError
+        from core.foundation.errors import BackboneLensError
 
         if not isinstance(e, BackboneLensError):
             raise
@@ -38,7 +38,7 @@ def overview_fragment(model: dict[str, Any], dataset: dict[str, Any], stats: "Da
                       ev: "EvaluationResult | None", *, normalize: bool = True, show_length_chart: bool = True,
                       unavailable_reason: str | None = None) -> dict[str, Any]:
     """The snapshot fragment from already-computed core results (pure; no model needed)."""
-    from core.figures import confusion_matrix_chart, label_balance_chart, length_histogram_chart
+    from figures.dataset import confusion_matrix_chart, label_balance_chart, length_histogram_chart
 
     total = max(1, sum(stats.label_counts))
     labels = [{"label": n, "count": int(c), "share": c / total} for n, c in zip(stats.label_names, stats.label_counts)]

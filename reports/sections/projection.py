@@ -5,13 +5,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from reports.sections import Param, figure, register
+from reports.sections.registry import Param, figure, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.deepview import ProjectionRun
-    from reports.snapshot import ReportContext
+    from core.analyses.projection.run import ProjectionRun
+    from reports.context import ReportContext
 
-COLOR_BY = ("prediction", "true label", "correct")  # = core.figures.COLOR_MODES
+COLOR_BY = ("prediction", "true label", "correct")  # = figures.projection.COLOR_MODES
 CHART_WIDTH, CHART_HEIGHT = 430, 390
 _COLOR_WORDS = {"prediction": "the class the model predicts for it",
                 "true label": "its true label (grey: unlabelled)",
@@ -35,10 +35,10 @@ _COLOR_WORDS = {"prediction": "the class the model predicts for it",
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """DeepView map of the texts with the classifier's decision background, fidelity metrics and a λ sweep."""
-    from core.data import sample
-    from core.deepview import ProjectionSettings, run_projection, run_sweep
-    from core.errors import BackboneLensError
-    from core.evaluate import trained_on
+    from core.data.sampling import sample
+    from core.analyses.projection.run import ProjectionSettings, run_projection, run_sweep
+    from core.foundation.errors import BackboneLensError
+    from core.models.evaluate import trained_on
 
     model = ctx.model
     n = params.get("n")
@@ -67,7 +67,7 @@ def projection_fragment(run: "ProjectionRun", labels: np.ndarray, sweep: Sequenc
 
     ``labels``: (n,) true labels as the model's class ids (−1 = unlabelled); ``sweep``: ``Sweep.to_list()`` rows.
     """
-    from core.figures import lambda_sweep_chart, projection_chart
+    from figures.projection import lambda_sweep_chart, projection_chart
 
     p, st = run.projection, run.settings
     fid = p.fidelity.to_dict()

@@ -3,42 +3,39 @@
 The texts are either given in the spec or picked automatically from a sample of the dataset
 (its held-out test split when the model was trained on it): the most confident correct
 prediction, the most confident wrong one and the most uncertain one. Each example shows the
-highlighted text of every method (``core.figures.saliency_comparison_html``, checked and
-re-serialised by the report's ``highlight`` filter) and the words each method ranks first.
-"""
+highlighted text of every method (``figures.saliency.saliency_comparison_html``, checked and
+re-serialised by the report's ``highlight`` filter) and the words each method ranks first."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
-
 import numpy as np
+from reports.sections.registry import Param, register
+from reports.sections.shared import GRADCAM, heldout_sample, saliency_method_names
 
-from reports.sections import Param, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.data import TextDataset
-    from core.saliency import SaliencyResult
-    from reports.snapshot import ReportContext
+    from core.analyses.saliency import SaliencyResult
+    from reports.context import ReportContext
 
-GRADCAM = ("decoded_gradcam", "layer_gradcam")
+
 KINDS = {"correct": "Confident and correct", "wrong": "Confident but wrong", "uncertain": "Most uncertain"}
+
+
 KIND_HELP = {"correct": "the correct prediction with the highest probability",
              "wrong": "the wrong prediction with the highest probability",
              "uncertain": "the prediction with the lowest probability of its predicted class",
              "given": "a text given in the report specification"}
+
+
 DEFAULT_METHODS = ("decoded_gradcam", "integrated_gradients", "occlusion", "attention_rollout")
+
+
 TOP_WORDS = 3
-
-
-def saliency_method_names() -> tuple[str, ...]:
-    """The registered saliency methods (imported only when a spec names some: core.saliency loads torch)."""
-    from core.saliency import method_names
-
-    return method_names()
 
 
 def method_info(model: Any, name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Title, description and the parameters used, for the report's method table."""
-    from core.saliency import get_method
+    from core.analyses.saliency import get_method
 
     m = get_method(name)
     title = m.title
@@ -47,18 +44,6 @@ def method_info(model: Any, name: str, params: dict[str, Any]) -> dict[str, Any]
     return {"name": name, "title": title, "method_title": m.title, "signed": m.signed,
             "description": m.description.replace("`", ""), "cost": m.cost.replace("`", ""), "params": dict(params),
             "needs_mlm_head": m.needs_mlm_head}
-
-
-def heldout_sample(ctx: "ReportContext", n: int | None) -> tuple["TextDataset", dict[str, Any]]:
-    """``n`` texts drawn with the report's seed from the held-out test split when the model was trained
-    on this dataset (as the overview's evaluation does), else from the whole dataset."""
-    from core.data import sample
-    from core.evaluate import select_evaluation_split, trained_on
-
-    pool, split, note = select_evaluation_split(ctx.model, ctx.full_dataset)
-    ds = pool if n is None else sample(pool, n, seed=ctx.spec.seed)
-    return ds, {"split": split, "split_note": note, "n_pool": len(pool), "n": len(ds), "n_total": len(ctx.full_dataset),
-                "seed": ctx.spec.seed, "trained_on_dataset": trained_on(ctx.model, ctx.full_dataset)}
 
 
 def pick_examples(probs: np.ndarray, labels: np.ndarray, kinds: Sequence[str], per_kind: int = 1
@@ -98,7 +83,7 @@ def pick_examples(probs: np.ndarray, labels: np.ndarray, kinds: Sequence[str], p
 def top_words(result: "SaliencyResult", k: int = TOP_WORDS) -> list[str]:
     """The ``k`` words with the highest score (evidence *for* the explained class on signed methods);
     punctuation and symbols on their own are left out."""
-    from core.saliency import merge_words
+    from core.analyses.saliency import merge_words
 
     w = merge_words(result)
     wordlike = np.array([any(ch.isalnum() for ch in x) for x in w.words], dtype=bool)
@@ -124,10 +109,10 @@ def top_words(result: "SaliencyResult", k: int = TOP_WORDS) -> list[str]:
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """Texts highlighted by several saliency methods side by side: confident, wrong and uncertain predictions."""
-    from core.deepview import model_labels
-    from core.embeddings import extract_embeddings
-    from core.errors import BackboneLensError
-    from core.saliency import SaliencyError, default_layer, get_method
+    from core.analyses.projection.run import model_labels
+    from core.models.embeddings import extract_embeddings
+    from core.foundation.errors import BackboneLensError
+    from core.analyses.saliency import SaliencyError, default_layer, get_method
 
     model = ctx.model
     methods = list(params.get("methods") or DEFAULT_METHODS)
@@ -198,7 +183,7 @@ def saliency_examples_fragment(per_text: Sequence[Sequence["SaliencyResult"]], m
 
     per_text[i][j]: the result of method ``methods[j]`` (see :func:`method_info`) on example i.
     """
-    from core.figures import saliency_comparison_html
+    from figures.saliency import saliency_comparison_html
 
     titles = [m["title"] for m in methods]
     examples = []

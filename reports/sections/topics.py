@@ -1,9 +1,9 @@
 """``topics``: clusters of the model's embeddings, named by their topic words, crossed with labels and errors.
 
-``core.topics.topics`` clusters the L2-normalised pooled embeddings (k-means, agglomerative or HDBSCAN,
+``core.analyses.transformer.topics.topics`` clusters the L2-normalised pooled embeddings (k-means, agglomerative or HDBSCAN,
 optionally after UMAP), names every cluster by class-based TF-IDF (optionally re-ranked KeyBERT-style) and
 counts, per cluster, the true labels, the predictions and the classifier's error rate. The clusters are
-drawn on a 2-D map of the same embeddings (``core.layers.project_layer``). The section may use another
+drawn on a 2-D map of the same embeddings (``core.analyses.transformer.layers.project_layer``). The section may use another
 model and dataset than the report's (``model``, ``dataset``).
 
 Figures for pass/fail checks (``metrics``, e.g. ``topics.worst_error_rate < 0.3``): ``n_clusters``,
@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from reports.sections import Param, figure, register
-from reports.sections.inputs import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
+from reports.sections.registry import Param, figure, register
+from reports.sections.shared import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
                                      section_model, shorten)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.topics import TopicsResult
-    from reports.snapshot import ReportContext
+    from core.analyses.transformer.topics import TopicsResult
+    from reports.context import ReportContext
 
 METHODS = ("kmeans", "agglomerative", "hdbscan")
 METHOD_NAMES = {"kmeans": "k-means", "agglomerative": "agglomerative (Ward)", "hdbscan": "HDBSCAN"}
@@ -51,11 +51,11 @@ EXAMPLE_CHARS = 220
 ])
 def compute(ctx: "ReportContext", params: dict) -> dict:
     """Clusters of the embeddings named by c-TF-IDF topic words, with label mix and error rate per cluster."""
-    from core.data import sample
-    from core.embeddings import extract_embeddings
-    from core.errors import BackboneLensError
-    from core.layers import project_layer
-    from core.topics import check_n_clusters, topics
+    from core.data.sampling import sample
+    from core.models.embeddings import extract_embeddings
+    from core.foundation.errors import BackboneLensError
+    from core.analyses.transformer.layers import project_layer
+    from core.analyses.transformer.topics import check_n_clusters, topics
 
     n = int(params.get("n", 300))
     method = params.get("method") or "kmeans"
@@ -90,9 +90,9 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
 
 def topics_fragment(res: "TopicsResult", points: np.ndarray | None, texts: Sequence[str], *, map_method: str = "umap",
                     examples: int = 2, context: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The snapshot fragment from a computed :class:`core.topics.TopicsResult` (pure; no model). ``points``: (n, 2)
+    """The snapshot fragment from a computed :class:`core.analyses.transformer.topics.TopicsResult` (pure; no model). ``points``: (n, 2)
     map of the same texts (None: no map)."""
-    from core.figures import topic_error_chart, topic_label_chart, topic_map_chart, topic_names
+    from figures.topics import topic_error_chart, topic_label_chart, topic_map_chart, topic_names
 
     ctx = {"split": None, "split_note": None, "n_pool": None, "seed": res.params.get("seed", 0), "model": None,
            "dataset": None, "model_ref": res.model_ref, **(context or {})}

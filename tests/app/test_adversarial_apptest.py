@@ -37,10 +37,11 @@ def _page(demo_workspace, *, model: str = MODEL, n: int = N, attack: str = "char
 
 def _expected(n: int = N):
     """The same attack straight from core (a disk-cache read once the page has computed it)."""
-    from core.adversarial import attack_dataset
-    from core.data import load_dataset, sample
-    from core.evaluate import select_evaluation_split
-    from core.models import load_model
+    from core.analyses.adversarial.attacks import attack_dataset
+    from core.data.refs import load_dataset
+    from core.data.sampling import sample
+    from core.models.evaluate import select_evaluation_split
+    from core.models.refs import load_model
 
     model = load_model(MODEL)
     pool, _, _ = select_evaluation_split(model, load_dataset("bundled:tweets"))
@@ -112,8 +113,8 @@ def test_word_attack_needs_a_masked_lm_head(demo_workspace, tiny_model_dir, tmp_
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from core.mlm import fitted_head_path
-    from core.models import load_model
+    from core.models.storage import fitted_head_path
+    from core.models.refs import load_model
 
     folder = tmp_path / "headless"
     shutil.copytree(tiny_model_dir("bert"), folder)

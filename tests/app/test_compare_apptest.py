@@ -39,10 +39,11 @@ def _page(demo_workspace, *, models: list[str] | None = None, ks: str = "5, 10",
 @pytest.fixture(scope="module")
 def expected(demo_workspace):
     """The same comparison straight from core (disk-cache reads once the page has computed it)."""
-    from core.compare import compare_models
-    from core.data import load_dataset, sample
-    from core.evaluate import select_evaluation_split
-    from core.models import load_model
+    from core.analyses.compare import compare_models
+    from core.data.refs import load_dataset
+    from core.data.sampling import sample
+    from core.models.evaluate import select_evaluation_split
+    from core.models.refs import load_model
 
     models = [load_model(r) for r in MODELS]
     pool, _, _ = select_evaluation_split(models[0], load_dataset("bundled:bbc"))

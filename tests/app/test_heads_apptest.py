@@ -69,10 +69,11 @@ def tiny(tiny_model_dir) -> str:
 @pytest.fixture(scope="module")
 def expected(tiny):
     """The same head importance straight from core, on the same held-out sample."""
-    from core.attention_heads import head_importance
-    from core.data import load_dataset, sample
-    from core.deepview import model_labels
-    from core.models import load_model
+    from core.analyses.transformer.head_importance import head_importance
+    from core.data.refs import load_dataset
+    from core.data.sampling import sample
+    from core.analyses.projection.run import model_labels
+    from core.models.refs import load_model
 
     m = load_model(tiny)
     ds = sample(load_dataset("bundled:tweets"), N, seed=0)
@@ -176,8 +177,8 @@ def test_bare_encoder_is_an_error_for_importance_but_shows_attention(demo_worksp
 
 
 def test_model_without_attention_weights_is_one_error(tiny, monkeypatch):
-    from core.errors import ModelError
-    from core.models import LoadedModel
+    from core.foundation.errors import ModelError
+    from core.models.loading import LoadedModel
 
     def refuse(self):
         raise ModelError(f"Model {self.ref} cannot return attention weights (sdpa only).")

@@ -37,10 +37,11 @@ def _page(demo_workspace, *, models: list[str] | None = None, choice: DatasetCho
 @pytest.fixture(scope="module")
 def expected(demo_workspace):
     """The same sweep straight from core (disk-cache reads once the page has computed it)."""
-    from core.data import load_dataset, sample
-    from core.evaluate import heldout_pool
-    from core.layers import layer_sweep
-    from core.models import load_model
+    from core.data.refs import load_dataset
+    from core.data.sampling import sample
+    from core.models.evaluate import heldout_pool
+    from core.analyses.transformer.layers import layer_sweep
+    from core.models.refs import load_model
 
     models = [load_model(r) for r in MODELS]
     pool, _, _ = heldout_pool(models, load_dataset("bundled:tweets"))

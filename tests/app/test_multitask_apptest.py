@@ -39,11 +39,12 @@ def _rows(n: int, seed: int, pair: bool) -> list[tuple]:
 @pytest.fixture(scope="module")
 def tiny_multitask(tiny_model_dir, tmp_path_factory):
     """Folders of a tiny two-task model (fruit: single texts, 2 labels; colour: pairs, 3 labels; random heads)
-    and of a one-task model, both saved by ``core.multitask.save_multitask``."""
-    from core.data import load_dataset, take_split
-    from core.models import load_model
-    from core.multitask import MultiTaskModel, save_multitask
-    from core.training import TrainConfig, finetune_multitask
+    and of a one-task model, both saved by ``core.models.multitask.save_multitask``."""
+    from core.data.refs import load_dataset
+    from core.data.sampling import take_split
+    from core.models.refs import load_model
+    from core.models.multitask import MultiTaskModel, save_multitask
+    from core.training.finetune import TrainConfig, finetune_multitask
 
     root = tmp_path_factory.mktemp("multitask-app")
     files = {"fruit": root / "fruit.csv", "colour": root / "colour.csv"}
@@ -89,7 +90,8 @@ def _page(folder: Path | str, *, run: bool = True) -> AppTest:
 
 
 def test_synergy_of_a_two_task_model(demo_workspace, tiny_multitask):
-    from core.multitask import load_multitask, synergy
+    from core.models.refs import load_multitask
+    from core.analyses.synergy import synergy
 
     at = _page(tiny_multitask["two"])
     assert not at.error, [e.value for e in at.error]

@@ -60,9 +60,10 @@ def _chart_data(at: AppTest, i: int = 0) -> dict[str, "pa.Table"]:
 
 def _expected(lam: float):
     """The same projection straight from core (a disk-cache read after the page computed it)."""
-    from core.data import load_dataset, sample
-    from core.deepview import ProjectionSettings, run_projection
-    from core.models import load_model
+    from core.data.refs import load_dataset
+    from core.data.sampling import sample
+    from core.analyses.projection.run import ProjectionSettings, run_projection
+    from core.models.refs import load_model
 
     ds = sample(load_dataset("bundled:bbc"), N, seed=0)
     return run_projection(load_model(MODEL), ds, lam, ProjectionSettings())

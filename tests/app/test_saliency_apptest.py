@@ -188,8 +188,8 @@ def _headless_model(tiny_model_dir, folder: Path, seed: int) -> tuple[Path, Path
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from core.mlm import fitted_head_path
-    from core.models import load_model
+    from core.models.storage import fitted_head_path
+    from core.models.refs import load_model
 
     shutil.copytree(tiny_model_dir("bert"), folder)
     cfg = BertConfig.from_pretrained(folder)

@@ -39,10 +39,11 @@ def _page(demo_workspace, *, choice: DatasetChoice | None = None, n: int = N, mo
 @pytest.fixture(scope="module")
 def expected(demo_workspace):
     """The same topics straight from core (embeddings read from the disk cache once the page has computed them)."""
-    from core.data import load_dataset, sample
-    from core.evaluate import select_evaluation_split
-    from core.models import load_model
-    from core.topics import topics
+    from core.data.refs import load_dataset
+    from core.data.sampling import sample
+    from core.models.evaluate import select_evaluation_split
+    from core.models.refs import load_model
+    from core.analyses.transformer.topics import topics
 
     model = load_model(MODEL)
     pool, _, _ = select_evaluation_split(model, load_dataset("bundled:tweets"))

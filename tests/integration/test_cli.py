@@ -19,7 +19,7 @@ def run(*args, check=True):
 
 
 def test_help_for_every_verb():
-    from core.cli import _VERBS
+    from cli.common import _VERBS
 
     for name in _VERBS:
         r = run(name, "--help")
@@ -87,8 +87,9 @@ def test_demo_status(demo_workspace):
 
 
 def test_project_json_and_saved_file_agree(demo_workspace, tmp_path):
-    from core.deepview import load_projection_file
-    from core.projection import DecisionBackground, q_data, q_knn_error
+    from core.analyses.projection.run import load_projection_file
+    from core.analyses.projection.background import DecisionBackground
+    from core.analyses.projection.fidelity import q_data, q_knn_error
 
     out_file = tmp_path / "proj.npz"
     out = json.loads(run("project", "--model", "demo:bbc-pretrained", "--dataset", "bundled:bbc", "--n", "160",

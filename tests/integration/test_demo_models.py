@@ -4,8 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from core.data import load_dataset
-from core.models import load_model
+from core.data.refs import load_dataset
+from core.models.refs import load_model
+from core.models.embeddings import predict_proba
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ def test_demo_classifier_metadata(demo_workspace, name, labels):
 
 def test_bbc_classifier_beats_chance_on_fresh_sentences(demo_workspace):
     m = load_model("demo:bbc-pretrained")
-    p = m.predict_proba(["The striker scored a late winner as the team reached the cup final",
+    p = predict_proba(m, ["The striker scored a late winner as the team reached the cup final",
                          "The central bank raised interest rates as inflation and shares fell"])
     names = np.array(m.label_names)
     assert list(names[p.argmax(1)]) == ["sport", "business"]

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_methods_lists_the_registry():
-    from core.saliency import method_names
+    from core.analyses.saliency import method_names
 
     out = json.loads(run("methods", "--json").stdout)
     names = [m["name"] for m in out["methods"]]

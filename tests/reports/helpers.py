@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from core.errors import SpecError
+from core.foundation.errors import SpecError
 from reports.spec import parse_spec
 
 

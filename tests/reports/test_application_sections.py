@@ -108,7 +108,7 @@ def test_bad_params_name_line_field_and_valid_values(old, new, expected):
 
 
 def test_unknown_importance_lists_the_methods():
-    from core.saliency import method_names
+    from core.analyses.saliency import method_names
 
     msg = _err(SPEC.replace("attack: char", "importance: lime"))
     assert all(name in msg for name in method_names())
@@ -117,7 +117,7 @@ def test_unknown_importance_lists_the_methods():
 # ----------------------------------------------------------------------------- fragments from core results
 
 def _settings():
-    from core.deepview import ProjectionSettings
+    from core.analyses.projection.run import ProjectionSettings
 
     return ProjectionSettings(n_neighbors=10, k_own=20, resolution=24, n_epochs=60)
 
@@ -160,8 +160,8 @@ def triggers():
 
 @pytest.fixture(scope="module")
 def comparison(triggers):
-    from core.compare import compare_models
-    from core.data import _make
+    from core.analyses.compare import compare_models
+    from core.data.datasets import _make
 
     rows = _cmp_rows()
     ds = _make("notes", [r[0] for r in rows], [int(r[1] == "has-key") for r in rows], ("other", "has-key"))
@@ -223,7 +223,7 @@ def test_comparison_findings_follow_the_numbers():
 
 
 def test_comparison_needs_two_models_and_unknown_models_are_explained(tmp_path):
-    from reports.snapshot import ReportContext
+    from reports.context import ReportContext
 
     comp = get_section("comparison")
     ctx = ReportContext(parse_spec("title: t\nmodel: m\ndataset: d\nsections: [comparison]\n", source="s"))
@@ -255,7 +255,8 @@ def _attack_texts(n: int = 24) -> tuple[list[str], list[str]]:
 
 @pytest.fixture(scope="module")
 def attacked(trigger):
-    from core.adversarial import attack_texts, detect
+    from core.analyses.adversarial.attacks import attack_texts
+    from core.analyses.adversarial.detection import detect
 
     texts, labels = _attack_texts()
     r = attack_texts(trigger, texts, labels=[int(y == "has-key") for y in labels], attack="char",
@@ -295,7 +296,7 @@ def test_adversarial_fragment_numbers_diff_and_answer(attacked):
 
 
 def test_adversarial_without_successes_says_so(trigger):
-    from core.adversarial import attack_texts
+    from core.analyses.adversarial.attacks import attack_texts
     from reports.sections.adversarial import adversarial_fragment
 
     r = attack_texts(trigger, [f"sample {i} calm text" for i in range(6)], labels=[0] * 6, attack="char",
@@ -328,10 +329,11 @@ def _write_csv(path: Path, rows, header=("text", "label")) -> str:
 
 
 def _tiny_multitask(tiny_model_dir, folder: Path, tasks=("fruit", "colour")):
-    from core.data import load_dataset, take_split
-    from core.models import load_model
-    from core.multitask import MultiTaskModel, save_multitask
-    from core.training import TrainConfig, train_pretrained_head
+    from core.data.refs import load_dataset
+    from core.data.sampling import take_split
+    from core.models.refs import load_model
+    from core.models.multitask import MultiTaskModel, save_multitask
+    from core.training.finetune import TrainConfig, train_pretrained_head
 
     rng = np.random.default_rng(0)
     filler = ["stone", "river", "cloud", "table", "music", "paper", "glass", "field"]
@@ -370,8 +372,9 @@ def multitask_folders(tiny_model_dir, tmp_path_factory):
 
 
 def test_multitask_fragment_renders_matrices_tables_and_reading(multitask_folders):
-    from core.cache import ArrayCache
-    from core.multitask import load_multitask, synergy
+    from core.foundation.cache import ArrayCache
+    from core.models.refs import load_multitask
+    from core.analyses.synergy import synergy
     from reports.sections.multitask import multitask_fragment
 
     mt = load_multitask(str(multitask_folders["two"]))
@@ -394,7 +397,7 @@ def test_multitask_fragment_renders_matrices_tables_and_reading(multitask_folder
 
 
 def test_multitask_one_task_and_not_multitask_are_explained(multitask_folders, tiny_model_dir):
-    from reports.snapshot import ReportContext
+    from reports.context import ReportContext
 
     mt = get_section("multitask")
     ctx = ReportContext(parse_spec("title: t\nmodel: m\ndataset: d\nsections: [multitask]\n", source="s"))

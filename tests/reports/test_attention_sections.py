@@ -96,7 +96,7 @@ def wired():
 
 @pytest.fixture(scope="module")
 def wired_result(wired):
-    from core.attention_heads import head_importance
+    from core.analyses.transformer.head_importance import head_importance
 
     return head_importance(wired, TEXTS, labels=LABELS, method="attribution", steps=8)
 
@@ -128,7 +128,7 @@ def test_heads_fragment_exposes_the_check_numbers_and_renders_them(wired_result)
 
 def test_heads_without_a_classifier_is_one_sentence(tiny_model_dir, tmp_path):
     from reports.sections import get_section
-    from reports.snapshot import ReportContext
+    from reports.context import ReportContext
 
     csv_path = tmp_path / "d.csv"
     _write_csv(csv_path, [(t, "x") for t in TEXTS])
@@ -145,13 +145,13 @@ def test_heads_without_a_classifier_is_one_sentence(tiny_model_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def bert(tiny_model_dir):
-    from core.models import load_model
+    from core.models.refs import load_model
 
     return load_model(str(tiny_model_dir("bert")), device="cpu")
 
 
 def test_attention_fragment_escapes_tokens_and_shows_pairs(bert):
-    from core.attention_maps import attention_maps
+    from core.analyses.transformer.attention_maps import attention_maps
     from reports.sections.attention import attention_fragment
 
     one = attention_maps(bert, f"{EVIL} the cars drive", max_tokens=12)
@@ -195,7 +195,7 @@ def test_attention_fragment_escapes_tokens_and_shows_pairs(bert):
 ])
 def test_attention_inputs_that_do_not_fit_are_one_sentence(tiny_model_dir, tmp_path, params, reason):
     from reports.sections import get_section
-    from reports.snapshot import ReportContext
+    from reports.context import ReportContext
 
     csv_path = tmp_path / "d.csv"
     _write_csv(csv_path, [(t, "x") for t in TEXTS])

@@ -84,7 +84,7 @@ def _planted(depth: int, seed: int = 0):
 
 
 def test_layers_fragment_numbers_figures_and_findings():
-    from core.layers import project_layer, separability_by_layer
+    from core.analyses.transformer.layers import project_layer, separability_by_layer
     from reports.sections.layers import layers_fragment
 
     early, y = _planted(1)
@@ -152,16 +152,16 @@ def _topic_rows(n: int = 36) -> list[tuple[str, str]]:
 
 
 def _ctx(tmp_path: Path, model: str, rows, *, sections: str = "[layers]"):
-    from reports.snapshot import ReportContext
+    from reports.context import ReportContext
 
     data = _write_csv(tmp_path / "data.csv", rows)
     return ReportContext(parse_spec(f"title: t\nmodel: {model}\ndataset: {data}\nsections: {sections}\n", source="s"))
 
 
 def test_layers_section_on_a_tiny_model_matches_core(tiny_model_dir, tmp_path):
-    from core.data import load_dataset
-    from core.layers import layer_sweep
-    from core.models import load_model
+    from core.data.refs import load_dataset
+    from core.analyses.transformer.layers import layer_sweep
+    from core.models.refs import load_model
 
     model = str(tiny_model_dir("bert"))
     rows = _topic_rows(30)
@@ -197,12 +197,12 @@ def test_layers_section_explains_unusable_inputs(tiny_model_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_topics(tiny_model_dir, tmp_path_factory):
-    from core.cache import ArrayCache
-    from core.data import load_dataset
-    from core.layers import project_layer
-    from core.embeddings import extract_embeddings
-    from core.models import load_model
-    from core.topics import topics
+    from core.foundation.cache import ArrayCache
+    from core.data.refs import load_dataset
+    from core.analyses.transformer.layers import project_layer
+    from core.models.embeddings import extract_embeddings
+    from core.models.refs import load_model
+    from core.analyses.transformer.topics import topics
 
     work = tmp_path_factory.mktemp("topics")
     model = load_model(str(tiny_model_dir("bert")), device="cpu")

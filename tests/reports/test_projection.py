@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import SpecError
+from core.foundation.errors import SpecError
 from reports.render import fmt_num, fmt_pct, render_section, safe_svg, svg_problem
 from reports.sections import get_section
 from reports.spec import load_spec, parse_spec
@@ -95,8 +95,10 @@ def test_unknown_metric_and_exact_type():
 
 
 def _run(n: int = 60, labels=("alpha", EVIL, IMG)):
-    from core.deepview import ProjectionRun, ProjectionSettings
-    from core.projection import DecisionBackground, Fidelity, Projection
+    from core.analyses.projection.run import ProjectionRun, ProjectionSettings
+    from core.analyses.projection.background import DecisionBackground
+    from core.analyses.projection.fidelity import Fidelity
+    from core.analyses.projection.layout import Projection
 
     rng = np.random.default_rng(0)
     pred = rng.integers(0, len(labels), n)

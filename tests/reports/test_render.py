@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.data import DatasetStats
-from core.evaluate import EvaluationResult
+from core.data.datasets import DatasetStats
+from core.models.evaluate import EvaluationResult
 from reports.render import (URLRefused, fmt_datetime, fmt_num, fmt_pct, make_url_fetcher, render_pdf,
                             render_section, safe_svg)
 from reports.sections import SECTIONS, get_section

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import SpecError
+from core.foundation.errors import SpecError
 from reports.render import highlight_problem, render_section, safe_highlight
-from reports.sections import get_section
 from reports.spec import load_spec, parse_spec
 
 pytestmark = pytest.mark.report
@@ -112,7 +111,7 @@ def test_bad_params_name_line_field_and_valid_values(old, new, expected):
 
 
 def test_unknown_method_lists_every_valid_one():
-    from core.saliency import method_names
+    from core.analyses.saliency import method_names
 
     msg = _err(SPEC.replace("methods: [decoded_gradcam, occlusion]", "methods: [lime]"))
     for name in method_names():
@@ -149,7 +148,7 @@ def test_pick_examples_confident_wrong_uncertain_without_repeats():
 
 
 def _core_html(text: str = f"{EVIL} great {IMG} film & more", labels=("neg", EVIL, "pos")) -> str:
-    from core.figures import saliency_comparison_html
+    from figures.saliency import saliency_comparison_html
 
     return saliency_comparison_html([_result(text, "occlusion", True, labels), _result(text, "attention", False,
                                                                                       labels)],
@@ -199,7 +198,7 @@ def test_highlight_filter_refuses_anything_else(bad):
 
 def _result(text: str, method: str, signed: bool, labels=("neg", "neu", "pos"), probs=(0.1, 0.2, 0.7),
             pair: str | None = None):
-    from core.saliency import SaliencyResult
+    from core.analyses.saliency import SaliencyResult
 
     spans, pos = [], 0
     for w in text.split():
@@ -268,7 +267,7 @@ def test_saliency_examples_given_texts_and_unavailable():
 
 
 def _games(n: int = 50, layers=range(7)):
-    from core.faithfulness import LEVELS, FaithfulnessResult, GameCurve
+    from core.analyses.saliency.faithfulness import LEVELS, FaithfulnessResult, GameCurve
 
     lv = np.asarray(LEVELS)
 

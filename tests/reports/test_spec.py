@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import SpecError
+from core.foundation.errors import SpecError
 from reports.spec import DatasetSpec, load_spec, parse_spec
 
 pytestmark = pytest.mark.report

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from core.attention_heads import (HeadError, attention_attribution_importance, head_importance, head_mask,
-                                  head_shape, mask_gradient_importance, pruning_ks)
-from core.models import LoadedModel, load_model
+from core.analyses.transformer.head_importance import (HeadError, attention_attribution_importance, head_importance, head_mask, head_shape, mask_gradient_importance, pruning_ks)
+from core.models.loading import LoadedModel
+from core.models.refs import load_model
 from tests.conftest import _minilm_dir
 from tests.unit.test_saliency import KEY, plant_key
 
@@ -152,7 +152,7 @@ def test_pruning_ks():
 
 
 def test_pruning_gaps_by_hand():
-    from core.attention_heads import PruningCurves
+    from core.analyses.transformer.head_importance import PruningCurves
 
     p = PruningCurves((0, 1, 2, 4), np.array([0.9, 0.9, 0.8, 0.5]), np.array([0.9, 0.6, 0.5, 0.5]),
                       np.array([0.9, 0.8, 0.7, 0.5]), "true labels")
@@ -165,9 +165,9 @@ def test_pruning_gaps_by_hand():
 
 
 def test_dataset_head_importance_is_cached_on_disk(wired, tmp_path):
-    from core.attention_heads import dataset_head_importance
-    from core.cache import ArrayCache
-    from core.data import _make
+    from core.analyses.transformer.head_importance import dataset_head_importance
+    from core.foundation.cache import ArrayCache
+    from core.data.datasets import _make
 
     ds = _make("keyed", TEXTS, LABELS.tolist(), ("other", "has-key"))
     cache = ArrayCache(tmp_path)

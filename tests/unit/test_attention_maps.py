@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from core.attention_maps import AttentionMapError, attention_maps, check_layer_head, cross_segment_attention
-from core.models import load_model
+from core.analyses.transformer.attention_maps import (AttentionMapError, attention_maps, check_layer_head, cross_segment_attention)
+from core.models.refs import load_model
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_distilbert_works_too(tiny_model_dir):
 def test_a_model_without_attention_weights_is_refused(bert, monkeypatch):
     from types import SimpleNamespace
 
-    from core.errors import ModelError
+    from core.foundation.errors import ModelError
 
     monkeypatch.setattr(type(bert), "encode", lambda self, batch, **kw: SimpleNamespace(attentions=()))
     with pytest.raises(AttentionMapError, match="does not return attention weights"):
@@ -137,8 +137,9 @@ def test_map_labels_survive_any_token():
     reads as its if() function) must all render as themselves."""
     import html
 
-    from core.attention_maps import AttentionMaps
-    from core.figures import attention_map_chart, to_svg
+    from core.analyses.transformer.attention_maps import AttentionMaps
+    from figures.attention import attention_map_chart
+    from figures.style import to_svg
 
     toks = ("[CLS]", "if", '"', "\\", "😀", '"]; alert(1); ["', "[SEP]")
     T = len(toks)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from core.cache import ArrayCache, fingerprint
+from core.foundation.cache import ArrayCache, fingerprint
 
 
 def test_fingerprint_is_order_independent_and_sensitive():

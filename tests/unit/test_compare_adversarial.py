@@ -4,12 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.adversarial import (AttackError, attack_texts, char_candidates, detect, editable, flagged_rows,
-                              precision_at_k, stop_words, suspicion_scores, word_diff)
-from core.compare import (ComparisonError, align_predictions, compare_models, compare_spaces, knn_indices, lcmc,
-                          linear_cka, q_nn)
-from core.data import _make
-from core.models import load_model
+from core.analyses.adversarial.attacks import (AttackError, attack_texts, char_candidates, editable, stop_words, word_diff)
+from core.analyses.adversarial.detection import detect, flagged_rows, precision_at_k, suspicion_scores
+from core.analyses.compare import (ComparisonError, align_predictions, compare_models, compare_spaces, knn_indices, lcmc, linear_cka, q_nn)
+from core.data.datasets import _make
+from core.models.refs import load_model
 from tests.unit.test_saliency import KEY, _one_token_model
 
 # ----------------------------------------------------------------------------- Q_NN and LCMC by hand
@@ -96,7 +95,7 @@ def test_compare_models_identical_models_and_different_label_sets(tiny_model_dir
     # a model with other label names: embeddings compared, predictions not, and it says so
     m3 = load_model(str(tiny_model_dir("bert")), device="cpu")
     m3.label_names = ("x", "y", "z")
-    m3._fps.clear()
+    m3.forget_fingerprints()
     res3 = compare_models([m1, m3], ds, ks=(3,), projections=False)
     assert res3.pairs[0].prediction_agreement is None
     assert "label sets differ" in res3.pairs[0].note
@@ -161,7 +160,7 @@ def test_misclassified_texts_are_skipped(trigger):
 
 
 def test_similarity_threshold_blocks_edits(trigger):
-    from core.models import load_model as lm
+    from core.models.refs import load_model as lm
 
     sim = lm("bundled:minilm", device="cpu")
     (o,) = attack_texts(trigger, [f"the food was {KEY} and the service was slow"], labels=[1], attack="char",

@@ -1,11 +1,12 @@
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.data import dataset_stats, load_dataset, sample, split_assignment, take_split
-from core.errors import DatasetError
+from core.data.datasets import dataset_stats
+from core.data.refs import load_dataset
+from core.data.sampling import sample, split_assignment, take_split
+from core.foundation.errors import DatasetError
 
 
 @pytest.fixture()

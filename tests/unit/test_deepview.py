@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 
-from core.cache import ArrayCache
-from core.data import _make
-from core.deepview import ProjectionSettings, load_projection_file, model_labels, run_projection, save_projection
-from core.errors import BackboneLensError
-from core.models import load_model
+from core.foundation.cache import ArrayCache
+from core.data.datasets import _make
+from core.analyses.projection.run import (ProjectionSettings, load_projection_file, model_labels, run_projection, save_projection)
+from core.foundation.errors import BackboneLensError
+from core.models.refs import load_model
+from core.models.embeddings import predict_proba
 
 TEXTS = [f"{w} number {i} is here" for i, w in enumerate(["red apples", "blue skies", "green trees", "tall towers",
                                                           "fast cars", "warm soup"] * 6)]
@@ -17,10 +18,9 @@ def tiny(tiny_model_dir):
     """The tiny BERT encoder with a sharp random MLP head, so that its predictions cover all three classes."""
     import torch
 
-    from core.embeddings import extract_embeddings
-    from core.heads import MLPHead
-    from core.training import attach_head
-
+    from core.models.embeddings import extract_embeddings
+    from core.models.classifier_heads import MLPHead
+    
     base = load_model(str(tiny_model_dir("bert")), device="cpu")
     X = extract_embeddings(base, _make("t", TEXTS, None, []), use_cache=False).pooled
     torch.manual_seed(0)
@@ -35,8 +35,8 @@ def tiny(tiny_model_dir):
         head.out.weight.zero_()
         head.out.bias.zero_()
         head.out.weight[0, 0], head.out.weight[1, 0], head.out.weight[2, 1] = 6.0, -6.0, 6.0
-    model = attach_head(base, head, ["class0", "class1", "class2"])
-    assert len(np.unique(model.predict_proba(TEXTS).argmax(1))) == 3
+    model = base.with_head(head, ["class0", "class1", "class2"])
+    assert len(np.unique(predict_proba(model, TEXTS).argmax(1))) == 3
     return model
 
 

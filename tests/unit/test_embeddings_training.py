@@ -2,13 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from core.cache import ArrayCache
-from core.data import _make
-from core.embeddings import extract_embeddings
-from core.errors import BackboneLensError
-from core.evaluate import evaluate_model
-from core.models import load_model, save_model
-from core.training import TrainConfig, attach_head, finetune, train_pretrained_head, training_metadata
+from core.foundation.cache import ArrayCache
+from core.data.datasets import _make
+from core.models.embeddings import extract_embeddings
+from core.foundation.errors import BackboneLensError
+from core.models.evaluate import evaluate_model
+from core.models.refs import load_model
+from core.models.storage import save_model
+from core.training.finetune import TrainConfig, finetune, train_pretrained_head, training_metadata
+from core.models.embeddings import predict_proba
 
 
 def _toy(n=60, seed=0):
@@ -60,7 +62,7 @@ def test_pretrained_head_learns_separable_task(tiny_model_dir, tmp_path):
     head, res = train_pretrained_head(m, train, val, TrainConfig(epochs=300, lr=5e-3, patience=40),
                                       cache=ArrayCache(tmp_path))
     assert res.val_accuracy >= 0.9, res
-    clf = attach_head(m, head, train.label_names)
+    clf = m.with_head(head, train.label_names)
     ev = evaluate_model(clf, val, cache=ArrayCache(tmp_path))
     assert ev.accuracy >= 0.9 and ev.confusion_matrix.sum() == 40 and ev.split == "all"
 
@@ -72,12 +74,12 @@ def test_finetune_improves_and_saves_roundtrip(tiny_model_dir, tmp_path):
     cfg = TrainConfig(setting="finetuned", epochs=6, batch_size=16, lr=3e-3, encoder_lr=1e-3, patience=20)
     head, res = finetune(m, train, val, cfg)
     assert res.val_accuracy >= 0.8, res.history
-    clf = attach_head(m, head, train.label_names)
+    clf = m.with_head(head, train.label_names)
     meta = training_metadata(res, cfg, base_ref="tiny", dataset=train, split_seed=0, n_train=96, n_val=32)
     out = save_model(clf, tmp_path / "saved", meta)
     back = load_model(str(out), device="cpu")
     assert back.label_names == ("other", "apple") and back.metadata["setting"] == "finetuned"
-    np.testing.assert_allclose(back.predict_proba(val.texts), clf.predict_proba(val.texts), atol=1e-5)
+    np.testing.assert_allclose(predict_proba(back, val.texts), predict_proba(clf, val.texts), atol=1e-5)
     assert back.fingerprint == clf.fingerprint
 
 
@@ -85,9 +87,9 @@ def test_evaluate_uses_heldout_split_when_trained_on_dataset(tiny_model_dir, tmp
     m = load_model(str(tiny_model_dir("bert")), device="cpu")
     data = _toy(200, 0)
     head = torch.nn.Linear(32, 2)
-    from core.heads import MLPHead
+    from core.models.classifier_heads import MLPHead
 
-    clf = attach_head(m, MLPHead(32, 2), data.label_names)
+    clf = m.with_head(MLPHead(32, 2), data.label_names)
     clf.metadata = {"data_fingerprint": data.source_fingerprint, "split": {"seed": 0}}
     ev = evaluate_model(clf, data, cache=ArrayCache(tmp_path))
     assert ev.split == "test" and 20 < ev.n < 70 and "held-out" in ev.note

@@ -7,10 +7,10 @@ from html import unescape
 import numpy as np
 import pytest
 
-from core.cache import ArrayCache
-from core.class_tokens import IDF, class_representative_tokens, idf_from_texts
-from core.faithfulness import LEVELS, MethodSpec, level_counts, run_games
-from core.saliency import SaliencyError, get_method
+from core.foundation.cache import ArrayCache
+from core.analyses.saliency.class_tokens import IDF, class_representative_tokens, idf_from_texts
+from core.analyses.saliency.faithfulness import LEVELS, MethodSpec, level_counts, run_games
+from core.analyses.saliency import SaliencyError, get_method
 from tests.unit.test_saliency import KEY, _one_token_model
 
 WITH = ["the food was awful today", "an awful film", "what awful weather we had this week", "awful",
@@ -129,7 +129,7 @@ def test_class_tokens_find_the_key_and_count_overlap(model):
 
 
 def test_class_tokens_min_docs_and_overlap_by_hand(model):
-    from core.saliency.base import SaliencyResult
+    from core.analyses.saliency.result import SaliencyResult
 
     def res(words, scores, pred):
         n = len(words)
@@ -148,7 +148,7 @@ def test_class_tokens_min_docs_and_overlap_by_hand(model):
 
 
 def test_saliency_html_is_escaped_and_coloured(model):
-    from core.figures import saliency_comparison_html, saliency_html
+    from figures.saliency import saliency_comparison_html, saliency_html
 
     hostile = '<script>alert(1)</script> awful <img src=x onerror="boom()">'
     (r,) = get_method("occlusion")(model, [hostile], target="other")
@@ -164,7 +164,8 @@ def test_saliency_html_is_escaped_and_coloured(model):
 
 
 def test_faithfulness_charts_render(games):
-    from core.figures import faithfulness_chart, game_curves, layer_sweep_chart, to_svg
+    from figures.faithfulness import faithfulness_chart, game_curves, layer_sweep_chart
+    from figures.style import to_svg
 
     res, _ = games
     names = [c.name for c in game_curves(res)]

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from core.figures import (LAYER_COLOR_MODES, NOISE, layer_projection_chart, layer_projection_grid,
-                          layer_separability_chart, topic_error_chart, topic_label_chart, topic_map_chart,
-                          topic_names)
-from core.layers import LayerSeparability
-from core.topics import Topic, TopicsResult
+from figures.layers import LAYER_COLOR_MODES, layer_projection_chart, layer_projection_grid, layer_separability_chart
+from figures.style import NOISE
+from figures.topics import topic_error_chart, topic_label_chart, topic_map_chart, topic_names
+from core.analyses.transformer.layers import LayerSeparability
+from core.analyses.transformer.topics import Topic, TopicsResult
 
 
 def _sep(ref: str, acc, sil, chance=0.4) -> LayerSeparability:
@@ -131,8 +131,9 @@ def test_topic_label_and_error_charts():
 def test_length_histogram_of_a_large_dataset_renders():
     """The overview's length histogram is binned before charting, so a full 38k-tweet dataset fits (Altair refuses
     charts with more than 5,000 rows)."""
-    from core.data import TextDataset, dataset_stats
-    from core.figures import length_histogram_chart, to_svg
+    from core.data.datasets import TextDataset, dataset_stats
+    from figures.dataset import length_histogram_chart
+    from figures.style import to_svg
 
     rng = np.random.default_rng(0)
     texts = tuple(" ".join(["w"] * int(k)) for k in rng.integers(1, 60, 12_000))

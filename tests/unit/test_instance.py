@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.instance import (InstanceError, _panel_nodes, attribution_entropy, entropy_study, instance_view,
-                           integrated_hessians_tensor, panel_edges)
+from core.analyses.transformer.instance_view import (InstanceError, _panel_nodes, attribution_entropy, entropy_study, instance_view, integrated_hessians_tensor, panel_edges)
 from tests.unit.test_saliency import KEY, _one_token_model
 
 
@@ -104,7 +103,7 @@ def test_tokens_that_never_meet_do_not_interact(one_token):
 
 
 def test_interactions_on_a_real_encoder(tiny_model_dir):
-    from core.models import load_model
+    from core.models.refs import load_model
 
     m = load_model(str(tiny_model_dir("bert")))
     v = instance_view(m, "the service was slow but the food was great", steps=48, max_tokens=5)
@@ -128,9 +127,9 @@ def test_bad_instance_input(one_token, kwargs, msg):
 def test_entropy_study_aurocs_and_cache(tiny_model_dir, tmp_path):
     from sklearn.metrics import roc_auc_score
 
-    from core.cache import ArrayCache
-    from core.data import TextDataset
-    from core.models import load_model
+    from core.foundation.cache import ArrayCache
+    from core.data.datasets import TextDataset
+    from core.models.refs import load_model
 
     m = load_model(str(tiny_model_dir("bert")))
     texts = tuple(f"text number {i} says {'good' if i % 2 else 'bad'} things about {'x ' * (i % 5)}" for i in range(24))
@@ -153,8 +152,8 @@ def test_entropy_study_aurocs_and_cache(tiny_model_dir, tmp_path):
 
 
 def test_interactions_are_cached_on_disk(tiny_model_dir, tmp_path):
-    from core.cache import ArrayCache
-    from core.models import load_model
+    from core.foundation.cache import ArrayCache
+    from core.models.refs import load_model
 
     m = load_model(str(tiny_model_dir("bert")))
     cache = ArrayCache(tmp_path)

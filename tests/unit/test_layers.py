@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from core.data import _make
-from core.layers import LayerError, knn_accuracy, layer_sweep, project_layer, separability_by_layer
-from core.models import load_model
+from core.data.datasets import _make
+from core.analyses.transformer.layers import (LayerError, knn_accuracy, layer_sweep, project_layer, separability_by_layer)
+from core.models.refs import load_model
 from tests.conftest import ROOT
 
 
@@ -72,7 +72,7 @@ def test_project_layer_shapes(method):
 
 
 def test_layer_sweep_on_a_tiny_model(tiny_model_dir, tmp_path):
-    from core.cache import ArrayCache
+    from core.foundation.cache import ArrayCache
 
     m = load_model(str(tiny_model_dir("bert")), device="cpu")
     texts = [f"{w} text number {i}" for i, w in enumerate(["sports", "cooking", "money"] * 8)]

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import ModelError
-from core.models import load_model
+from core.foundation.errors import ModelError
+from core.models.refs import load_model
+from core.models.embeddings import predict_proba
 
 
 @pytest.mark.parametrize("kind", ["bert", "distilbert", "roberta"])
@@ -13,7 +14,7 @@ def test_head_adapter_reproduces_full_model(tiny_model_dir, kind):
     d = tiny_model_dir(kind)
     m = load_model(str(d), device="cpu")
     texts = ["a short one", "a somewhat longer sentence for padding", "x"]
-    p = m.predict_proba(texts)
+    p = predict_proba(m, texts)
     full = AutoModelForSequenceClassification.from_pretrained(d).eval()
     tok = AutoTokenizer.from_pretrained(d)
     with torch.no_grad():
@@ -39,7 +40,7 @@ def test_masked_lm_checkpoint_has_mlm_head_no_classifier(tiny_model_dir):
     logits = m.mlm_head(m.encode(batch).last_hidden)
     assert logits.shape[-1] == 30522
     with pytest.raises(ModelError, match="no classification head"):
-        m.predict_proba(["x"])
+        predict_proba(m, ["x"])
 
 
 def test_fingerprint_changes_with_weights(tiny_model_dir):
@@ -48,7 +49,7 @@ def test_fingerprint_changes_with_weights(tiny_model_dir):
     assert a.fingerprint == b.fingerprint
     with torch.no_grad():
         b.head.parts["classifier"].weight.add_(1.0)
-    b._fps.clear()
+    b.forget_fingerprints()
     assert a.fingerprint != b.fingerprint and a.encoder_fingerprint == b.encoder_fingerprint
 
 

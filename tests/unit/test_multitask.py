@@ -10,17 +10,21 @@ import pytest
 import torch
 from torch import nn
 
-from core.cache import ArrayCache
-from core.cli import main
-from core.data import _make, load_dataset, take_split
-from core.deepview import ProjectionSettings
-from core.errors import BackboneLensError, ModelError
-from core.heads import MLPHead
-from core.models import load_model
-from core.multitask import (MultiTaskModel, check_tasks, is_multitask, load_multitask, save_multitask, synergy,
-                            synergy_reading)
-from core.training import (TrainConfig, TrainResult, _check, _evaluate_batches, _seed_all, finetune,
-                           finetune_multitask)
+from core.foundation.cache import ArrayCache
+from cli.main import main
+from core.data.datasets import _make
+from core.data.refs import load_dataset
+from core.data.sampling import take_split
+from core.analyses.projection.run import ProjectionSettings
+from core.foundation.errors import BackboneLensError, ModelError
+from core.models.classifier_heads import MLPHead
+from core.models.refs import load_model
+from core.models.multitask import MultiTaskModel, save_multitask
+from core.models.refs import is_multitask, load_multitask
+from core.training.multitask import check_tasks
+from core.analyses.synergy import synergy, synergy_reading
+from core.training.finetune import (TrainConfig, TrainResult, _check, _evaluate_batches, _seed_all, finetune, finetune_multitask)
+from core.models.embeddings import predict_proba
 
 FAST = ProjectionSettings(n_neighbors=10, k_own=20, resolution=20, n_epochs=60)
 FILLER = ["stone", "river", "cloud", "table", "music", "paper", "glass", "field"]
@@ -143,7 +147,7 @@ def _reference_finetune(model, train, val, cfg, *, init_head=None, progress=None
     head.load_state_dict(best[4])
     model.encoder.eval()
     head.eval()
-    model._fps.clear()
+    model.forget_fingerprints()
     return head, TrainResult("finetuned", ep + 1, best[2], best[1], best[0], time.perf_counter() - t0,
                              tuple(hist), stopped)
 
@@ -236,7 +240,7 @@ def test_finetune_multitask_learns_both_tasks(trained):
     assert last["val_loss"] == pytest.approx(np.mean(list(last["task_val_loss"].values())))
     assert res.history[0]["task_val_accuracy"].keys() == last["task_val_accuracy"].keys()
     # held-out accuracy of each task view, well above chance (1/2 and 1/3)
-    from core.evaluate import evaluate_model
+    from core.models.evaluate import evaluate_model
 
     acc = {t: evaluate_model(mt.for_task(t), tests[t]).accuracy for t in mt.tasks}
     assert acc["fruit"] >= 0.8 and acc["colour"] >= 0.6, acc
@@ -274,8 +278,8 @@ def test_save_load_roundtrip_and_task_refs(trained):
     assert view.metadata["format"] == "backbone-lens-classifier/1"
     _assert_same_state(view.head.state_dict(), mt.heads["colour"].state_dict())
     ds = trained["tests"]["colour"]
-    np.testing.assert_allclose(view.predict_proba(ds.texts[:5], ds.text_pairs[:5]),
-                               mt.for_task("colour").predict_proba(ds.texts[:5], ds.text_pairs[:5]), atol=1e-5)
+    np.testing.assert_allclose(predict_proba(view, ds.texts[:5], ds.text_pairs[:5]),
+                               predict_proba(mt.for_task("colour"), ds.texts[:5], ds.text_pairs[:5]), atol=1e-5)
 
 
 def test_task_ref_errors(trained, tiny_model_dir):

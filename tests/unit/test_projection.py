@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from core import projection as P
-from core.heads import MLPHead
+import core.analyses.projection as P
+from core.analyses.projection.distances import _prepare
+from core.models.classifier_heads import MLPHead
 
 
 def _linear_head(d: int = 8, c: int = 3, scale: float = 4.0, seed: int = 0) -> MLPHead:
@@ -102,7 +103,7 @@ def test_split_head_path_equals_the_full_head(kind, tiny_model_dir):
         torch.manual_seed(0)
         head, d = MLPHead(32, 3).eval(), 32
     else:
-        from core.models import load_model
+        from core.models.refs import load_model
 
         model = load_model(str(tiny_model_dir(kind)), device="cpu")
         head, d = model.head.eval(), model.hidden_size
@@ -171,7 +172,7 @@ def test_candidate_pairs_hold_each_points_nearest_of_every_class():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50, 5)).astype(np.float32)
     pred = np.arange(50) % 3
-    Xp = P._prepare(X, "euclidean", torch.device("cpu"))
+    Xp = _prepare(X, "euclidean", torch.device("cpu"))
     rows, cols = P.candidate_pairs(Xp, pred, "euclidean", n_neighbors=4, k_own=6, k_other=2)  # no probs
     assert (rows < cols).all() and len(np.unique(rows * 50 + cols)) == len(rows)
     edges = set(zip(rows.tolist(), cols.tolist()))

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from core.models import LoadedModel, load_model
-from core.saliency import SaliencyError, get_method, merge_words, method_names
-from core.saliency.base import prepare_inputs
+from core.models.loading import LoadedModel
+from core.models.refs import load_model
+from core.analyses.saliency import SaliencyError, get_method, merge_words, method_names
+from core.analyses.saliency.inputs import prepare_inputs
 from tests.conftest import _minilm_dir
 
 KEY = "awful"
@@ -62,7 +63,7 @@ def _one_token_model(num_layers: int = 2) -> LoadedModel:
         head.weight.zero_()
         head.weight[1] = 4 * u
         head.bias.copy_(torch.tensor([0.0, -0.5]))
-    from core.heads import DecodingHead
+    from core.models.decoding_heads import DecodingHead
 
     mlm = DecodingHead(bert.get_input_embeddings())
     with torch.no_grad():
@@ -80,7 +81,7 @@ def one_token():
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
     """A tiny random BERT classifier with a random decoding head attached."""
-    from core.heads import DecodingHead
+    from core.models.decoding_heads import DecodingHead
 
     m = load_model(str(tiny_model_dir("bert")), device="cpu")
     torch.manual_seed(1)
@@ -144,7 +145,7 @@ def test_decoded_gradcam_matches_a_hand_computation(tiny, layer):
 
 
 def test_layer_sweep_equals_single_layer_calls(tiny):
-    from core.saliency.gradcam import gradcam_layer_sweep
+    from core.analyses.saliency.gradcam import gradcam_layer_sweep
 
     texts = ["one text", "and a somewhat longer second text"]
     sweep = gradcam_layer_sweep(tiny, texts, layers=[0, 2])
@@ -170,7 +171,7 @@ def test_deletion_replacement_also_finds_the_token(one_token):
 
 
 def test_attention_rollout_rows_are_distributions(tiny):
-    from core.saliency.attention import rollout
+    from core.analyses.saliency.attention import rollout
 
     A = torch.softmax(torch.randn(3, 2, 5, 5), -1)
     R = rollout(A, torch.ones(2, 5))
@@ -268,7 +269,7 @@ def test_max_length_beyond_the_model_is_refused(tiny):
 
 
 def test_roberta_pad_replacement_keeps_positions(tiny_model_dir):
-    from core.saliency.base import probs_of_sequences
+    from core.analyses.saliency.forward import probs_of_sequences
 
     m = load_model(str(tiny_model_dir("roberta")), device="cpu")
     enc = m.tokenizer(["a few words in a row here"])

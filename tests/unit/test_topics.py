@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from core.errors import BackboneLensError
-from core.topics import class_tfidf, cluster, keybert_rerank, top_words, topics
+from core.foundation.errors import BackboneLensError
+from core.analyses.transformer.topics import class_tfidf, cluster, keybert_rerank, top_words, topics
 from tests.conftest import ROOT
 
 # three hand-made "clusters"; stop words (the, of, and), digits and one-letter tokens must be dropped
@@ -149,9 +149,9 @@ def _texts(n=36):
 
 
 def test_topics_end_to_end(tiny_model_dir, tmp_path):
-    from core.cache import ArrayCache
-    from core.data import _make
-    from core.models import load_model
+    from core.foundation.cache import ArrayCache
+    from core.data.datasets import _make
+    from core.models.refs import load_model
 
     model = load_model(str(tiny_model_dir("bert")), device="cpu")
     texts, labels = _texts()
@@ -190,9 +190,9 @@ def test_topics_end_to_end(tiny_model_dir, tmp_path):
 
 
 def test_topics_bare_encoder_has_no_error_rates(tiny_model_dir, tmp_path):
-    from core.cache import ArrayCache
-    from core.data import _make
-    from core.models import load_model
+    from core.foundation.cache import ArrayCache
+    from core.data.datasets import _make
+    from core.models.refs import load_model
 
     model = load_model(str(tiny_model_dir("bert-mlm")), device="cpu")
     texts, labels = _texts(20)

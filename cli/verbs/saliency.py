@@ -1,0 +1,197 @@
+"""Saliency verbs: the method registry, one text, the faithfulness games, class-representative tokens.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+from core.foundation.errors import BackboneLensError
+from cli.common import _parse_params, add_dataset, add_model, add_output, open_dataset, open_model, progress_bar, verb
+
+
+def _method_json(m: Any) -> dict[str, Any]:
+    return {"name": m.name, "title": m.title, "signed": m.signed, "needs_mlm_head": m.needs_mlm_head,
+            "uses_target": m.uses_target, "cost": m.cost, "description": m.description,
+            "parameters": [{"name": p.name, "type": p.kind, "default": p.default, "min": p.low, "max": p.high,
+                            "choices": list(p.choices) or None, "help": p.help} for p in m.params]}
+
+
+@verb("methods", "list the saliency methods of the registry with their parameters")
+def _methods_cfg(p: argparse.ArgumentParser) -> None:
+    add_output(p)
+
+
+@_methods_cfg.handler
+def _methods(args: argparse.Namespace) -> Any:
+    from core.analyses.saliency import get_method, method_names
+
+    ms = [_method_json(get_method(n)) for n in method_names()]
+    if args.json:
+        return {"methods": ms}
+    return "\n".join(f"{m['name']:22s} {m['title']}" + (f"  ({', '.join(p['name'] + '=' + str(p['default']) for p in m['parameters'])})"
+                                                      if m["parameters"] else "") for m in ms)
+
+
+@verb("saliency", "token saliency of one text under one method (decoded Grad-CAM, IG, occlusion, ...)")
+def _saliency_cfg(p: argparse.ArgumentParser) -> None:
+    add_model(p)
+    p.add_argument("--text", required=True, help="the text to explain")
+    p.add_argument("--text-pair", default=None, help="second segment for sentence-pair models")
+    p.add_argument("--method", default="decoded_gradcam", help="a method name (see `python -m core methods`)")
+    p.add_argument("--layer", type=int, default=None, help="layer for decoded_gradcam / layer_gradcam (0 = "
+                   "embeddings … L; default 2/3 of the depth)")
+    p.add_argument("--target", default=None, help="class to explain: number or label name (default: predicted)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a method parameter, e.g. steps=100")
+    p.add_argument("--words", action="store_true", help="also merge word pieces into words")
+    add_output(p)
+
+
+@_saliency_cfg.handler
+def _saliency(args: argparse.Namespace) -> Any:
+    from core.analyses.saliency import get_method, merge_words
+
+    method = get_method(args.method)
+    params = _parse_params(args.param)
+    if args.layer is not None:
+        if method.param("layer") is None:
+            raise BackboneLensError(f"--layer applies to decoded_gradcam and layer_gradcam, not {method.name}.")
+        params["layer"] = args.layer
+    method.resolve_params(None, params)  # parameter errors before the model loads
+    model = open_model(args)
+    t0 = time.perf_counter()
+    (res,) = method(model, [args.text], None if args.text_pair is None else [args.text_pair],
+                    target=args.target, **params)
+    out = res.to_json()
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    out["model"] = model.ref
+    if res.truncated:
+        out["note"] = (f"The text is longer than the model's maximum of {model.max_length} tokens; it was "
+                       "truncated and only the kept part is scored.")
+    if model.notes:
+        out["model_notes"] = list(model.notes)
+    w = merge_words(res)
+    out["words"] = [{"word": a, "score": float(b), "segment": int(c)} for a, b, c in zip(w.words, w.scores, w.segments)]
+    if args.json:
+        return out
+    lines = [f"{res.method} on {model.ref}: predicted {res.predicted_label} ({res.probability:.1%}); "
+             f"explaining {res.target_label}"]
+    if "note" in out:
+        lines.append(out["note"])
+    lines += [f"  {t:>16s} {s:+.4f}" for t, s in zip(w.words, w.scores)]
+    return "\n".join(lines)
+
+
+def _parse_layers(text: str | None, model: Any) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    if text.strip() == "all":
+        return tuple(range(model.num_layers + 1))
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise BackboneLensError(f"--layers takes comma-separated layer numbers or 'all', got '{text}'.") from None
+
+
+@verb("faithfulness", "hiding and revealing games: AUCs per method (and layer) against a random order")
+def _faith_cfg(p: argparse.ArgumentParser) -> None:
+    add_model(p)
+    add_dataset(p)
+    p.add_argument("--methods", default="decoded_gradcam,integrated_gradients,occlusion",
+                   help="comma-separated method names")
+    p.add_argument("--layers", default=None, help="layer sweep for decoded_gradcam / layer_gradcam: e.g. 0,2,4,6 "
+                   "or all (default: the method's layer only)")
+    p.add_argument("--replacement", choices=("mask", "pad", "delete"), default="mask",
+                   help="what hidden tokens become (default mask: keeps length and positions)")
+    p.add_argument("--max-length", type=int, default=None, help="truncate texts to this many tokens")
+    p.add_argument("--param", action="append", metavar="METHOD.NAME=VALUE",
+                   help="a method parameter, e.g. integrated_gradients.steps=20")
+    add_output(p)
+
+
+@_faith_cfg.handler
+def _faithfulness(args: argparse.Namespace) -> Any:
+    from core.analyses.saliency.faithfulness import MethodSpec, dataset_games
+    from core.analyses.saliency import get_method
+
+    names = [x.strip() for x in args.methods.split(",") if x.strip()]
+    if not names:
+        raise BackboneLensError("--methods is empty; give at least one method name.")
+    per: dict[str, dict[str, Any]] = {n: {} for n in names}
+    for k, v in _parse_params(args.param).items():
+        meth, _, name = k.partition(".")
+        if meth not in per or not name:
+            raise BackboneLensError(f"--param {k}: write METHOD.NAME=VALUE for one of the methods in --methods.")
+        per[meth][name] = v
+    for n in names:
+        get_method(n).resolve_params(None, per[n])
+    if args.max_length is not None and args.max_length < 4:
+        raise BackboneLensError("--max-length must be at least 4.")
+    model = open_model(args)
+    ds = open_dataset(args)
+    layers = _parse_layers(args.layers, model)
+    specs = [MethodSpec(n, per[n], layers if n in ("decoded_gradcam", "layer_gradcam") else None) for n in names]
+    bar = progress_bar(args, "games")
+    res = dataset_games(model, ds, specs, replacement=args.replacement, max_length=args.max_length, seed=args.seed,
+                        progress=None if bar is None else (lambda st, f, msg: bar(int(f * 1000), 1000)))
+    out = res.to_json()
+    if not args.json:
+        rows = [f"{c.name:28s} hide AUC {c.hide_auc:.3f}  reveal AUC {c.reveal_auc:.3f}  (probability: "
+                f"{c.hide_auc_prob:.3f} / {c.reveal_auc_prob:.3f})" for c in res.curves]
+        head = (f"{res.n} texts of {ds.name}, mean {res.mean_tokens:.0f} tokens, replacement {res.replacement}, "
+                f"accuracy against {res.accuracy_against}; hiding: lower is better, revealing: higher is better")
+        return "\n".join([head, *rows] + ([f"best layer: {out['best_layer']}"] if "best_layer" in out else []))
+    return out
+
+
+@verb("class-tokens", "class-representative tokens: top idf-weighted salient words per predicted class")
+def _ctok_cfg(p: argparse.ArgumentParser) -> None:
+    add_model(p)
+    add_dataset(p)
+    p.add_argument("--method", default="decoded_gradcam")
+    p.add_argument("--layer", type=int, default=None)
+    p.add_argument("--param", action="append", metavar="NAME=VALUE")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--min-docs", type=int, default=2, help="a word must occur in this many texts of the class")
+    p.add_argument("--idf", default="bundled", help="IDF corpus: bundled (BBC + tweets), dataset (this dataset), "
+                   "or a text file with one document per line")
+    add_output(p)
+
+
+@_ctok_cfg.handler
+def _class_tokens(args: argparse.Namespace) -> Any:
+    from core.analyses.saliency.class_tokens import bundled_idf, class_representative_tokens, idf_from_texts
+    from core.analyses.saliency import get_method
+
+    if args.top_k < 1 or args.min_docs < 1:
+        raise BackboneLensError("--top-k and --min-docs must be at least 1.")
+    method = get_method(args.method)
+    params = _parse_params(args.param)
+    if args.layer is not None:
+        params["layer"] = args.layer
+    method.resolve_params(None, params)
+    idf_path = None
+    if args.idf not in ("bundled", "dataset"):
+        idf_path = Path(args.idf).expanduser()
+        if not idf_path.is_file():
+            raise BackboneLensError(f"--idf: {idf_path} is not a file (or say bundled / dataset).")
+    model = open_model(args)
+    ds = open_dataset(args)
+    if args.idf == "bundled":
+        idf = bundled_idf(model.tokenizer)
+    elif args.idf == "dataset":
+        idf = idf_from_texts(model.tokenizer, ds.texts, source=f"{ds.name} ({len(ds):,} texts)")
+    else:
+        assert idf_path is not None
+        lines = [x for x in idf_path.read_text("utf-8", errors="replace").splitlines() if x.strip()]
+        idf = idf_from_texts(model.tokenizer, lines, source=f"{idf_path.name} ({len(lines):,} lines)")
+    res = method(model, list(ds.texts), None if ds.text_pairs is None else list(ds.text_pairs),
+                 progress=progress_bar(args, args.method), **params)
+    ct = class_representative_tokens(res, model.tokenizer, idf=idf, top_k=args.top_k, min_docs=args.min_docs)
+    out = {"model": model.ref, "dataset": ds.name, "n": len(ds), **ct.to_json()}
+    if args.json:
+        return out
+    return "\n".join([f"{method.name}: top {ct.top_k} words per predicted class (idf: {ct.idf_source}); mean "
+                      f"pairwise overlap {ct.mean_overlap:.2f}"]
+                     + [f"  {name} ({ct.docs[c]} texts): {', '.join(ct.words[c])}"
+                        for c, name in enumerate(ct.label_names)])

@@ -1,0 +1,153 @@
+"""Class-representative tokens (Hou & Castanon, ICML 2023, §5): which words a method credits per class.
+
+Over a dataset, each text's word scores (word pieces merged, positive evidence only, normalised to
+sum to one per text so that long texts do not outweigh short ones) are summed per *predicted*
+class and weighted by inverse document frequency from a reference corpus. The top-k words per
+class, and the pairwise overlap count of those lists (lower = more class-specific), summarise
+how representative a method's explanations are.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from core.analyses.saliency.result import SaliencyResult
+from core.analyses.saliency.words import merge_words
+
+_WORDLIKE = re.compile(r"\w", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class IDF:
+    """idf(w) = ln((1 + N) / (1 + df(w))) + 1 over a reference corpus of N documents (sklearn's smooth idf)."""
+
+    df: Mapping[str, int]
+    n_docs: int
+    source: str
+
+    def __call__(self, word: str) -> float:
+        return math.log((1 + self.n_docs) / (1 + self.df.get(word, 0))) + 1.0
+
+
+def _normalizer(tokenizer: Any):
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    norm = getattr(backend, "normalizer", None) if backend is not None else None
+    pre = getattr(backend, "pre_tokenizer", None) if backend is not None else None
+    return norm, pre
+
+
+def word_key(tokenizer: Any, word: str) -> str:
+    """The form a word is counted under: the tokenizer's normaliser (lower-casing, accents) or lower()."""
+    norm, _ = _normalizer(tokenizer)
+    w = norm.normalize_str(word) if norm is not None else word.lower()
+    return w.strip()
+
+
+def split_words(tokenizer: Any, text: str) -> list[str]:
+    """Words as the tokenizer's pre-tokeniser sees them (the units ``merge_words`` produces)."""
+    norm, pre = _normalizer(tokenizer)
+    if norm is None or pre is None:
+        return re.findall(r"\w+|[^\w\s]", text.lower())
+    return [w.strip() for w, _ in pre.pre_tokenize_str(norm.normalize_str(text)) if w.strip()]
+
+
+def idf_from_texts(tokenizer: Any, texts: Sequence[str], *, source: str = "user corpus") -> IDF:
+    df: Counter[str] = Counter()
+    for t in texts:
+        df.update(set(split_words(tokenizer, t)))
+    return IDF(dict(df), len(texts), source)
+
+
+@lru_cache(maxsize=4)
+def _bundled_idf(tokenizer_name: str, tokenizer: Any) -> IDF:  # noqa: ARG001 - the name keys the cache
+    from core.data.refs import load_dataset
+
+    texts: list[str] = []
+    for ref in ("bundled:bbc", "bundled:tweets"):
+        texts.extend(load_dataset(ref).texts)
+    return idf_from_texts(tokenizer, texts, source=f"bundled corpora (BBC News + tweets, {len(texts):,} documents)")
+
+
+def bundled_idf(tokenizer: Any) -> IDF:
+    """IDF over every bundled BBC and tweet text (about 40k documents)."""
+    return _bundled_idf(str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__)), tokenizer)
+
+
+@dataclass(frozen=True)
+class ClassTokens:
+    """Top words per predicted class.
+
+    words[c], scores[c]: the top-k words of class c and their idf-weighted saliency mass; docs: (C,)
+    texts predicted as each class; overlap: (C, C) int, |top_k(c1) ∩ top_k(c2)| (diagonal = k_c).
+    """
+
+    label_names: tuple[str, ...]
+    words: tuple[tuple[str, ...], ...]
+    scores: tuple[np.ndarray, ...]
+    docs: np.ndarray
+    overlap: np.ndarray
+    top_k: int
+    method: str
+    params: dict
+    idf_source: str
+    min_docs: int
+
+    @property
+    def mean_overlap(self) -> float:
+        """Mean off-diagonal overlap between classes that have words (lower = more representative)."""
+        C = len(self.label_names)
+        vals = [self.overlap[i, j] for i in range(C) for j in range(C) if i < j and self.words[i] and self.words[j]]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "parameters": self.params, "top_k": self.top_k, "idf": self.idf_source,
+                "min_docs": self.min_docs, "mean_overlap": self.mean_overlap,
+                "classes": [{"label": name, "docs": int(self.docs[c]),
+                             "words": [{"word": w, "score": float(s)} for w, s in zip(self.words[c], self.scores[c])]}
+                            for c, name in enumerate(self.label_names)],
+                "overlap": self.overlap.tolist()}
+
+
+def class_representative_tokens(results: Sequence[SaliencyResult], tokenizer: Any, *, idf: IDF, top_k: int = 10,
+                                min_docs: int = 2) -> ClassTokens:
+    """Aggregate word saliency per predicted class, weight by IDF, keep the top ``top_k`` words per class.
+
+    A word must occur in at least ``min_docs`` texts of the class (a single text's rare word is noise).
+    """
+    if not results:
+        raise ValueError("no saliency results to aggregate")
+    labels = results[0].label_names
+    C = len(labels)
+    mass: list[defaultdict[str, float]] = [defaultdict(float) for _ in range(C)]
+    seen: list[Counter[str]] = [Counter() for _ in range(C)]
+    docs = np.zeros(C, dtype=np.int64)
+    for r in results:
+        c = r.predicted
+        docs[c] += 1
+        w = merge_words(r)
+        s = np.clip(w.scores.astype(np.float64), 0, None)
+        total = s.sum()
+        if total <= 0:
+            continue
+        keys = [word_key(tokenizer, x) for x in w.words]
+        for k, v in zip(keys, s / total):
+            if _WORDLIKE.search(k):
+                mass[c][k] += v
+        seen[c].update({k for k in keys if _WORDLIKE.search(k)})
+    words, scores = [], []
+    for c in range(C):
+        cand = [(v * idf(k), k) for k, v in mass[c].items() if seen[c][k] >= min_docs and v > 0]
+        cand.sort(key=lambda x: (-x[0], x[1]))
+        top = cand[:top_k]
+        words.append(tuple(k for _, k in top))
+        scores.append(np.asarray([v for v, _ in top], dtype=np.float64))
+    sets = [set(w) for w in words]
+    overlap = np.array([[len(sets[i] & sets[j]) for j in range(C)] for i in range(C)], dtype=np.int64)
+    return ClassTokens(tuple(labels), tuple(words), tuple(scores), docs, overlap, top_k, results[0].method,
+                       dict(results[0].params), idf.source, min_docs)

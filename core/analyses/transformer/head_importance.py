@@ -1,0 +1,374 @@
+"""Attention-head importance and the pruning check.
+
+Heads are switched off or scaled by a *head mask* ξ (L, H): head h of layer l contributes ξ_{l,h} · A_h V_h to
+its layer's attention output. Scaling the attention probabilities A_h by ξ is the same as scaling the head's
+context vector, so the mask is applied by a forward pre-hook on each layer's attention output projection
+(which receives the heads' context vectors side by side) — for any BERT-family encoder, without changing the
+model's code.
+
+* **Attention attribution** (Hao et al., AAAI 2021): ``Attr(A_h) = A_h ⊙ ∫₀¹ ∂F(αA)/∂A dα`` with all heads of the
+  layer scaled together and F the logit of the explained class; summed over the matrix entries it equals
+  ``∫₀¹ ∂F/∂ξ_{l,h}(α) dα`` along the path ξ_l = α·1 — computed with Gauss–Legendre nodes, all nodes of one text
+  and layer in one batch. Head importance = the mean over texts of the summed attribution.
+* **Head-mask gradient** (Michel et al., NeurIPS 2019): ``I_h = E_x |∂L(x)/∂ξ_h|`` at ξ = 1, L the cross-entropy
+  against the true label (the prediction when unlabelled); one forward and backward pass per batch, per-text
+  masks so that the absolute value is taken per text.
+* **Pruning check**: mask the k least important heads, and separately the k most important, and measure
+  accuracy for k = 0, 1, 2, …, beside a random order — if the ranking is real, removing the most important
+  heads hurts far more than removing the least important ones.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from core.foundation.errors import BackboneLensError
+
+Progress = Callable[[int, int], None]
+IMPORTANCE_METHODS = ("attribution", "mask")
+
+
+class HeadError(BackboneLensError):
+    """A model or input the head analysis cannot handle."""
+
+
+def _attention_outputs(model: Any) -> list[torch.nn.Module]:
+    """Each layer's attention output projection (input: the heads' context vectors side by side)."""
+    enc = model.encoder
+    mt = model.model_type
+    try:
+        if mt == "distilbert":
+            return [layer.attention.out_lin for layer in enc.transformer.layer]
+        if mt in ("bert", "roberta", "xlm-roberta", "camembert", "electra", "deberta", "deberta-v2"):
+            return [layer.attention.output.dense for layer in enc.encoder.layer]
+    except AttributeError:
+        pass
+    raise HeadError(f"Head masking is not supported for model type '{mt}' yet (supported: BERT, RoBERTa, "
+                    "XLM-R, CamemBERT, ELECTRA, DeBERTa, DistilBERT).")
+
+
+def head_shape(model: Any) -> tuple[int, int]:
+    """(layers, heads per layer)."""
+    cfg = model.encoder.config
+    H = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_heads")
+    return len(_attention_outputs(model)), int(H)
+
+
+@contextmanager
+def head_mask(model: Any, mask: torch.Tensor) -> Iterator[None]:
+    """Apply ``mask`` — (L, H) for all texts or (b, L, H) per text — to the heads' outputs while the block runs."""
+    outs = _attention_outputs(model)
+    L, H = len(outs), head_shape(model)[1]
+    if mask.shape[-2:] != (L, H):
+        raise HeadError(f"A head mask for this model has shape (…, {L}, {H}), got {tuple(mask.shape)}.")
+    handles = []
+
+    def make(layer: int):
+        def pre(_m: Any, args: tuple) -> tuple:
+            x = args[0]  # (b, T, H·dh)
+            b, T, D = x.shape
+            m = mask[layer] if mask.dim() == 2 else mask[:, layer]
+            m = m.to(x.dtype).reshape(-1 if mask.dim() == 3 else 1, 1, H, 1)
+            return ((x.view(b, T, H, D // H) * m).view(b, T, D), *args[1:])
+        return pre
+
+    for layer, mod in enumerate(outs):
+        handles.append(mod.register_forward_pre_hook(make(layer)))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _batches(model: Any, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int,
+             max_length: int | None) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        yield idx, model.tokenize([texts[i] for i in idx], None if pairs is None else [pairs[i] for i in idx],
+                                  max_length=max_length)
+
+
+def _logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model.logits(model.encode(batch).pooled).float()
+
+
+def mask_gradient_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+                             labels: Sequence[int] | None = None, batch_size: int = 16,
+                             max_length: int | None = None, progress: Progress | None = None) -> np.ndarray:
+    """Michel et al.: mean over texts of |∂ cross-entropy / ∂ξ_{l,h}| at ξ = 1. Returns (L, H)."""
+    model.require_head()
+    L, H = head_shape(model)
+    total = np.zeros((L, H))
+    done = 0
+    for idx, batch in _batches(model, texts, pairs, batch_size, max_length):
+        xi = torch.ones(len(idx), L, H, device=model.device, requires_grad=True)
+        with torch.enable_grad(), head_mask(model, xi):
+            lg = _logits(model, batch)
+            y = lg.argmax(1).detach()
+            if labels is not None:
+                lab = torch.as_tensor(np.asarray(labels)[idx], device=model.device)
+                y = torch.where(lab >= 0, lab, y)
+            loss = torch.nn.functional.cross_entropy(lg, y, reduction="sum")
+            (g,) = torch.autograd.grad(loss, xi)
+        total += g.abs().sum(0).cpu().numpy()
+        done += len(idx)
+        if progress:
+            progress(done, len(texts))
+    return total / max(1, len(texts))
+
+
+def attention_attribution_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+                                     steps: int = 10, max_length: int | None = None, batch_size: int = 64,
+                                     progress: Progress | None = None) -> np.ndarray:
+    """Hao et al.: mean over texts of each head's summed attention attribution for the predicted class.
+    Returns (L, H). Cost: per layer, ``steps`` copies of every text (forward + backward), ``batch_size``
+    sequences per pass (several texts × their integration nodes)."""
+    model.require_head()
+    if steps < 1:
+        raise HeadError("steps must be at least 1.")
+    L, H = head_shape(model)
+    x, w = np.polynomial.legendre.leggauss(steps)
+    alphas = torch.tensor((x + 1) / 2, dtype=torch.float32, device=model.device)
+    weights = torch.tensor(w / 2, dtype=torch.float32, device=model.device)
+    total = np.zeros((L, H))
+    per = max(1, batch_size // steps)  # texts per pass
+    done = 0
+    for idx, batch in _batches(model, texts, pairs, per, max_length):
+        b = len(idx)
+        with torch.no_grad():
+            target = _logits(model, batch).argmax(1)  # (b,)
+        rep = {k: v.repeat_interleave(steps, dim=0) for k, v in batch.items()}  # text-major: b × steps
+        tgt = target.repeat_interleave(steps)
+        a = alphas.repeat(b)
+        wt = weights.repeat(b)
+        for layer in range(L):
+            xi = torch.ones(b * steps, L, H, device=model.device)
+            xi[:, layer, :] = a[:, None]
+            xi.requires_grad_(True)
+            with torch.enable_grad(), head_mask(model, xi):
+                F = _logits(model, rep).gather(1, tgt[:, None]).sum()
+                (g,) = torch.autograd.grad(F, xi)
+            total[layer] += (g[:, layer, :] * wt[:, None]).sum(0).cpu().numpy()
+        done += b
+        if progress:
+            progress(done, len(texts))
+    return total / max(1, len(texts))
+
+
+def masked_accuracy(model: Any, texts: Sequence[str], pairs: Sequence[str] | None, labels: np.ndarray,
+                    mask: torch.Tensor, *, batch_size: int = 64, max_length: int | None = None) -> float:
+    """Accuracy against ``labels`` (−1: the unmasked prediction is the reference) with heads masked by ``mask``."""
+    preds = np.zeros(len(texts), np.int64)
+    with torch.inference_mode(), head_mask(model, mask.to(model.device)):
+        for idx, batch in _batches(model, texts, pairs, batch_size, max_length):
+            preds[idx] = _logits(model, batch).argmax(1).cpu().numpy()
+    return float((preds == labels).mean())
+
+
+def pruning_ks(n_heads: int) -> tuple[int, ...]:
+    """0, 1, 2, 3, 4, 6, 8, 12, 16, 24, … up to all heads."""
+    ks, k = [0, 1, 2, 3, 4], 4
+    while k < n_heads:
+        k = k + k // 2 if k < 8 else k * 3 // 2
+        ks.append(min(k, n_heads))
+    return tuple(sorted({x for x in ks if x <= n_heads}))
+
+
+@dataclass(frozen=True)
+class PruningCurves:
+    """Accuracy (len(ks),) with the k least / most important heads masked, and with k random heads."""
+
+    ks: tuple[int, ...]
+    least_first: np.ndarray
+    most_first: np.ndarray
+    random: np.ndarray
+    reference: str  # what accuracy is measured against
+
+    @property
+    def intact(self) -> float | None:
+        """Accuracy with no head masked (None when k = 0 was not checked)."""
+        return float(self.least_first[0]) if self.ks and self.ks[0] == 0 else None
+
+    def gap(self, order: str = "most") -> float | None:
+        """How much better than chance the ranking orders the heads, as a mean accuracy difference over the
+        checked k with 0 < k < the largest k (all heads by default; at both ends every order gives the same
+        accuracy):
+
+        * ``"most"``: random order minus most-important-first — positive when masking the heads ranked most
+          important hurts more than masking as many random heads;
+        * ``"least"``: least-important-first minus random order — positive when the heads ranked least important
+          matter less than random ones.
+
+        None when no such k was checked."""
+        if order not in ("most", "least"):
+            raise HeadError(f"Unknown pruning order '{order}'; choose most or least.")
+        ks = np.asarray(self.ks)
+        inner = (ks > 0) & (ks < ks.max()) if len(ks) else ks.astype(bool)
+        if not inner.any():
+            return None
+        diff = self.random - self.most_first if order == "most" else self.least_first - self.random
+        return float(np.mean(np.asarray(diff)[inner]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ks": list(self.ks), "least_important_first": [round(float(v), 4) for v in self.least_first],
+                "most_important_first": [round(float(v), 4) for v in self.most_first],
+                "random": [round(float(v), 4) for v in self.random], "accuracy_against": self.reference}
+
+
+def pruning_curves(model: Any, texts: Sequence[str], pairs: Sequence[str] | None, labels: np.ndarray | None,
+                   importance: np.ndarray, *, ks: Sequence[int] | None = None, seed: int = 0,
+                   max_length: int | None = None, progress: Progress | None = None) -> PruningCurves:
+    """Mask heads in importance order (least first, most first) and in a seeded random order."""
+    L, H = importance.shape
+    ks = tuple(ks) if ks is not None else pruning_ks(L * H)
+    if labels is None or (np.asarray(labels) < 0).all():
+        ref = "the unmasked model's predictions"
+        with torch.inference_mode():
+            labels = np.zeros(len(texts), np.int64)
+            for idx, batch in _batches(model, texts, pairs, 64, max_length):
+                labels[idx] = _logits(model, batch).argmax(1).cpu().numpy()
+    else:
+        ref = "true labels"
+        labels = np.asarray(labels)
+    flat = importance.ravel()
+    orders = {"least": np.argsort(flat, kind="stable"), "most": np.argsort(-flat, kind="stable"),
+              "random": np.random.default_rng(seed).permutation(L * H)}
+    out = {k: np.zeros(len(ks)) for k in orders}
+    total, done = len(ks) * 3, 0
+    for name, order in orders.items():
+        for j, k in enumerate(ks):
+            m = torch.ones(L * H)
+            m[torch.as_tensor(order[:k], dtype=torch.long)] = 0.0
+            out[name][j] = masked_accuracy(model, texts, pairs, labels, m.view(L, H), max_length=max_length)
+            done += 1
+            if progress:
+                progress(done, total)
+    return PruningCurves(ks, out["least"], out["most"], out["random"], ref)
+
+
+@dataclass(frozen=True)
+class HeadImportance:
+    """importance: (L, H) of ``method``; other: (L, H) of the other method when computed; spearman: their rank
+    correlation; pruning: the check for ``method``'s ranking."""
+
+    model_ref: str
+    method: str
+    importance: np.ndarray
+    other: np.ndarray | None
+    spearman: float | None
+    pruning: PruningCurves | None
+    n: int
+    seconds: dict[str, float]
+
+    def ranking(self) -> list[tuple[int, int]]:
+        L, H = self.importance.shape
+        return [divmod(int(i), H) for i in np.argsort(-self.importance.ravel(), kind="stable")]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": self.model_ref, "method": self.method, "n": self.n,
+                               "layers": int(self.importance.shape[0]), "heads": int(self.importance.shape[1]),
+                               "matrix": np.round(self.importance, 6).tolist(),
+                               "top_heads": [{"layer": l, "head": h} for l, h in self.ranking()[:10]],
+                               "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
+        if self.other is not None:
+            out["other_method"] = "mask" if self.method == "attribution" else "attribution"
+            out["other_matrix"] = np.round(self.other, 6).tolist()
+            out["spearman"] = None if self.spearman is None else round(self.spearman, 4)
+        if self.pruning is not None:
+            out["pruning"] = self.pruning.to_json()
+        return out
+
+
+def head_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+                    labels: np.ndarray | None = None, method: str = "attribution", compare: bool = True,
+                    prune: bool = True, steps: int = 10, seed: int = 0, max_length: int | None = None,
+                    progress: Callable[[str, float, str], None] | None = None) -> HeadImportance:
+    """Head importance by ``method`` (and the other method with ``compare``, with their Spearman correlation),
+    plus the pruning check of ``method``'s ranking."""
+    from scipy.stats import spearmanr
+
+    if method not in IMPORTANCE_METHODS:
+        raise HeadError(f"Unknown head-importance method '{method}'; choose attribution or mask.")
+    if len(texts) == 0:
+        raise HeadError("No texts to measure head importance on.")
+    say = progress or (lambda stage, frac, msg: None)
+    head_shape(model)  # unsupported architectures fail before any work
+    sec: dict[str, float] = {}
+    res: dict[str, np.ndarray] = {}
+    for m in ([method, *(x for x in IMPORTANCE_METHODS if x != method)] if compare else [method]):
+        t0 = time.perf_counter()
+        cb = (lambda d, t, m=m: say(m, d / t, f"{m}: {d:,} / {t:,} texts"))
+        if m == "attribution":
+            res[m] = attention_attribution_importance(model, texts, pairs, steps=steps, max_length=max_length,
+                                                      progress=cb)
+        else:
+            res[m] = mask_gradient_importance(model, texts, pairs, labels=labels, max_length=max_length, progress=cb)
+        sec[m] = time.perf_counter() - t0
+    other = next((res[m] for m in res if m != method), None)
+    rho = None
+    if other is not None:
+        r = spearmanr(res[method].ravel(), other.ravel()).statistic
+        rho = None if np.isnan(r) else float(r)
+    curves = None
+    if prune:
+        t0 = time.perf_counter()
+        curves = pruning_curves(model, texts, pairs, labels, res[method], seed=seed, max_length=max_length,
+                                progress=lambda d, t: say("pruning", d / t, f"pruning check {d} / {t}"))
+        sec["pruning"] = time.perf_counter() - t0
+    return HeadImportance(model.ref, method, res[method], other, rho, curves, len(texts), sec)
+
+
+def dataset_head_importance(model: Any, dataset: Any, *, method: str = "attribution", compare: bool = True,
+                            prune: bool = True, steps: int = 10, seed: int = 0, max_length: int | None = None,
+                            cache: Any = None, progress: Callable[[str, float, str], None] | None = None
+                            ) -> tuple[HeadImportance, bool]:
+    """:func:`head_importance` on every text of ``dataset`` (true labels matched to the model's by name; its own
+    predictions are the reference when none match), cached on disk by model weights, texts and settings.
+    Returns (result, cache hit); a cached result keeps the seconds of its first computation."""
+    from core.foundation.cache import ArrayCache
+    from core.analyses.projection.run import model_labels
+
+    if method not in IMPORTANCE_METHODS:
+        raise HeadError(f"Unknown head-importance method '{method}'; choose attribution or mask.")
+    model.require_head()
+    cache = cache or ArrayCache()
+    labels = model_labels(model, dataset)[0]
+    parts = {"model": model.fingerprint, "dataset": dataset.fingerprint, "labels": labels.tolist(),
+             "method": method, "compare": bool(compare), "prune": bool(prune),
+             "steps": int(steps) if method == "attribution" or compare else None, "seed": int(seed),
+             "max_length": max_length}
+    key = cache.key({"kind": "heads", **parts})
+    entry = cache.load("heads", key)
+    if entry is not None:
+        a, meta = entry.arrays, entry.meta
+        curves = None
+        if "least_first" in a:
+            curves = PruningCurves(tuple(int(k) for k in meta["ks"]), a["least_first"], a["most_first"], a["random"],
+                                   str(meta["reference"]))
+        return HeadImportance(model.ref, method, a["importance"], a["other"] if "other" in a else None,
+                              meta.get("spearman"), curves, int(meta["n"]), dict(meta["seconds"])), True
+    pairs = None if dataset.text_pairs is None else list(dataset.text_pairs)
+    res = head_importance(model, list(dataset.texts), pairs, labels=labels, method=method, compare=compare,
+                          prune=prune, steps=steps, seed=seed, max_length=max_length, progress=progress)
+    arrays = {"importance": res.importance}
+    if res.other is not None:
+        arrays["other"] = res.other
+    meta: dict[str, Any] = {"n": res.n, "spearman": res.spearman, "seconds": res.seconds}
+    if res.pruning is not None:
+        p = res.pruning
+        arrays |= {"least_first": p.least_first, "most_first": p.most_first, "random": p.random}
+        meta |= {"ks": list(p.ks), "reference": p.reference}
+    cache.save("heads", key, arrays, meta, description=f"{model.ref}: {method} head importance n={res.n}")
+    return res, False
+
+
+__all__ = ["HeadError", "HeadImportance", "IMPORTANCE_METHODS", "PruningCurves", "attention_attribution_importance",
+           "dataset_head_importance", "head_importance", "head_mask", "head_shape", "mask_gradient_importance",
+           "masked_accuracy", "pruning_curves", "pruning_ks"]

@@ -1,0 +1,375 @@
+"""Load any Hugging Face encoder (classifier or bare) as one :class:`LoadedModel`.
+
+:func:`load_model_files` reads a local folder or a hub id; :mod:`core.models.refs` turns a reference
+(``demo:NAME``, ``bundled:minilm``, ``REF#task``, a folder, a hub id) into such a call. Folders written by
+Backbone Lens carry ``backbone_lens.json`` (pooling, labels, training metadata), ``head.safetensors`` and
+optionally ``mlm_head.safetensors`` beside the encoder's own ``save_pretrained`` files.
+``trust_remote_code`` is off unless the caller asks."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+import torch
+from torch import nn
+from core.foundation.errors import ModelError
+from core.models.decoding_heads import HFMaskedLMHead
+from core.models.classifier_heads import HFSequenceHead, MLPHead
+from core.foundation.settings import default_device
+from core.models.decoding_heads import load_decoding_head
+
+
+META_FILE = "backbone_lens.json"
+
+
+HEAD_FILE = "head.safetensors"
+
+
+MLM_FILE = "mlm_head.safetensors"
+
+
+
+
+def state_fingerprint(module: nn.Module | None) -> str:
+    """blake2b over the parameter names, shapes and bytes of a module (empty module → 'none')."""
+    if module is None:
+        return "none"
+    h = hashlib.blake2b(digest_size=10)
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().to("cpu").contiguous()
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    """One batch through the encoder (tensors on the model's device).
+
+    pooled: (b, d); last_hidden: (b, T, d); hidden_states: L+1 tensors (b, T, d) or None;
+    attentions: L tensors (b, heads, T, T) or None; attention_mask: (b, T).
+    """
+
+    pooled: torch.Tensor
+    last_hidden: torch.Tensor
+    attention_mask: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None
+    attentions: tuple[torch.Tensor, ...] | None
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """An encoder with its tokenizer, optional classification head and optional MLM head."""
+
+    ref: str
+    path: Path | None
+    tokenizer: Any
+    encoder: nn.Module
+    head: nn.Module | None
+    mlm_head: nn.Module | None
+    label_names: tuple[str, ...]
+    pooling: str  # "cls" | "mean"
+    max_length: int
+    model_type: str
+    metadata: dict = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    notes: list[str] = field(default_factory=list)
+    _fps: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def has_head(self) -> bool:
+        return self.head is not None
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder.config.hidden_size)
+
+    @property
+    def num_layers(self) -> int:
+        return int(getattr(self.encoder.config, "num_hidden_layers", getattr(self.encoder.config, "n_layers", 0)))
+
+    @property
+    def encoder_fingerprint(self) -> str:
+        if "enc" not in self._fps:
+            self._fps["enc"] = state_fingerprint(self.encoder)
+        return self._fps["enc"]
+
+    @property
+    def fingerprint(self) -> str:
+        if "all" not in self._fps:
+            h = hashlib.blake2b(digest_size=10)
+            for part in (self.encoder_fingerprint, state_fingerprint(self.head), state_fingerprint(self.mlm_head),
+                         self.pooling, json.dumps(self.label_names)):
+                h.update(part.encode())
+            self._fps["all"] = h.hexdigest()
+        return self._fps["all"]
+
+    def describe(self) -> dict[str, Any]:
+        n_params = sum(p.numel() for p in self.encoder.parameters())
+        return {
+            "ref": self.ref,
+            "model_type": self.model_type,
+            "layers": self.num_layers,
+            "hidden_size": self.hidden_size,
+            "parameters": int(n_params),
+            "labels": list(self.label_names),
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "has_classifier": self.has_head,
+            "has_mlm_head": self.mlm_head is not None,
+            "setting": self.metadata.get("setting"),
+            "fingerprint": self.fingerprint,
+        }
+
+    def require_head(self) -> None:
+        if self.head is None:
+            raise ModelError(
+                f"Model {self.ref} has no classification head (a bare encoder); train one with "
+                "`python -m core train` or pick a classifier."
+            )
+
+    # ------------------------------------------------------------------ compute
+    def tokenize(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+                 max_length: int | None = None, padding: bool | str = True) -> dict[str, torch.Tensor]:
+        enc = self.tokenizer(
+            list(texts), None if pairs is None else list(pairs),
+            truncation=True if pairs is None else "longest_first",
+            max_length=max_length or self.max_length, padding=padding, return_tensors="pt",
+        )
+        return {k: v.to(self.device) for k, v in enc.items()
+                if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def pool(self, last_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(b, T, d), (b, T) → (b, d) by this model's pooling."""
+        if self.pooling == "mean":
+            m = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
+            return (last_hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
+        return last_hidden[:, 0]
+
+    def ensure_eager_attention(self) -> None:
+        """Attention weights need the eager implementation; switch to it once and say so."""
+        impl = getattr(self.encoder.config, "_attn_implementation", "eager")
+        if impl != "eager":
+            try:
+                self.encoder.set_attn_implementation("eager")
+            except Exception as e:  # noqa: BLE001
+                raise ModelError(f"Model {self.ref} cannot return attention weights ({e}).") from None
+            self.notes.append(f"switched attention from '{impl}' to 'eager' to return attention weights")
+
+    def encode(self, batch: dict[str, torch.Tensor], *, hidden_states: bool = False,
+               attentions: bool = False) -> EncoderOutput:
+        if attentions:
+            self.ensure_eager_attention()
+        kwargs = dict(batch)
+        if self.model_type in ("distilbert",) or "token_type_ids" not in self._forward_args():
+            kwargs.pop("token_type_ids", None)
+        out = self.encoder(**kwargs, output_hidden_states=hidden_states, output_attentions=attentions,
+                           return_dict=True)
+        last = out.last_hidden_state
+        if attentions and not out.attentions:
+            raise ModelError(f"Model {self.ref} does not return attention weights.")
+        return EncoderOutput(self.pool(last, batch["attention_mask"]), last, batch["attention_mask"],
+                             out.hidden_states if hidden_states else None,
+                             out.attentions if attentions else None)
+
+    def _forward_args(self) -> set[str]:
+        if "args" not in self._fps:
+            import inspect
+
+            self._fps["args"] = set(inspect.signature(self.encoder.forward).parameters)
+        return self._fps["args"]
+
+    def logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        self.require_head()
+        assert self.head is not None
+        return self.head(pooled)
+
+    # ------------------------------------------------------------------ variants
+    def with_head(self, head: nn.Module, label_names: Sequence[str]) -> "LoadedModel":
+        """The same encoder with ``head`` as its classifier (a new LoadedModel; encoder shared, not copied)."""
+        new = copy.copy(self)
+        new.head = head.to(self.device).eval()
+        new.label_names = tuple(label_names)
+        new._fps = {}
+        new.notes = list(self.notes)
+        new.metadata = dict(self.metadata)
+        return new
+
+    def with_mlm_head(self, mlm_head: nn.Module | None) -> "LoadedModel":
+        """The same model with ``mlm_head`` as its decoding head (a new LoadedModel; encoder shared)."""
+        new = copy.copy(self)
+        new.mlm_head = mlm_head
+        new._fps = {}
+        return new
+
+    def set_mlm_head(self, mlm_head: nn.Module) -> None:
+        """Attach a decoding head to this model in place (its fingerprint changes accordingly)."""
+        self.mlm_head = mlm_head
+        self._fps.pop("all", None)
+
+    def forget_fingerprints(self) -> None:
+        """Recompute fingerprints on next use: call after changing the weights in place (fine-tuning)."""
+        self._fps.clear()
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP check so that an offline machine fails in seconds, not after minutes of retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _in_hub_cache(ref: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(ref, "config.json"), str)
+    except Exception:  # noqa: BLE001 - an invalid repo id is simply not cached
+        return False
+
+
+def _hub_error(ref: str, e: Exception) -> ModelError:
+    return ModelError(
+        f"Could not load '{ref}' from the Hugging Face hub: it is not in the local hub cache and the hub "
+        f"cannot be reached (or the id does not exist). Download it where there is network, or give a "
+        f"local folder. ({type(e).__name__})"
+    )
+
+
+def _st_max_length(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    f = path / "sentence_bert_config.json"
+    if f.exists():
+        try:
+            return int(json.loads(f.read_text()).get("max_seq_length"))
+        except Exception:  # noqa: BLE001
+            return None
+    return None
+
+
+def _st_pooling(path: Path | None) -> str | None:
+    if path is None or not (path / "modules.json").exists():
+        return None
+    pc = path / "1_Pooling" / "config.json"
+    if pc.exists():
+        cfg = json.loads(pc.read_text())
+        if cfg.get("pooling_mode_cls_token"):
+            return "cls"
+    return "mean"
+
+
+def load_model_files(ref: str, path: Path | None, *, device: str | torch.device | None = None,
+                     trust_remote_code: bool = False, attn_implementation: str | None = None) -> LoadedModel:
+    """Load the folder ``path`` (or the hub id ``ref`` when ``path`` is None) as stored, without the multi-task
+    checks (a multi-task folder gives its bare shared encoder); ``ref`` is the name the model is known by.
+    :func:`core.models.refs.load_model` resolves references first."""
+    import transformers
+    from transformers import AutoConfig, AutoTokenizer
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        import huggingface_hub
+
+        huggingface_hub.utils.logging.set_verbosity_error()
+    except Exception:  # noqa: BLE001
+        pass
+    src = str(path) if path is not None else ref
+    dev = torch.device(device) if device is not None else default_device()
+    kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if path is None:
+        cached = _in_hub_cache(ref)
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") == "1"
+        if not cached and (offline or not _hub_reachable()):
+            raise _hub_error(ref, OSError("not cached, hub unreachable"))
+        kw["local_files_only"] = cached or offline
+    try:
+        config = AutoConfig.from_pretrained(src, **kw)
+        tokenizer = AutoTokenizer.from_pretrained(src, **kw)
+    except (OSError, ValueError) as e:
+        if path is None:
+            raise _hub_error(ref, e) from None
+        raise ModelError(f"Could not read the model config or tokenizer in {path}: {str(e).splitlines()[0]}") from None
+    model_type = config.model_type
+    archs = list(getattr(config, "architectures", None) or [])
+    meta: dict[str, Any] = {}
+    if path is not None and (path / META_FILE).exists():
+        meta = json.loads((path / META_FILE).read_text("utf-8"))
+    load_kw = dict(kw)
+    if attn_implementation:
+        load_kw["attn_implementation"] = attn_implementation
+    if path is not None and any(f.endswith(".safetensors") for f in os.listdir(path)):
+        load_kw["use_safetensors"] = True
+
+    def _load(auto_cls):
+        try:
+            return auto_cls.from_pretrained(src, **load_kw)
+        except OSError as e:
+            if path is None:
+                raise _hub_error(ref, e) from None
+            raise ModelError(f"Could not load weights from {path}: {str(e).splitlines()[0]}") from None
+
+    head: nn.Module | None = None
+    mlm: nn.Module | None = None
+    label_names: tuple[str, ...] = ()
+    pooling = "cls"
+    if meta:
+        encoder = _load(transformers.AutoModel)
+        pooling = meta["pooling"]
+        label_names = tuple(meta.get("label_names", ()))
+        if path is not None and (path / HEAD_FILE).exists():
+            from safetensors.torch import load_file
+
+            hs = meta["head"]
+            head = MLPHead(hs["dim"], hs["num_labels"], hs.get("hidden"), hs.get("dropout", 0.1))
+            head.load_state_dict(load_file(str(path / HEAD_FILE)))
+    elif any(a.endswith("ForSequenceClassification") for a in archs):
+        full = _load(transformers.AutoModelForSequenceClassification)
+        encoder = full.base_model
+        head = HFSequenceHead(full, model_type)
+        id2label = getattr(config, "id2label", {}) or {}
+        label_names = tuple(str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}")))
+                            for i in range(config.num_labels))
+    elif any(a.endswith("ForMaskedLM") for a in archs):
+        full = _load(transformers.AutoModelForMaskedLM)
+        encoder = full.base_model
+        mlm = HFMaskedLMHead(full, model_type)
+        pooling = _st_pooling(path) or "cls"
+    else:
+        encoder = _load(transformers.AutoModel)
+        pooling = _st_pooling(path) or "cls"
+    if path is not None and (path / MLM_FILE).exists() and mlm is None:
+        mlm = load_decoding_head(encoder, path / MLM_FILE)
+    max_pos = int(getattr(config, "max_position_embeddings", 512) or 512)
+    if model_type in ("roberta", "xlm-roberta", "camembert"):
+        max_pos -= 2
+    max_len = min(max_pos, int(getattr(tokenizer, "model_max_length", max_pos) or max_pos))
+    st_len = _st_max_length(path)
+    if meta.get("max_length"):
+        max_len = min(max_len, int(meta["max_length"]))
+    elif st_len:
+        max_len = min(max_len, st_len)
+    lm = LoadedModel(ref=ref, path=path, tokenizer=tokenizer, encoder=encoder, head=head, mlm_head=mlm,
+                     label_names=label_names, pooling=pooling, max_length=max_len, model_type=model_type,
+                     metadata=meta, device=dev)
+    for m in (encoder, head, mlm):
+        if m is not None:
+            m.to(dev).eval()
+    return lm

