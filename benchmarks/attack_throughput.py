@@ -24,7 +24,7 @@ from core.foundation.cache import ArrayCache
 from core.data.refs import load_dataset
 from core.data.sampling import sample
 from core.analyses.projection.run import model_labels
-from core.models.evaluate import select_evaluation_split
+from core.models.heldout import select_evaluation_split
 from core.models.refs import load_model
 
 TASKS = {"tweets": ("demo:tweets-finetuned", "bundled:tweets"), "bbc": ("demo:bbc-finetuned", "bundled:bbc")}

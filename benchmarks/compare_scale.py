@@ -22,7 +22,7 @@ from core.analyses.compare import compare_models
 from core.data.refs import load_dataset
 from core.data.sampling import sample
 from core.models.embeddings import extract_embeddings
-from core.models.evaluate import select_evaluation_split
+from core.models.heldout import select_evaluation_split
 from core.models.refs import load_model
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from core.data.refs import load_dataset
 from core.data.sampling import sample
-from core.models.evaluate import select_evaluation_split
+from core.models.heldout import select_evaluation_split
 from core.analyses.saliency.faithfulness import FaithfulnessResult, MethodSpec, dataset_games
 from core.models.refs import load_model
 

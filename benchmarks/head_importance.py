@@ -56,7 +56,7 @@ def main() -> int:
     from core.data.refs import load_dataset
     from core.data.sampling import sample
     from core.analyses.projection.run import model_labels
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
     from core.models.refs import load_model
 
     model = load_model(a.model, device="cpu")

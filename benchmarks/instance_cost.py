@@ -23,7 +23,7 @@ import numpy as np
 from core.foundation.cache import ArrayCache
 from core.data.refs import load_dataset
 from core.data.sampling import sample
-from core.models.evaluate import heldout_pool
+from core.models.heldout import heldout_pool
 from core.analyses.transformer.instance_view import entropy_study, instance_view
 from core.models.refs import load_model
 

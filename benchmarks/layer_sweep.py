@@ -18,7 +18,7 @@ from pathlib import Path
 from core.foundation.cache import ArrayCache
 from core.data.refs import load_dataset
 from core.data.sampling import sample
-from core.models.evaluate import heldout_pool
+from core.models.heldout import heldout_pool
 from core.analyses.transformer.layers import layer_sweep
 from core.models.refs import load_model
 

@@ -22,7 +22,7 @@ import torch
 
 from core.data.refs import load_dataset
 from core.data.sampling import sample
-from core.models.evaluate import select_evaluation_split
+from core.models.heldout import select_evaluation_split
 from core.models.refs import load_model
 from core.analyses.saliency import get_method, method_names
 

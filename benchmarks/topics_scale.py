@@ -19,7 +19,7 @@ from pathlib import Path
 from core.foundation.cache import ArrayCache
 from core.data.refs import load_dataset
 from core.data.sampling import sample
-from core.models.evaluate import heldout_pool
+from core.models.heldout import heldout_pool
 from core.models.refs import load_model
 from core.analyses.transformer.topics import topics
 

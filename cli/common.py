@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any, Callable
 from core.foundation.errors import BackboneLensError
 
@@ -67,37 +66,41 @@ def open_dataset(args: argparse.Namespace, *, sample: bool = True):
     )
 
 
-def progress_bar(args: argparse.Namespace, desc: str):
-    """A ``(done, total)`` callback drawing a tqdm bar on stderr (or nothing with --quiet)."""
-    if getattr(args, "quiet", False):
-        return None
-    from tqdm import tqdm
+class CliProgress:
+    """The CLI's :class:`~core.foundation.progress.Progress`: one tqdm bar per stage on stderr (the stage and
+    its latest message beside it, rate and ETA from the fraction done), replaced when the stage changes."""
 
-    state: dict[str, Any] = {}
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.stage: str | None = None
+        self.bar: Any = None
 
-    def cb(done: int, total: int, *_: Any) -> None:
-        if "bar" not in state:
-            state["bar"] = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
-        bar = state["bar"]
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-    return cb
+    def __call__(self, stage: str, fraction: float, message: str = "") -> None:
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=1000, desc=f"{self.title}: {stage}" if stage != self.title else stage,
+                            file=sys.stderr, leave=False, bar_format="{desc} {percentage:3.0f}%|{bar:20}| "
+                            "{postfix} [{elapsed}<{remaining}]")
+        f = min(1.0, max(0.0, float(fraction)))
+        self.bar.n = int(round(f * 1000))
+        self.bar.set_postfix_str(message, refresh=False)
+        self.bar.refresh()
+        if f >= 1.0:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+            self.stage = None
 
 
-def stage_printer(args: argparse.Namespace) -> Callable[[str, float, str], None]:
-    """A ``(stage, fraction, message)`` callback printing one line per stage at most every 5 s (stderr)."""
-    last: dict[str, Any] = {"stage": None, "t": 0.0}
-
-    def prog(stage: str, frac: float, msg: str) -> None:
-        now = time.time()
-        if getattr(args, "quiet", False) or (stage == last["stage"] and now - last["t"] < 5 and frac < 1):
-            return
-        last.update(stage=stage, t=now)
-        print(f"[{stage}] {frac:5.0%} {msg}", file=sys.stderr, flush=True)
-    return prog
+def progress_bar(args: argparse.Namespace, title: str) -> CliProgress | None:
+    """The verb's progress callback (nothing with ``--quiet``)."""
+    return None if getattr(args, "quiet", False) else CliProgress(title)
 
 
 def _parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -109,10 +112,3 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
         k, v = it.split("=", 1)
         out[k.strip()] = v.strip()
     return out
-
-
-def _stage_bar(args: argparse.Namespace, desc: str):
-    bar = progress_bar(args, desc)
-    if bar is None:
-        return None
-    return lambda stage, frac, msg: bar(int(frac * 1000), 1000)

@@ -79,13 +79,12 @@ class ReportContext:
             from core.models.evaluate import evaluate_model
 
             return evaluate_model(self.model, self.full_dataset, n=self.spec.sample_size, seed=self.spec.seed,
-                                  progress=lambda d, t, *_: self.say("evaluate", d / max(1, t),
-                                                                     f"classifying {d}/{t} texts"))
+                                  progress=self.progress)
         return self._once("evaluation", run)
 
     def model_facts(self) -> dict[str, Any]:
         def facts():
-            from core.models.evaluate import trained_on
+            from core.models.heldout import trained_on
 
             m = self.model
             d = dict(m.describe())

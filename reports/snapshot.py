@@ -102,7 +102,7 @@ def build_snapshot(spec: ReportSpec, out_dir: str | Path | None = None, *,
         kind = get_section(s.kind)
         ctx.say(s.kind, 0.0, f"computing section {i + 1}/{len(spec.sections)}: {kind.title}")
         t0 = time.perf_counter()
-        data = kind.compute(ctx, dict(s.params))
+        data = kind.compute(ctx, kind.typed(dict(s.params)))
         sections.append({"index": i, "kind": s.kind, "id": s.id or s.kind, "anchor": f"s{i + 1}-{s.kind}",
                          "title": s.title or kind.title, "template": kind.template,
                          "params": dict(s.params), "seconds": round(time.perf_counter() - t0, 3),

@@ -1,4 +1,9 @@
-"""Shared fixtures.
+"""Shared fixtures and the test tiers.
+
+Tiers: ``tests/unit`` (tiny models built in the test, no demo), ``tests/integration`` (the real MiniLM,
+bundled data, the CLI), ``tests/app`` (Streamlit AppTest), ``tests/browser`` (Playwright + Chromium),
+``tests/reports`` (spec, sections, HTML/PDF). Every test that needs the demo workspace build or a browser
+is marked ``slow`` here, so ``pytest -m "not slow"`` is the quick tier for everyday work.
 
 The whole suite uses one cache folder (``$BACKBONE_LENS_TEST_CACHE`` or ``.test-cache/`` in
 the repo), set before any project module is imported, so tests never touch the user's
@@ -80,3 +85,10 @@ def demo_workspace() -> Path:
     if not (demo_ready() and read_manifest().get("profile") in ("small", "full")):
         build_demo(profile="small")
     return TEST_CACHE
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that needs the demo workspace (directly or through a fixture) or a browser."""
+    for item in items:
+        if "demo_workspace" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)

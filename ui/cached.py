@@ -27,7 +27,8 @@ from core.data.datasets import DatasetStats, TextDataset, dataset_stats
 from core.data.refs import load_dataset
 from core.data.sampling import sample
 from core.analyses.projection.run import ProjectionRun, ProjectionSettings, run_projection, run_sweep
-from core.models.evaluate import EvaluationResult, evaluate_model, select_evaluation_split, trained_on
+from core.models.evaluate import EvaluationResult, evaluate_model
+from core.models.heldout import select_evaluation_split, trained_on
 from core.analyses.saliency.faithfulness import FaithfulnessResult, MethodSpec, dataset_games
 from core.models.loading import LoadedModel
 from core.models.refs import load_model
@@ -35,7 +36,11 @@ from core.training.demo_workspace import demo_root
 from core.analyses.projection.layout import DEFAULT_LAMBDAS
 from core.analyses.saliency import SaliencyResult, get_method
 from core.foundation.settings import cache_root
+from ui.progress import StreamlitProgress
 from ui.state import DatasetChoice
+
+# Relative cost per text of each head-importance stage (attribution per 10 integration steps), for one bar
+HEAD_STAGE_COST = {"attribution": 1.0, "mask": 0.05, "pruning": 0.5}  # measured on 100 tweets: 235 s, 12 s, 111 s
 
 # ----------------------------------------------------------------------------- stamps
 
@@ -112,40 +117,8 @@ def dataset_view(choice: DatasetChoice) -> DatasetView:
 # ----------------------------------------------------------------------------- analyses
 
 
-class _ProgressBar:
-    """A throttled ``st.progress`` for ``(done, total)`` callbacks.
-
-    Create it *inside* a cached function: Streamlit replays the elements a cached function
-    drew, and an element created outside it cannot be replayed. ``close()`` empties it, so
-    a replay draws nothing.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.bar = st.progress(0.0, text=text)
-        self.last = 0.0
-
-    def show(self, fraction: float, text: str, *, final: bool = False) -> None:
-        now = time.monotonic()
-        if now - self.last > 0.3 or final:
-            self.last = now
-            self.bar.progress(min(1.0, max(0.0, fraction)), text=text)
-
-    def __call__(self, done: int, total: int) -> None:
-        self.show(done / max(total, 1), f"{self.text} {done:,}/{total:,}", final=done >= total)
-
-    def close(self) -> None:
-        self.bar.empty()
 
 
-class _StageBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.deepview`` callbacks ``(stage, fraction, message)``."""
-
-    STAGES = {"embeddings": "Embedding the texts", "distances": "Computing discriminative distances",
-              "projection": "Projecting", "sweep": "λ sweep"}
-
-    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
-        self.show(fraction, f"{self.STAGES.get(stage, stage)} – {message}", final=fraction >= 1.0)
 
 
 @st.cache_data(show_spinner="Evaluating…", max_entries=32)
@@ -155,7 +128,7 @@ def _evaluate(model_ref: str, model_stamp_: str, ref: str, stamp: str,  # noqa: 
     model = _load_model(model_ref, model_stamp_)
     full = load_dataset(ref, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
                         label_names=label_names, encoding=encoding)
-    bar = _ProgressBar("Embedding the texts…")
+    bar = StreamlitProgress("Embedding the texts…")
     try:
         return evaluate_model(model, full, n=n, seed=seed, progress=bar)
     finally:
@@ -216,7 +189,7 @@ def _projection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp:
                 n: int, heldout: bool, lam: float, metric: str) -> ProjectionView:
     model = _load_model(model_ref, model_stamp_)
     ds, split, note = _projection_sample(model, choice, n, heldout)
-    bar = _StageBar("Preparing the projection…")
+    bar = StreamlitProgress("Preparing the projection…")
     try:
         run = run_projection(model, ds, lam, ProjectionSettings(metric=metric), progress=bar)
     finally:
@@ -241,7 +214,7 @@ def _lambda_sweep(model_ref: str, model_stamp_: str, choice: DatasetChoice, stam
                   n: int, heldout: bool, metric: str, lams: tuple[float, ...]) -> list[dict]:
     model = _load_model(model_ref, model_stamp_)
     ds, _, _ = _projection_sample(model, choice, n, heldout)
-    bar = _StageBar("Preparing the λ sweep…")
+    bar = StreamlitProgress("Preparing the λ sweep…")
     try:
         return run_sweep(model, ds, lams, ProjectionSettings(metric=metric), progress=bar).to_list()
     finally:
@@ -335,30 +308,19 @@ def fit_mlm_head(model_ref: str) -> Any:
     from core.training.mlm_head import fit_and_store
 
     model = get_model(model_ref)
-    bar = st.progress(0.0, text="Reading the encoder's hidden states on bundled texts…")
+    bar = StreamlitProgress("Reading the encoder's hidden states on bundled texts…")
     try:
         bbc = sample(load_dataset("bundled:bbc"), 350, seed=0).texts
         tweets = sample(load_dataset("bundled:tweets"), 1250, seed=0).texts
         train, test = [*bbc[:300], *tweets[:1200]], [*bbc[300:], *tweets[1200:]]
-        t0 = time.monotonic()
-
-        def progress(step: int, total: int, info: dict) -> None:
-            done = min(1.0, max(step / max(total, 1), (time.monotonic() - t0) / MLM_FIT_SECONDS))
-            bar.progress(done, text=f"Fitting the decoding head – step {step:,}, loss {info.get('loss', 0):.2f}")
-
-        _, report = fit_and_store(model, train, test, max_seconds=MLM_FIT_SECONDS, progress=progress)
+        _, report = fit_and_store(model, train, test, max_seconds=MLM_FIT_SECONDS, progress=bar)
     finally:
-        bar.empty()
+        bar.close()
     for fn in (_saliency, _games, _class_tokens, _attack, _detection):  # results computed before (errors are
         fn.clear()  # not cached) stay valid, but a re-fitted head changes decoded scores and word substitutes
     return report
 
 
-class _GamesBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.faithfulness`` callbacks ``(stage, fraction, message)``."""
-
-    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
-        self.show(fraction, f"Faithfulness games – {message}", final=fraction >= 1.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -378,7 +340,7 @@ def _games(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,
            n: int, specs: tuple[GameSpec, ...], replacement: str) -> GamesView:
     model = _load_model(model_ref, model_stamp_)
     ds, split, note = _projection_sample(model, choice, n, True)
-    bar = _GamesBar("Preparing the games…")
+    bar = StreamlitProgress("Preparing the games…", prefix="Faithfulness games – ", titles={"prepare": "scoring the intact texts"})
     try:
         res = dataset_games(model, ds, [MethodSpec(name, dict(p), layers) for name, p, layers in specs],
                             replacement=replacement, seed=choice.seed, progress=bar)
@@ -414,7 +376,7 @@ def _class_tokens(model_ref: str, model_stamp_: str, choice: DatasetChoice, stam
     model = _load_model(model_ref, model_stamp_)
     ds, _, note = _projection_sample(model, choice, n, True)
     t0 = time.perf_counter()
-    bar = _ProgressBar("Explaining the texts…")
+    bar = StreamlitProgress("Explaining the texts…")
     try:
         results = get_method(method)(model, list(ds.texts), None if ds.text_pairs is None else list(ds.text_pairs),
                                      progress=bar, **dict(params))
@@ -471,21 +433,12 @@ class ComparisonView:
     note: str
 
 
-class _CompareBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.compare`` callbacks: embeddings, then projections, then metrics."""
-
-    SPANS = {"embeddings": (0.0, 0.35), "projections": (0.35, 0.95), "metrics": (0.95, 1.0)}
-
-    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
-        lo, hi = self.SPANS.get(stage, (0.0, 1.0))
-        text = message[:1].upper() + message[1:]
-        self.show(lo + (hi - lo) * fraction, f"{text}…" if fraction < 1.0 else "Done", final=fraction >= 1.0)
 
 
 def _comparison_sample(models: Sequence[LoadedModel], choice: DatasetChoice, n: int) -> tuple[TextDataset, str]:
     """``n`` examples of ``choice`` (its seed): from the held-out test split when one of the models was
     trained on this dataset (the first such model's split), else from all of it; and a note saying which."""
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
 
     full = load_dataset(choice.ref.strip(), **choice.load_kwargs())
     pool, _, by = heldout_pool(models, full)
@@ -504,7 +457,7 @@ def _comparison(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: Da
 
     models = [_load_model(r, s) for r, s in zip(model_refs, stamps)]
     ds, note = _comparison_sample(models, choice, n)
-    bar = _CompareBar("Preparing the comparison…")
+    bar = StreamlitProgress("Preparing the comparison…", stages={"embeddings": 0.35, "projections": 0.6, "metrics": 0.05})
     try:
         cmp = compare_models(models, ds, ks=ks, lam=lam, progress=bar)
     finally:
@@ -558,7 +511,7 @@ def _attack(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str
     model = _load_model(model_ref, model_stamp_)
     ds, _, note = _projection_sample(model, choice, n, True)
     _, label_note = model_labels(model, ds)
-    bar = _ProgressBar(f"{settings.attack.capitalize()} attack: texts done")
+    bar = StreamlitProgress(f"{settings.attack.capitalize()} attack…", titles={"attack": f"{settings.attack.capitalize()} attack: texts done"})
     try:
         res, hit = attack_dataset(model, ds, attack=settings.attack, progress=bar, importance=settings.importance,
                                   max_change=settings.max_change, min_similarity=settings.min_similarity,
@@ -582,7 +535,7 @@ def _detection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: 
 
     view = _attack(model_ref, model_stamp_, choice, stamp, n, settings)
     model = _load_model(model_ref, model_stamp_)
-    bar = _StageBar("Projecting the clean and adversarial texts…")
+    bar = StreamlitProgress("Projecting the clean and adversarial texts…")
     try:
         return detect(model, view.result, lam=lam, progress=bar)
     finally:
@@ -621,18 +574,6 @@ def get_multitask(ref: str) -> Any:
     return _load_multitask(ref.strip(), model_stamp(ref))
 
 
-class _TrainBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.training.multitask.train_multitask`` callbacks: one span per training stage."""
-
-    def __init__(self, text: str, stages: Sequence[str]) -> None:
-        super().__init__(text)
-        self.stages = list(stages)
-
-    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
-        i = self.stages.index(stage) if stage in self.stages else (len(self.stages) if stage == "done" else 0)
-        label = stage.replace("head:", "head for ").replace("held-out", "held-out evaluation")
-        self.show((i + min(max(fraction, 0.0), 1.0)) / (len(self.stages) + 1), f"{label.capitalize()} – {message}",
-                  final=stage == "done")
 
 
 def train_multitask(setting: str, tasks: tuple[str, ...] = ("bbc", "tweets")) -> Any:
@@ -643,22 +584,14 @@ def train_multitask(setting: str, tasks: tuple[str, ...] = ("bbc", "tweets")) ->
 
     profile = read_manifest().get("profile") or "full"
     stages = [f"head:{t}" for t in tasks] + (["finetune"] if setting == "finetuned" else []) + ["held-out"]
-    bar = _TrainBar("Loading the encoder and the data…", stages)
+    bar = StreamlitProgress("Loading the encoder and the data…", stages=stages,
+                            titles={s: s.replace("head:", "Head for ") for s in stages})
     try:
         return train(tasks, setting, profile=profile, progress=bar)
     finally:
         bar.close()
 
 
-class _SynergyBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.analyses.synergy.synergy`` callbacks."""
-
-    STAGES = ("embeddings", "joint map", "projections", "synergy", "transfer", "done")
-
-    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
-        i = self.STAGES.index(stage) if stage in self.STAGES else 0
-        text = message[:1].upper() + message[1:]
-        self.show((i + min(max(fraction, 0.0), 1.0)) / (len(self.STAGES) - 1), f"{text}…", final=stage == "done")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -666,7 +599,7 @@ def _synergy(ref: str, stamp: str, n: int, k: int, lam: float, seed: int) -> Any
     from core.analyses.synergy import synergy
 
     mt = _load_multitask(ref, stamp)
-    bar = _SynergyBar("Preparing…")
+    bar = StreamlitProgress("Preparing…", stages=("embeddings", "joint map", "projections", "synergy", "transfer"))
     try:
         return synergy(mt, n_per_task=n, k=k, ks=(5, 10, 20), lam=lam, seed=seed, progress=bar)
     finally:
@@ -709,19 +642,6 @@ class LayersView:
     seconds: tuple[float, ...]
 
 
-class _LayersBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.analyses.transformer.layers.layer_sweep`` callbacks, one span per model."""
-
-    def __init__(self, text: str, refs: Sequence[str]) -> None:
-        super().__init__(text)
-        self.refs = list(refs)
-        self.i = 0
-
-    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
-        lo, hi = {"embeddings": (0.0, 0.85), "layers": (0.85, 1.0)}.get(stage, (0.0, 1.0))
-        done = (self.i + lo + (hi - lo) * min(max(fraction, 0.0), 1.0)) / max(len(self.refs), 1)
-        what = "Embedding the texts at every layer" if stage == "embeddings" else "Scoring the layers"
-        self.show(done, f"{self.refs[self.i]}: {what} – {message}", final=stage == "layers" and fraction >= 1.0)
 
 
 def _layers_sample(models: Sequence[LoadedModel], choice: DatasetChoice, n: int) -> tuple[TextDataset, str]:
@@ -735,13 +655,13 @@ def _layers(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: Datase
 
     models = [_load_model(r, s) for r, s in zip(model_refs, stamps)]
     ds, note = _layers_sample(models, choice, n)
-    bar = _LayersBar("Preparing the layer sweep…", model_refs)
+    bar = StreamlitProgress("Preparing the layer sweep…", stages={"embeddings": 0.85, "layers": 0.15})
     seps, secs = [], []
     try:
         for i, m in enumerate(models):
-            bar.i = i
             t0 = time.perf_counter()
-            seps.append(layer_sweep(m, ds, k=k, seed=choice.seed, progress=bar)[0])
+            seps.append(layer_sweep(m, ds, k=k, seed=choice.seed,
+                                    progress=bar.part(i, len(models), prefix=f"{model_refs[i]}: "))[0])
             secs.append(time.perf_counter() - t0)
     finally:
         bar.close()
@@ -813,14 +733,14 @@ def _layer_map(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: Dat
     if method == "deepview":
         from core.analyses.projection.run import ProjectionSettings
 
-        bar = _StageBar("Preparing the DeepView map…")
+        bar = StreamlitProgress("Preparing the DeepView map…")
         try:
             run = run_projection(model, ds, 0.8, ProjectionSettings(seed=choice.seed), progress=bar)
         finally:
             bar.close()
         points, probs = run.projection.points, extract_embeddings(model, ds).probs
     else:
-        bar = _ProgressBar("Reading the hidden states…")
+        bar = StreamlitProgress("Reading the hidden states…")
         try:
             emb = extract_embeddings(model, ds, all_layers=True, progress=bar)
             assert emb.layer_pooled is not None
@@ -845,15 +765,6 @@ def layer_map(model_refs: Sequence[str], choice: DatasetChoice, n: int, which: i
                       int(which), int(layer), method)
 
 
-class _AnyBar(_ProgressBar):
-    """A ``_ProgressBar`` for either callback shape: ``(done, total)`` or ``(stage, fraction, message)``."""
-
-    def __call__(self, *args: Any) -> None:  # type: ignore[override]
-        if len(args) == 3 and isinstance(args[0], str):
-            stage, fraction, message = args
-            self.show(float(fraction), f"{self.text} {message}", final=float(fraction) >= 1.0)
-        elif len(args) >= 2:
-            super().__call__(int(args[0]), int(args[1]))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -864,7 +775,7 @@ def _layer_entropy(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice:
 
     models = [_load_model(r, s) for r, s in zip(model_refs, stamps)]
     ds, _ = _layers_sample(models, choice, n)
-    bar = _AnyBar("Integrated gradients of each text:")
+    bar = StreamlitProgress("Integrated gradients of each text…", titles={"attribution": "Integrated gradients of each text"})
     try:
         study = entropy_study(models[which], ds, progress=bar)
     finally:
@@ -897,17 +808,6 @@ class TopicsView:
     note: str
 
 
-class _TopicsBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.analyses.transformer.topics.topics`` callbacks: embeddings, clusters, topic words."""
-
-    SPANS = {"embeddings": (0.0, 0.6), "clusters": (0.6, 0.85), "topic words": (0.85, 1.0)}
-
-    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
-        lo, hi = self.SPANS.get(stage, (0.0, 1.0))
-        text = {"embeddings": "Embedding the texts", "clusters": "Clustering",
-                "topic words": "Naming the topics"}.get(stage, stage)
-        self.show(lo + (hi - lo) * min(max(fraction, 0.0), 1.0), f"{text} – {message}",
-                  final=stage == "topic words" and fraction >= 1.0)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -919,7 +819,7 @@ def _topics(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str
     check_n_clusters(n_clusters, n, method)  # before the model reads anything
     model = _load_model(model_ref, model_stamp_)
     ds, _, note = _projection_sample(model, choice, n, True)
-    bar = _TopicsBar("Preparing…")
+    bar = StreamlitProgress("Preparing…", stages={"embeddings": 0.6, "clusters": 0.25, "topic words": 0.15})
     try:
         res = topics(model, ds, method=method, n_clusters=n_clusters, top_n=top_n, rerank=rerank, reduce=reduce,
                      seed=choice.seed, progress=bar)
@@ -950,7 +850,7 @@ def _topic_map(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: 
 
     model = _load_model(model_ref, model_stamp_)
     ds, _, _ = _projection_sample(model, choice, n, True)
-    bar = _ProgressBar("Embedding the texts…")
+    bar = StreamlitProgress("Embedding the texts…")
     try:
         emb = extract_embeddings(model, ds, progress=bar)
         bar.show(1.0, f"Drawing the map with {METHOD_NAMES.get(method, method)}…", final=True)
@@ -982,30 +882,8 @@ class HeadsView:
     cache_hit: bool = False
 
 
-# Relative cost per text of each stage (attribution per 10 integration steps), for one progress bar over all stages.
-HEAD_STAGE_COST = {"attribution": 1.0, "mask": 0.05, "pruning": 0.5}  # measured on 100 tweets: 235 s, 12 s, 111 s
 
 
-class _HeadsBar(_ProgressBar):
-    """A ``_ProgressBar`` for ``core.analyses.transformer.head_importance.head_importance`` callbacks ``(stage, fraction, message)``:
-    each stage gets a span of the bar in proportion to its cost."""
-
-    TITLES = {"attribution": "Attention attribution", "mask": "Head-mask gradient", "pruning": "Pruning check"}
-
-    def __init__(self, text: str, stages: Sequence[str], steps: int) -> None:
-        super().__init__(text)
-        cost = {s: HEAD_STAGE_COST[s] * (steps / 10 if s == "attribution" else 1) for s in stages}
-        total = sum(cost.values()) or 1.0
-        self.spans, lo = {}, 0.0
-        for s in stages:
-            self.spans[s] = (lo, lo + cost[s] / total)
-            lo += cost[s] / total
-
-    def __call__(self, stage: str, fraction: float, message: str) -> None:  # type: ignore[override]
-        lo, hi = self.spans.get(stage, (0.0, 1.0))
-        detail = message.split(": ", 1)[-1].removeprefix("pruning check ")
-        text = f"{self.TITLES.get(stage, stage)} – " + (f"{detail} masked runs" if stage == "pruning" else detail)
-        self.show(lo + (hi - lo) * fraction, text, final=fraction >= 1.0)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -1019,7 +897,8 @@ def _head_importance(model_ref: str, model_stamp_: str, choice: DatasetChoice, s
     ds, note = _comparison_sample([model], choice, n)
     _, label_note = model_labels(model, ds)
     stages = [method, *(m for m in IMPORTANCE_METHODS if m != method and compare)] + (["pruning"] if prune else [])
-    bar = _HeadsBar("Preparing…", stages, steps)
+    bar = StreamlitProgress("Preparing…", stages={s: HEAD_STAGE_COST[s] * (steps / 10 if s == "attribution" else 1)
+                                                 for s in stages})
     try:
         res, hit = dataset_head_importance(model, ds, method=method, compare=compare, prune=prune, steps=steps,
                                            seed=choice.seed, progress=bar)
@@ -1071,7 +950,7 @@ def _instance(model_ref: str, model_stamp_: str, text: str, pair: str | None, ta
     from core.analyses.transformer.instance_view import instance_view
 
     model = _load_model(model_ref, model_stamp_)
-    bar = _AnyBar("Explaining the text:")
+    bar = StreamlitProgress("Explaining the text…", titles={"attribution": "Integrated gradients"})
     t0 = time.perf_counter()
     try:
         v = instance_view(model, text, pair, target=target, ig_steps=ig_steps, steps=steps, max_tokens=max_tokens,
@@ -1109,7 +988,7 @@ def _entropy(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: st
 
     model = _load_model(model_ref, model_stamp_)
     ds, note = _comparison_sample([model], choice, n)
-    bar = _AnyBar("Integrated gradients of each text:")
+    bar = StreamlitProgress("Integrated gradients of each text…", titles={"attribution": "Integrated gradients of each text"})
     try:
         study = entropy_study(model, ds, steps=steps, progress=bar)
     finally:

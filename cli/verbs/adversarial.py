@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from cli.common import add_dataset, add_model, add_output, open_dataset, progress_bar, verb
 from core.foundation.errors import BackboneLensError
-from cli.common import _stage_bar
+
 
 
 @verb("attack", "adversarial texts (word or character attack) and how well DeepView-based scores spot them")
@@ -41,7 +41,7 @@ def _attack(args: argparse.Namespace) -> Any:
     from cli.common import open_model
     from core.data.sampling import sample
     from core.analyses.projection.run import model_labels
-    from core.models.evaluate import select_evaluation_split
+    from core.models.heldout import select_evaluation_split
     from core.models.refs import load_model
     from core.analyses.projection.distances import check_lambda
 
@@ -77,7 +77,7 @@ def _attack(args: argparse.Namespace) -> Any:
             out["detection"] = None
             out["detection_note"] = "No attack succeeded, so there are no adversarial texts to detect."
         else:
-            det = detect(model, res, lam=lam, progress=_stage_bar(args, "projection"))
+            det = detect(model, res, lam=lam, progress=progress_bar(args, "projection"))
             dj = det.to_json()
             out["detection"] = dj
             out["auroc"] = {s: v["auroc"] for s, v in dj["scores"].items()}

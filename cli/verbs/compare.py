@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 from cli.common import add_dataset, add_output, open_dataset, verb
 from core.foundation.errors import BackboneLensError
-from cli.common import _stage_bar
+from cli.common import progress_bar
+
 
 
 def _parse_ks(text: str) -> tuple[int, ...]:
@@ -21,7 +22,7 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 def _heldout_pool(models: list, full: Any) -> tuple[Any, str]:
     """The held-out test split when any of the models was trained on ``full``, else all of it, and a note."""
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
 
     pool, _, by = heldout_pool(models, full)
     if by is not None:
@@ -64,7 +65,7 @@ def _compare(args: argparse.Namespace) -> Any:
 
         ds = sample(ds, args.n, seed=args.seed)
     res = compare_models(models, ds, ks=ks, lam=lam, projections=not args.no_projections,
-                         progress=_stage_bar(args, "compare"))
+                         progress=progress_bar(args, "compare"))
     out = {**res.to_json(top=args.top), "split": note}
     if args.json:
         return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 import numpy as np
@@ -159,9 +158,6 @@ def _mlm_head(args: argparse.Namespace) -> Any:
     rng.shuffle(texts)
     n_test = max(20, len(texts) // 10)
     f, rep = fit_and_store(model, texts[n_test:], texts[:n_test], max_seconds=args.seconds,
-                           progress=None if args.quiet else (lambda s, t, i: print(
-                               f"\rstep {s}/{t} loss {i['loss']:.2f}", end="", file=sys.stderr)))
-    if not args.quiet:
-        print(file=sys.stderr)
+                           progress=progress_bar(args, "mlm-head"))
     return {"model": model.ref, "head_file": str(f), "stored_for_encoder": model.encoder_fingerprint,
             "report": rep.to_json(), "path_check": str(fitted_head_path(model)) == str(f)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cli.common import add_output, stage_printer, verb
+from cli.common import add_output, progress_bar, verb
 from core.foundation.errors import BackboneLensError
 
 
@@ -45,7 +45,7 @@ def _train(args: argparse.Namespace) -> Any:
                                 "bundled:minilm.")
     tasks = check_tasks(args.tasks)
     mt = train_multitask(tasks, args.setting, out=args.out, profile=args.profile, max_seconds=args.max_seconds,
-                         progress=stage_printer(args))
+                         progress=progress_bar(args, args.verb))
     meta = mt.metadata
     out = {"model": mt.ref, "folder": str(mt.base.path), "setting": args.setting, "profile": args.profile,
            "tasks": {t: {"dataset": mt.datasets[t], "labels": list(mt.label_names[t]),
@@ -73,7 +73,7 @@ def _synergy(args: argparse.Namespace) -> Any:
         raise BackboneLensError(f"--k must be at least 1, got {args.k}.")
     mt = load_multitask(args.model, device=args.device)
     res = synergy(mt, n_per_task=args.n_per_task, k=args.k, ks=(5, 10, 20), lam=args.lam, seed=args.seed,
-                  progress=stage_printer(args))
+                  progress=progress_bar(args, args.verb))
     out = res.to_json()
     if args.json:
         return out

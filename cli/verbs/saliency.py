@@ -13,7 +13,7 @@ from cli.common import _parse_params, add_dataset, add_model, add_output, open_d
 def _method_json(m: Any) -> dict[str, Any]:
     return {"name": m.name, "title": m.title, "signed": m.signed, "needs_mlm_head": m.needs_mlm_head,
             "uses_target": m.uses_target, "cost": m.cost, "description": m.description,
-            "parameters": [{"name": p.name, "type": p.kind, "default": p.default, "min": p.low, "max": p.high,
+            "parameters": [{"name": p.name, "type": p.type, "default": p.default, "min": p.minimum, "max": p.maximum,
                             "choices": list(p.choices) or None, "help": p.help} for p in m.params]}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cli.common import add_dataset, add_model, add_output, open_dataset, stage_printer, verb
+from cli.common import add_dataset, add_model, add_output, open_dataset, progress_bar, verb
 from core.foundation.errors import BackboneLensError
 from cli.common import open_model
 
@@ -22,7 +22,7 @@ def _layers_cfg(p: argparse.ArgumentParser) -> None:
 @_layers_cfg.handler
 def _layers(args: argparse.Namespace) -> Any:
     from core.data.sampling import sample
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
     from core.analyses.transformer.layers import layer_sweep
     from core.models.refs import load_model
 
@@ -37,7 +37,7 @@ def _layers(args: argparse.Namespace) -> Any:
     ds = sample(pool, args.n, seed=args.seed) if args.n else pool
     where = (f"held-out test split ({by.ref} was trained on {full.name})" if by is not None
              else f"all of {full.name}")
-    results = [layer_sweep(m, ds, k=args.k, seed=args.seed, progress=stage_printer(args))[0] for m in models]
+    results = [layer_sweep(m, ds, k=args.k, seed=args.seed, progress=progress_bar(args, args.verb))[0] for m in models]
     out = {"dataset": ds.name, "n": len(ds), "texts_from": where, "models": [r.to_json() for r in results]}
     if len(results) == 1:
         out.update(results[0].to_json())
@@ -71,7 +71,7 @@ def _heads(args: argparse.Namespace) -> Any:
     from cli.common import open_model
     from core.data.sampling import sample
     from core.analyses.projection.run import model_labels
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
 
     if args.steps < 1:
         raise BackboneLensError(f"--steps must be at least 1, got {args.steps}.")
@@ -86,7 +86,7 @@ def _heads(args: argparse.Namespace) -> Any:
     res = head_importance(model, list(ds.texts), None if ds.text_pairs is None else list(ds.text_pairs),
                           labels=labels, method=args.method, compare=not args.no_compare,
                           prune=not args.no_pruning, steps=args.steps, seed=args.seed, max_length=args.max_length,
-                          progress=stage_printer(args))
+                          progress=progress_bar(args, args.verb))
     out = {**res.to_json(), "dataset": ds.name,
            "texts_from": "held-out test split" if by is not None else f"all of {full.name}"}
     if model.notes:
@@ -170,7 +170,7 @@ def _instance(args: argparse.Namespace) -> Any:
     if args.text is not None:
         v = instance_view(model, args.text, args.text_pair, target=args.target, ig_steps=args.ig_steps or 50,
                           steps=args.steps, baseline=args.baseline, max_tokens=args.max_tokens,
-                          progress=stage_printer(args))
+                          progress=progress_bar(args, args.verb))
         out = {"model": model.ref, **v.to_json()}
         if args.json:
             return out
@@ -184,12 +184,12 @@ def _instance(args: argparse.Namespace) -> Any:
         lines += [f"  {x} × {y}: {val:+.4f}" for x, y, val in v.top_pairs()]
         return "\n".join(lines)
     from core.data.sampling import sample
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
 
     full = open_dataset(args, sample=False)
     pool, _, by = heldout_pool([model], full)
     ds = sample(pool, args.n, seed=args.seed) if args.n else pool
-    st = entropy_study(model, ds, steps=args.ig_steps or 20, baseline=args.baseline, progress=stage_printer(args))
+    st = entropy_study(model, ds, steps=args.ig_steps or 20, baseline=args.baseline, progress=progress_bar(args, args.verb))
     out = {**st.to_json(), "texts_from": "held-out test split" if by is not None else f"all of {full.name}"}
     if args.json:
         return out
@@ -234,7 +234,7 @@ def _topics_cfg(p: argparse.ArgumentParser) -> None:
 @_topics_cfg.handler
 def _topics(args: argparse.Namespace) -> Any:
     from core.data.sampling import sample
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
     from core.analyses.transformer.topics import check_n_clusters, topics
 
     k = parse_clusters(args.clusters)
@@ -249,7 +249,7 @@ def _topics(args: argparse.Namespace) -> Any:
             else f"{model.ref} was not trained on {full.name}; texts are sampled from all of it.")
     ds = sample(pool, args.n, seed=args.seed) if args.n else pool
     res = topics(model, ds, method=args.method, n_clusters=k, top_n=args.top_n, rerank=args.rerank,
-                 reduce=args.reduce, seed=args.seed, progress=stage_printer(args))
+                 reduce=args.reduce, seed=args.seed, progress=progress_bar(args, args.verb))
     out = {**res.to_json(), "split": note}
     if args.json:
         return out

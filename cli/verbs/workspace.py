@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 from core.foundation.errors import BackboneLensError
-from cli.common import add_dataset, add_output, open_dataset, stage_printer, verb
+from cli.common import add_dataset, add_output, open_dataset, progress_bar, verb
 
 
 @verb("demo", "build or inspect the demo workspace")
@@ -24,7 +24,7 @@ def _demo(args: argparse.Namespace) -> Any:
     if args.action == "status":
         return {"ready": demo.demo_ready(), "models": demo.demo_status(), "manifest": demo.read_manifest(),
                 "folder": str(demo.demo_root())}
-    return demo.build_demo(force=args.force, profile=args.profile, progress=stage_printer(args))
+    return demo.build_demo(force=args.force, profile=args.profile, progress=progress_bar(args, args.verb))
 
 
 @verb("cache", "list or clear the on-disk cache")

@@ -14,16 +14,17 @@ DeepView projections (the paper's model comparison, arXiv 2403.18872), over a ra
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress, or_silent
+
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from core.foundation.errors import BackboneLensError
 
-StepProgress = Callable[[str, float, str], None]
 DEFAULT_KS = (5, 10, 20)
 
 
@@ -270,7 +271,7 @@ class ModelComparison:
 
 def compare_models(models: Sequence[Any], dataset: Any, *, ks: Sequence[int] = DEFAULT_KS, lam: float = 0.8,
                    projections: bool = True, k_points: int = 10, cache: Any = None,
-                   settings: Any = None, progress: StepProgress | None = None) -> ModelComparison:
+                   settings: Any = None, progress: Progress | None = None) -> ModelComparison:
     """Embed ``dataset`` with every model (cached), project with DeepView (cached), compare every pair.
 
     ``models``: LoadedModel objects (two or more). Bare encoders are compared on embeddings only.
@@ -285,7 +286,7 @@ def compare_models(models: Sequence[Any], dataset: Any, *, ks: Sequence[int] = D
     ks = check_ks(ks, n)
     cache = cache or ArrayCache()
     settings = settings or ProjectionSettings()
-    say = progress or (lambda stage, frac, msg: None)
+    say = or_silent(progress)
     sec: dict[str, float] = {"embeddings": 0.0, "projections": 0.0, "metrics": 0.0}
     pooled, probs, preds, points, keys, fids, bgs = [], [], [], [], [], [], []
     notes: list[str] = []

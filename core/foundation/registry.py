@@ -58,6 +58,12 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         return list(self._items.items())
 
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def values(self) -> list[T]:
+        return list(self._items.values())
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 

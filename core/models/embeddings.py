@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -20,8 +20,8 @@ from core.foundation.cache import ArrayCache
 from core.data.datasets import TextDataset
 from core.foundation.errors import BackboneLensError
 from core.models.loading import LoadedModel
+from core.foundation.progress import Counter, Progress
 
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +70,7 @@ def _run_encoder(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] 
     pooled = np.zeros((n, d), dtype=np.float32)
     layer_pooled = np.zeros((L + 1, n, d), dtype=np.float32) if all_layers else None
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-    done = 0
+    count = Counter(progress, "embeddings", n, "texts")
     with torch.inference_mode():
         for idx in _batches(lengths, batch_size):
             feats = [{k: enc[k][i] for k in keys} for i in idx]
@@ -82,9 +82,7 @@ def _run_encoder(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] 
                 assert out.hidden_states is not None and layer_pooled is not None
                 for li, hs in enumerate(out.hidden_states):
                     layer_pooled[li, idx] = model.pool(hs, batch["attention_mask"]).float().cpu().numpy()
-            done += len(idx)
-            if progress is not None:
-                progress(done, n)
+            count.advance(len(idx))
     out_arrays = {"pooled": pooled, "n_tokens": lengths, "truncated": truncated}
     if layer_pooled is not None:
         out_arrays["layer_pooled"] = layer_pooled
@@ -132,8 +130,8 @@ def extract_embeddings(
         entry = cache.get_or_compute("embeddings", parts, compute,
                                      description=f"{model.ref} on {dataset.name} (n={len(dataset)})")
         arrays, hit = entry.arrays, entry.hit
-        if hit and progress is not None:
-            progress(len(dataset), len(dataset))
+        if hit:
+            Counter(progress, "embeddings", len(dataset), "texts (cached)")(len(dataset))
     else:
         arrays, hit = compute()[0], False
     probs = probs_from_pooled(model, arrays["pooled"]) if model.has_head else None

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from core.data.datasets import TextDataset
-from core.data.sampling import sample, take_split
-from core.models.embeddings import extract_embeddings
+from core.data.sampling import Sample
+from core.foundation.cache import ArrayCache
 from core.foundation.errors import BackboneLensError
+from core.foundation.progress import Progress
+from core.models.embeddings import extract_embeddings
+from core.models.heldout import heldout_sample
 from core.models.loading import LoadedModel
 
 
@@ -27,36 +29,13 @@ class EvaluationResult:
     note: str
     model_fingerprint: str
     dataset_fingerprint: str
+    sample: Sample | None = None
 
     def to_json(self) -> dict:
         return {"accuracy": self.accuracy, "n": self.n, "split": self.split, "labels": list(self.labels),
                 "confusion_matrix": self.confusion_matrix.tolist(), "per_class": list(self.per_class),
                 "macro_f1": self.macro_f1, "note": self.note, "model_fingerprint": self.model_fingerprint,
                 "dataset_fingerprint": self.dataset_fingerprint}
-
-
-def trained_on(model: LoadedModel, dataset: TextDataset) -> bool:
-    return bool(model.metadata.get("data_fingerprint")) and model.metadata["data_fingerprint"] == dataset.source_fingerprint
-
-
-def select_evaluation_split(model: LoadedModel, dataset: TextDataset) -> tuple[TextDataset, str, str]:
-    """The held-out test split if ``model`` was trained on ``dataset``, else all of it."""
-    if trained_on(model, dataset):
-        seed = int(model.metadata.get("split", {}).get("seed", 0))
-        return take_split(dataset, "test", seed=seed), "test", (
-            "The model was trained on this dataset; evaluated on its held-out test split only.")
-    return dataset, "all", "The model was not trained on this dataset; evaluated on all selected examples."
-
-
-def heldout_pool(models: Sequence[LoadedModel], dataset: TextDataset) -> tuple[TextDataset, str, LoadedModel | None]:
-    """(pool, split, model): the held-out test split of ``dataset`` when any of ``models`` was trained on it
-    (the first such model's split, named as the third item), else all of it — so no model is judged on its
-    own training texts. split: "test" or "all"."""
-    for m in models:
-        if m.has_head and trained_on(m, dataset):
-            pool, split, _ = select_evaluation_split(m, dataset)
-            return pool, split, m
-    return dataset, "all", None
 
 
 def map_labels(model: LoadedModel, dataset: TextDataset) -> np.ndarray:
@@ -82,13 +61,13 @@ def map_labels(model: LoadedModel, dataset: TextDataset) -> np.ndarray:
     return np.where(dataset.labels >= 0, table_a[np.clip(dataset.labels, 0, None)], -1)
 
 
-def evaluate_model(model: LoadedModel, dataset: TextDataset, *, n: int | None = None, seed: int = 0,
-                   batch_size: int = 32, progress=None, cache=None) -> EvaluationResult:
-    """Accuracy, per-class precision/recall/F1 and confusion matrix of ``model`` on ``dataset``."""
+def evaluate(model: LoadedModel, sample: Sample, *, batch_size: int = 32, cache: ArrayCache | None = None,
+             progress: Progress | None = None) -> EvaluationResult:
+    """Accuracy, per-class precision/recall/F1 and confusion matrix of ``model`` on the texts of ``sample``
+    (draw it with :func:`core.models.heldout.heldout_sample`: the held-out test split when the model was
+    trained on the dataset)."""
     model.require_head()
-    ds, split, note = select_evaluation_split(model, dataset)
-    if n is not None:
-        ds = sample(ds, n, seed=seed)
+    ds, split, note = sample.dataset, sample.split, sample.reason
     y = map_labels(model, ds)
     keep = y >= 0
     if not keep.any():
@@ -112,5 +91,13 @@ def evaluate_model(model: LoadedModel, dataset: TextDataset, *, n: int | None = 
     return EvaluationResult(
         accuracy=float((pred == y).mean()), n=int(keep.sum()), split=split, labels=model.label_names,
         confusion_matrix=cm, per_class=tuple(per), macro_f1=float(np.mean(present)) if present else 0.0,
-        note=note, model_fingerprint=model.fingerprint, dataset_fingerprint=ds.fingerprint,
+        note=note, model_fingerprint=model.fingerprint, dataset_fingerprint=ds.fingerprint, sample=sample,
     )
+
+
+def evaluate_model(model: LoadedModel, dataset: TextDataset, *, n: int | None = None, seed: int = 0,
+                   batch_size: int = 32, progress: Progress | None = None,
+                   cache: ArrayCache | None = None) -> EvaluationResult:
+    """Transitional: :func:`evaluate` on ``heldout_sample(model, dataset, n, seed=seed)``."""
+    return evaluate(model, heldout_sample(model, dataset, n, seed=seed), batch_size=batch_size, cache=cache,
+                    progress=progress)

@@ -14,12 +14,13 @@ build writes ``manifest.json`` with the time of every step. Steps whose output e
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress, or_silent, scaled
+
 import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from core.foundation.cache import atomic_write_text
 from core.data.refs import load_dataset
@@ -101,7 +102,6 @@ def _heldout(clf, meta: dict, dataset, n):
     return ev
 
 
-StepProgress = Callable[[str, float, str], None]  # (step name, fraction of this step done, message)
 
 
 def demo_status() -> dict[str, bool]:
@@ -129,7 +129,7 @@ def _profile_of(folder: Path) -> str | None:
     return meta.get("demo_profile") if meta.get("demo_version") == DEMO_VERSION else None
 
 
-def build_demo(*, force: bool = False, profile: str = "full", progress: StepProgress | None = None) -> dict:
+def build_demo(*, force: bool = False, profile: str = "full", progress: Progress | None = None) -> dict:
     """Build (or complete) the demo workspace; returns the manifest with step timings and accuracies."""
     if profile not in PROFILES:
         from core.foundation.errors import BackboneLensError
@@ -143,7 +143,7 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: StepProg
         manifest = {}
     manifest.update({"profile": profile, "base_model": BASE})
     steps = manifest.setdefault("steps", {})
-    say = progress or (lambda step, frac, msg: None)
+    say = or_silent(progress)
 
     def save_manifest():
         atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=2))
@@ -166,7 +166,7 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: StepProg
         te = (sample(splits["bbc"]["test"], max(10, P.mlm_bbc // 8), seed=2).texts
               + sample(splits["tweets"]["test"], max(40, P.mlm_tweets // 8), seed=2).texts)
         head, rep = fit_decoding_head(base, tr, te, max_seconds=P.mlm_seconds,
-                                      progress=lambda s, t, i: say("mlm-head", s / t, f"loss {i['loss']:.2f}"))
+                                      progress=say)
         m = base.with_mlm_head(head)
         save_model(m, mlm_dir, {"format": "backbone-lens-mlm-head/1", "base_model": BASE, "pooling": base.pooling,
                                 "demo_profile": profile, "demo_version": DEMO_VERSION, "mlm_report": rep.to_json(),
@@ -182,7 +182,6 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: StepProg
         sp = splits[task]
         train_pre = sample(sp["train"], P.pre_n[task], seed=3) if P.pre_n[task] else sp["train"]
         val = sample(sp["validation"], 400 if profile == "full" else 80, seed=3)
-        test = sp["test"]
         name = f"{task}-pretrained"
         pre_head = None
         if force or _profile_of(root / name) != profile:
@@ -192,7 +191,7 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: StepProg
             base.max_length = ml
             pre_head, res = train_pretrained_head(
                 base, train_pre, val, cfg,
-                progress=lambda e, t, i: say(name, e / t, f"epoch {e}: val acc {i['val_accuracy']:.3f}"))
+                progress=scaled(say, 0.0, 1.0, stage=name))
             clf = base.with_head(pre_head, data[task].label_names)
             clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
             meta = training_metadata(res, cfg, base_ref=BASE, dataset=data[task], split_seed=SPLIT_SEED,
@@ -216,7 +215,7 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: StepProg
                               eval_every=max(4, len(train_ft) // 16 // 4))
             say(name_ft, 0.0, "fine-tuning MiniLM with the head")
             head, res = finetune(ft_model, train_ft, val, cfg, init_head=pre_head,
-                                 progress=lambda s, t, i: say(name_ft, s / t, f"step {s}/{t}: loss {i['loss']:.3f}"))
+                                 progress=scaled(say, 0.0, 1.0, stage=name_ft))
             clf = ft_model.with_head(head, data[task].label_names)
             clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
             meta = training_metadata(res, cfg, base_ref=BASE, dataset=data[task], split_seed=SPLIT_SEED,

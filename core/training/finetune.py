@@ -12,11 +12,13 @@ progress callback; :func:`save_classifier` writes ``save_pretrained`` files plus
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress
+
 import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +30,6 @@ from core.foundation.errors import BackboneLensError
 from core.models.classifier_heads import MLPHead
 from core.models.loading import LoadedModel
 
-TrainProgress = Callable[[int, int, dict], None]
 SETTINGS = ("pretrained", "finetuned")
 
 
@@ -76,7 +77,7 @@ def _check(train: TextDataset, val: TextDataset, label_names) -> None:
 
 
 def train_pretrained_head(model: LoadedModel, train: TextDataset, val: TextDataset, cfg: TrainConfig, *,
-                          progress: TrainProgress | None = None, cache=None) -> tuple[MLPHead, TrainResult]:
+                          progress: Progress | None = None, cache=None) -> tuple[MLPHead, TrainResult]:
     """Fit an MLPHead on frozen pooled embeddings; ``model`` is not changed."""
     _check(train, val, train.label_names)
     g = _seed_all(cfg.seed)
@@ -105,8 +106,8 @@ def train_pretrained_head(model: LoadedModel, train: TextDataset, val: TextDatas
             lv = head(Xva_t)
             vl, va = float(lossf(lv, yva)), float((lv.argmax(1) == yva).float().mean())
         hist.append({"epoch": ep, "val_loss": vl, "val_accuracy": va})
-        if progress:
-            progress(ep, cfg.epochs, hist[-1])
+        if progress is not None:
+            progress("head", ep / cfg.epochs, f"epoch {ep}: val acc {va:.3f}")
         if vl < best[0] - 1e-4:
             best, bad = (vl, va, ep, copy.deepcopy(head.state_dict())), 0
         else:
@@ -151,7 +152,7 @@ def _tokenize_rows(model: LoadedModel, ds: TextDataset, idx: np.ndarray, max_len
 
 
 def finetune(model: LoadedModel, train: TextDataset, val: TextDataset, cfg: TrainConfig, *,
-             init_head: MLPHead | None = None, progress: TrainProgress | None = None) -> tuple[MLPHead, TrainResult]:
+             init_head: MLPHead | None = None, progress: Progress | None = None) -> tuple[MLPHead, TrainResult]:
     """Fine-tune ``model.encoder`` in place together with a head; returns the head (best state restored).
 
     The one-task case of :func:`finetune_multitask` (same optimiser, schedule, RNG draws and stopping).
@@ -163,7 +164,7 @@ def finetune(model: LoadedModel, train: TextDataset, val: TextDataset, cfg: Trai
 
 def finetune_multitask(model: LoadedModel, tasks: dict[str, tuple[TextDataset, TextDataset]], cfg: TrainConfig, *,
                        init_heads: dict[str, MLPHead] | None = None, max_lengths: dict[str, int] | None = None,
-                       progress: TrainProgress | None = None) -> tuple[dict[str, MLPHead], TrainResult]:
+                       progress: Progress | None = None) -> tuple[dict[str, MLPHead], TrainResult]:
     """Fine-tune one shared ``model.encoder`` in place with one head per task; returns the heads (best state).
 
     ``tasks``: name → (train, validation). Each step is one batch of one task; within an epoch the order of
@@ -261,11 +262,9 @@ def finetune_multitask(model: LoadedModel, tasks: dict[str, tuple[TextDataset, T
                     bad += 1
                     if bad >= cfg.patience:
                         stopped, done = "early stopping", True
-            if progress:
-                info = {"loss": float(loss.detach()), "val_accuracy": hist[-1]["val_accuracy"]}
-                if len(names) > 1:
-                    info["task"] = t
-                progress(step, total, info)
+            if progress is not None:
+                progress("finetune", step / total, f"step {step}/{total}" + (f" ({t})" if len(names) > 1 else "")
+                         + f": loss {float(loss.detach()):.3f}")
             if over_time and not done:
                 stopped, done = "time budget", True
             if done:

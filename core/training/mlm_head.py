@@ -6,10 +6,12 @@ states* with two targets, as decoded saliency needs both: masked positions → t
 original token (the masked-LM objective) and unmasked positions → their own token."""
 from __future__ import annotations
 
+from core.foundation.progress import Progress
+
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -69,7 +71,7 @@ def _collect(model: LoadedModel, texts: Sequence[str], *, max_length: int, mask_
 def fit_decoding_head(model: LoadedModel, train_texts: Sequence[str], test_texts: Sequence[str], *,
                       max_length: int = 128, mask_prob: float = 0.15, keep_unmasked: float = 0.25,
                       max_seconds: float = 60.0, max_steps: int = 4000, batch_size: int = 512, lr: float = 2e-3,
-                      seed: int = 0, progress: Callable[[int, int, dict], None] | None = None
+                      seed: int = 0, progress: Progress | None = None
                       ) -> tuple[DecodingHead, MLMHeadReport]:
     """Train a DecodingHead on frozen final states of ``model``; report held-out accuracy."""
     t0 = time.perf_counter()
@@ -96,8 +98,9 @@ def fit_decoding_head(model: LoadedModel, train_texts: Sequence[str], test_texts
         loss.backward()
         opt.step()
         step += 1
-        if progress and step % 20 == 0:
-            progress(min(step, max_steps), max_steps, {"loss": float(loss)})
+        if progress is not None and step % 20 == 0:  # the budget ends at max_steps or max_seconds, what comes first
+            done = max(step / max_steps, (time.perf_counter() - t0) / max_seconds)
+            progress("mlm-head", min(done, 1.0), f"step {step:,}: loss {float(loss):.2f}")
     emb.weight.requires_grad_(True)
     head.eval()
     report = evaluate_decoding_head(model, head, test_texts, max_length=max_length, mask_prob=mask_prob, seed=seed + 1)
@@ -133,7 +136,7 @@ def evaluate_decoding_head(model: LoadedModel, head: torch.nn.Module, texts: Seq
 
 
 def fit_and_store(model: LoadedModel, train_texts: Sequence[str], test_texts: Sequence[str], *,
-                  max_seconds: float = 75.0, progress: Callable[[int, int, dict], None] | None = None
+                  max_seconds: float = 75.0, progress: Progress | None = None
                   ) -> tuple[Path, MLMHeadReport]:
     """Fit a decoding head with the demo's routine, store it under the cache keyed by the encoder, attach it."""
     import json

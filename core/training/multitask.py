@@ -4,7 +4,7 @@ together, starting from the pre-trained heads) — with the demo's data splits.
 """
 from __future__ import annotations
 
-from core.foundation.progress import Progress, or_silent
+from core.foundation.progress import Progress, or_silent, scaled
 
 import json
 import time
@@ -82,7 +82,7 @@ def _pretrained_heads(base: LoadedModel, tasks: tuple[str, ...], train: dict[str
         say(f"head:{t}", 0.0, f"embedding {len(train[t]):,} {t} training texts with the frozen encoder")
         head, res = train_pretrained_head(
             base, train[t], val[t], cfg,
-            progress=lambda e, n, i, t=t: say(f"head:{t}", e / n, f"epoch {e}: val acc {i['val_accuracy']:.3f}"))
+            progress=scaled(say, 0.0, 1.0, stage=f"head:{t}"))
         heads[t] = head
         records[t] = _record(res, cfg, n_train=len(train[t]))
     return heads, records
@@ -161,7 +161,7 @@ def train_multitask(tasks: str | Sequence[str] = ("bbc", "tweets"), setting: str
         heads, res = finetune_multitask(
             encoder_model, {t: (ft_train[t], val[t]) for t in tasks}, cfg, init_heads=init_heads,
             max_lengths={t: plans[t].max_length for t in tasks},
-            progress=lambda s, n, i: say("finetune", s / n, f"step {s}/{n} ({i.get('task', '')}): loss {i['loss']:.3f}"))
+            progress=say)
         training["finetune"] = _record(res, cfg, history=list(res.history))
         for t in tasks:
             tasks_meta[t]["n_train"] = len(ft_train[t])

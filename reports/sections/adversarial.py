@@ -59,7 +59,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     from core.data.sampling import sample
     from core.analyses.projection.run import ProjectionSettings, model_labels
     from core.foundation.errors import BackboneLensError
-    from core.models.evaluate import select_evaluation_split
+    from core.models.heldout import select_evaluation_split
 
     n = int(params.get("n", 60))
     attack = params.get("attack", "word")
@@ -79,7 +79,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
             model, ds, attack=attack, importance=params.get("importance", "occlusion"),
             max_change=float(params.get("max_change", 0.4)), top_k=int(params.get("top_k", 30)),
             min_similarity=float(params.get("min_similarity", 0.7)), seed=ctx.spec.seed,
-            progress=lambda d, t: ctx.say("adversarial", d / max(1, t), f"{attack} attack: text {d}/{t}"))
+            progress=lambda st, f, msg: ctx.say("adversarial", f, f"{attack} attack: {msg}"))
     except BackboneLensError as e:  # no head, no masked-LM head for the word attack, unknown model …
         ctx.say("adversarial", 1.0, f"adversarial texts not computed: {e}")
         return {"available": False, "reason": str(e), **context}

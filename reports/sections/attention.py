@@ -117,7 +117,7 @@ def _dataset_items(ctx: "ReportContext", params: dict, model: Any) -> tuple[list
     """The texts picked by ``rows`` (positions in the whole dataset) or drawn as ``examples``."""
     from core.analyses.transformer.attention_maps import AttentionMapError
     from core.data.sampling import sample
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
 
     ds_ref = params.get("dataset") or ctx.spec.dataset.ref
     full = section_dataset(ctx, params.get("dataset"))
@@ -146,7 +146,7 @@ def _dataset_items(ctx: "ReportContext", params: dict, model: Any) -> tuple[list
 def _top_heads(ctx: "ReportContext", model: Any, k: int) -> tuple[list[tuple[int, int]], str]:
     """The ``k`` most important heads: from a heads section earlier in this build, else computed with its defaults."""
     from core.data.sampling import sample
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
     from reports.sections.shared import LATEST, importance_of
 
     res = ctx._memo.get(LATEST + model.fingerprint)

@@ -38,7 +38,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
     from core.data.sampling import sample
     from core.analyses.projection.run import ProjectionSettings, run_projection, run_sweep
     from core.foundation.errors import BackboneLensError
-    from core.models.evaluate import trained_on
+    from core.models.heldout import trained_on
 
     model = ctx.model
     n = params.get("n")

@@ -3,7 +3,11 @@
 A section kind is registered with :func:`register`::
 
     @register("overview", title="Overview", params=[Param("normalize", "bool", True, "...")])
-    def compute(ctx: ReportContext, params: dict) -> dict: ...
+    def compute(ctx: ReportContext, params: OverviewParams) -> dict: ...
+
+``params`` is a typed parameter object: a frozen :class:`~core.foundation.params.Params` dataclass whose
+fields are declared once with :func:`~core.foundation.params.param` (defaults, ranges, help); a kind may
+still declare a plain list of :class:`Param` and then receives a dict.
 
 ``compute`` returns a JSON-serialisable snapshot fragment (charts as SVG strings made by
 :func:`figure`); the template ``sections/<kind>.html.j2`` renders it from ``section.data``. Declared
@@ -16,12 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from core.foundation.params import Param, ParamError
+from core.foundation.params import Param, ParamError, Params
+from core.foundation.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from reports.context import ReportContext
 
-ComputeFn = Callable[["ReportContext", dict], dict]
+ComputeFn = Callable[["ReportContext", Any], dict]
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class SectionKind:
     description: str = ""
     template: str = ""
     needs: tuple[str, ...] = field(default=("model", "dataset"))
+    params_type: type[Params] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -42,19 +48,24 @@ class SectionKind:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
+    def typed(self, values: dict[str, Any]) -> Any:
+        """The parameter object ``compute`` receives for validated ``values`` (a dict for list-declared kinds)."""
+        return self.params_type.build(values) if self.params_type is not None else dict(values)
 
-SECTIONS: dict[str, SectionKind] = {}
+
+SECTIONS: Registry[SectionKind] = Registry("section kind", error=KeyError)
 
 
-def register(name: str, *, title: str, params: Sequence[Param] = (), description: str = "",
+def register(name: str, *, title: str, params: type[Params] | Sequence[Param] = (), description: str = "",
              template: str | None = None) -> Callable[[ComputeFn], ComputeFn]:
     """Register ``compute`` as section kind ``name`` (template ``sections/<name>.html.j2`` by default)."""
     def deco(fn: ComputeFn) -> ComputeFn:
-        if name in SECTIONS:
-            raise ValueError(f"section kind {name!r} registered twice")
-        SECTIONS[name] = SectionKind(name=name, title=title, compute=fn, params=tuple(params),
-                                     description=description or (fn.__doc__ or "").strip().splitlines()[0],
-                                     template=template or f"sections/{name}.html.j2")
+        typed = isinstance(params, type) and issubclass(params, Params)
+        declared = params.declared() if typed else tuple(params)  # type: ignore[union-attr]
+        SECTIONS.add(name, SectionKind(name=name, title=title, compute=fn, params=declared,
+                                       description=description or (fn.__doc__ or "").strip().splitlines()[0],
+                                       template=template or f"sections/{name}.html.j2",
+                                       params_type=params if typed else None), title=title)  # type: ignore[arg-type]
         return fn
     return deco
 
@@ -64,10 +75,7 @@ def section_kinds() -> tuple[str, ...]:
 
 
 def get_section(name: str) -> SectionKind:
-    try:
-        return SECTIONS[name]
-    except KeyError:
-        raise KeyError(f"unknown section kind {name!r}; registered: {', '.join(SECTIONS)}") from None
+    return SECTIONS.get(name)
 
 
 def figure(chart: Any, *, caption: str, alt: str = "") -> dict[str, str]:

@@ -62,7 +62,7 @@ def section_dataset(ctx: "ReportContext", ref: str | None) -> "TextDataset":
 
 def heldout_pool(models: "list[LoadedModel]", full: "TextDataset") -> tuple["TextDataset", str, str]:
     """(pool, split, note): :func:`core.models.evaluate.heldout_pool` with a sentence for the report."""
-    from core.models.evaluate import heldout_pool as pool_of
+    from core.models.heldout import heldout_pool as pool_of
 
     pool, split, by = pool_of(models, full)
     if by is not None:
@@ -116,7 +116,7 @@ def heldout_sample(ctx: "ReportContext", n: int | None) -> tuple["TextDataset", 
     """``n`` texts drawn with the report's seed from the held-out test split when the model was trained
     on this dataset (as the overview's evaluation does), else from the whole dataset."""
     from core.data.sampling import sample
-    from core.models.evaluate import select_evaluation_split, trained_on
+    from core.models.heldout import select_evaluation_split, trained_on
 
     pool, split, note = select_evaluation_split(ctx.model, ctx.full_dataset)
     ds = pool if n is None else sample(pool, n, seed=ctx.spec.seed)

@@ -40,7 +40,7 @@ def _expected(n: int = N):
     from core.analyses.adversarial.attacks import attack_dataset
     from core.data.refs import load_dataset
     from core.data.sampling import sample
-    from core.models.evaluate import select_evaluation_split
+    from core.models.heldout import select_evaluation_split
     from core.models.refs import load_model
 
     model = load_model(MODEL)

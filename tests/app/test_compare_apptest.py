@@ -42,7 +42,7 @@ def expected(demo_workspace):
     from core.analyses.compare import compare_models
     from core.data.refs import load_dataset
     from core.data.sampling import sample
-    from core.models.evaluate import select_evaluation_split
+    from core.models.heldout import select_evaluation_split
     from core.models.refs import load_model
 
     models = [load_model(r) for r in MODELS]

@@ -39,7 +39,7 @@ def expected(demo_workspace):
     """The same sweep straight from core (disk-cache reads once the page has computed it)."""
     from core.data.refs import load_dataset
     from core.data.sampling import sample
-    from core.models.evaluate import heldout_pool
+    from core.models.heldout import heldout_pool
     from core.analyses.transformer.layers import layer_sweep
     from core.models.refs import load_model
 

@@ -41,7 +41,7 @@ def expected(demo_workspace):
     """The same topics straight from core (embeddings read from the disk cache once the page has computed them)."""
     from core.data.refs import load_dataset
     from core.data.sampling import sample
-    from core.models.evaluate import select_evaluation_split
+    from core.models.heldout import select_evaluation_split
     from core.models.refs import load_model
     from core.analyses.transformer.topics import topics
 

@@ -135,8 +135,8 @@ def _reference_finetune(model, train, val, cfg, *, init_head=None, progress=None
                     bad += 1
                     if bad >= cfg.patience:
                         stopped, done = "early stopping", True
-            if progress:
-                progress(step, total, {"loss": float(loss.detach()), **({"val_accuracy": hist[-1]["val_accuracy"]})})
+            if progress:  # the progress protocol: (stage, fraction, message)
+                progress("finetune", step / total, f"step {step}/{total}: loss {float(loss.detach()):.3f}")
             if over_time and not done:
                 stopped, done = "time budget", True
             if done:
@@ -172,9 +172,9 @@ def test_finetune_single_task_unchanged(tiny_model_dir, kind, with_init, lr, pat
     ref_model, new_model = _tiny(tiny_model_dir), _tiny(tiny_model_dir)
     ref_steps, new_steps = [], []
     ref_head, ref_res = _reference_finetune(ref_model, train, val, cfg, init_head=init,
-                                            progress=lambda s, t, i: ref_steps.append((s, t, i)))
+                                            progress=lambda st, f, msg: ref_steps.append((st, f, msg)))
     new_head, new_res = finetune(new_model, train, val, cfg, init_head=init,
-                                 progress=lambda s, t, i: new_steps.append((s, t, i)))
+                                 progress=lambda st, f, msg: new_steps.append((st, f, msg)))
     _assert_same_state(ref_model.encoder.state_dict(), new_model.encoder.state_dict())
     _assert_same_state(ref_head.state_dict(), new_head.state_dict())
     assert new_res.history == ref_res.history and new_steps == ref_steps
@@ -252,7 +252,7 @@ def test_task_order_is_a_seeded_shuffle(tiny_model_dir):
     m = _tiny(tiny_model_dir)
     tasks = {"fruit": (_fruit(48, 0), _fruit(8, 1)), "colour": (_colour(16, 0), _colour(9, 1))}
     cfg = TrainConfig(setting="finetuned", epochs=1, batch_size=8, lr=1e-3, encoder_lr=1e-4, max_length=16)
-    finetune_multitask(m, tasks, cfg, progress=lambda s, t, i: seen.append(i["task"]))
+    finetune_multitask(m, tasks, cfg, progress=lambda st, f, msg: seen.append(msg.split("(")[1].split(")")[0]))
     assert seen.count("fruit") == 6 and seen.count("colour") == 2  # steps in proportion to the batches
     assert seen != sorted(seen, key=["fruit", "colour"].index)  # interleaved, not one task after the other
 

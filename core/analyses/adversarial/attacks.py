@@ -3,11 +3,13 @@ head) and character edits, words ordered by any saliency method.
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress
+
 import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 from core.foundation.errors import BackboneLensError
@@ -16,7 +18,6 @@ from core.foundation.errors import BackboneLensError
 ATTACKS = ("word", "char")
 
 
-Progress = Callable[[int, int], None]
 
 
 HOMOGLYPHS = {"a": "а", "c": "с", "e": "е", "i": "і", "j": "ј", "o": "о", "p": "р", "s": "ѕ", "x": "х", "y": "у",
@@ -376,8 +377,8 @@ def attack_texts(model: Any, texts: Sequence[str], pairs: Sequence[str] | None =
                                           adversarial_prediction=pred0, adversarial_probability=float(p0[pred0]),
                                           n_words=n_words, queries=q[0], similarity=1.0,
                                           message="already misclassified; not attacked"))
-            if progress:
-                progress(i + 1, len(texts))
+            if progress is not None:
+                progress("attack", (i + 1) / len(texts), f"{i + 1:,}/{len(texts):,} texts")
             continue
         src = (text, pair or "")
         urls = [[m.span() for m in _URL.finditer(x)] for x in src]
@@ -451,8 +452,8 @@ def attack_texts(model: Any, texts: Sequence[str], pairs: Sequence[str] | None =
                                       adversarial_probability=float(cur_p[pred1]), n_words=n_words, queries=q[0],
                                       similarity=best_sim if changes else 1.0, changes=tuple(changes),
                                       message=message))
-        if progress:
-            progress(i + 1, len(texts))
+        if progress is not None:
+            progress("attack", (i + 1) / len(texts), f"{i + 1:,}/{len(texts):,} texts")
     params = {"importance": importance, "importance_params": imp_params, "max_change": max_change,
               "top_k": top_k, "candidates": candidates if attack == "word" else None,
               "min_similarity": min_similarity, "seed": seed,

@@ -3,8 +3,10 @@ by classifier entropy, background uncertainty and 2-D neighbour disagreement (AU
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress
+
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 import numpy as np
 from core.analyses.adversarial.attacks import AttackError, AttackResult, word_diff
 
@@ -67,7 +69,7 @@ def suspicion_scores(points: np.ndarray, probs: np.ndarray, background: Any, *, 
 
 
 def detect(model: Any, result: AttackResult, *, lam: float = 0.8, k_neighbours: int = 10, settings: Any = None,
-           cache: Any = None, progress: Callable[[str, float, str], None] | None = None) -> DetectionResult:
+           cache: Any = None, progress: Progress | None = None) -> DetectionResult:
     """Project the attacked texts' clean originals and successful adversarial versions together."""
     from sklearn.metrics import roc_auc_score
 

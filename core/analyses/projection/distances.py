@@ -27,6 +27,8 @@ a_i + t(a_j − a_i), so each path point costs O(h) instead of O(d·h).
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress
+
 import math
 import time
 from dataclasses import dataclass, field
@@ -40,7 +42,6 @@ from core.foundation.errors import BackboneLensError
 METRICS = ("cosine", "euclidean")
 
 
-Progress = Callable[[int, int, str], None]
 
 
 class ProjectionError(BackboneLensError):
@@ -212,9 +213,9 @@ def discriminative_distances(X: torch.Tensor, head: nn.Module, rows: np.ndarray,
         parts.append(lp_end[ci][:, None, :])
         out[s:s + batch_size] = _sqrt_js_path(torch.cat(parts, 1)).float().cpu().numpy()
         if progress is not None and (s // batch_size) % 16 == 0:
-            progress(min(s + batch_size, E), E, label)
+            progress("distances", min(s + batch_size, E) / max(E, 1), f"{label}: {min(s + batch_size, E):,}/{E:,} pairs")
     if progress is not None:
-        progress(E, E, label)
+        progress("distances", 1.0, f"{label}: {E:,}/{E:,} pairs")
     return out
 
 
@@ -340,7 +341,7 @@ def candidate_pairs(Xp: torch.Tensor, predictions: np.ndarray, metric: str, *, n
             src_all.append((ar + s)[:, None].expand(-1, kk)[keep])
             dst_all.append(nb[keep])
         if progress is not None:
-            progress(e, n, "nearest neighbours")
+            progress("distances", e / max(n, 1), f"nearest neighbours: {e:,}/{n:,} points")
     src = torch.cat(src_all).cpu().numpy().astype(np.int64)
     dst = torch.cat(dst_all).cpu().numpy().astype(np.int64)
     ok = src != dst

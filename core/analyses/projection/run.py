@@ -7,12 +7,14 @@ is a cache read.
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress
+
 import io
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,7 +30,6 @@ from core.analyses.projection.distances import (DistanceGraph, ProjectionError, 
 from core.analyses.projection.fidelity import Fidelity
 
 GRAPH_VERSION = 2  # bump when the candidate graph or the distances change
-StepProgress = Callable[[str, float, str], None]  # (stage, fraction 0..1, message)
 
 
 @dataclass(frozen=True)
@@ -130,15 +131,6 @@ class Sweep:
                  "seconds": round(r.seconds, 3)} for r in self.rows]
 
 
-def _stage(progress: StepProgress | None, stage: str):
-    if progress is None:
-        return None
-
-    def cb(done: int, total: int, *rest: Any) -> None:
-        msg = rest[0] if rest else stage
-        progress(stage, done / max(total, 1), f"{msg}: {done:,} / {total:,}")
-    return cb
-
 
 def _graph_parts(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSettings) -> dict:
     return {"model": model.fingerprint, "embeddings": [emb.model_fingerprint, emb.dataset_fingerprint, emb.params],
@@ -146,7 +138,7 @@ def _graph_parts(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSett
 
 
 def distance_graph(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSettings, *,
-                   cache: ArrayCache | None = None, progress: StepProgress | None = None,
+                   cache: ArrayCache | None = None, progress: Progress | None = None,
                    ) -> tuple[DistanceGraph, bool, str]:
     """The cached distance graph of ``emb`` under ``model``'s head. Returns (graph, cache hit, key)."""
     model.require_head()
@@ -160,7 +152,7 @@ def distance_graph(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSe
                                    n_interp=settings.n_interp, exact=settings.exact,
                                    n_neighbors=settings.n_neighbors, k_own=settings.k_own,
                                    k_other=settings.k_other, seed=settings.seed,
-                                   progress=_stage(progress, "distances"))
+                                   progress=progress)
         return g.to_arrays(), g.meta()
 
     entry = cache.get_or_compute("distance-graph", parts, compute,
@@ -198,14 +190,14 @@ def model_labels(model: LoadedModel, ds: TextDataset) -> tuple[np.ndarray, str]:
 
 
 def embeddings_for(model: LoadedModel, dataset: TextDataset, *, cache: ArrayCache | None = None,
-                   progress: StepProgress | None = None) -> EmbeddingSet:
+                   progress: Progress | None = None) -> EmbeddingSet:
     model.require_head()
-    return extract_embeddings(model, dataset, cache=cache, progress=_stage(progress, "embeddings"))
+    return extract_embeddings(model, dataset, cache=cache, progress=progress)
 
 
 def run_projection(model: LoadedModel, dataset: TextDataset, lam: float = 0.8,
                    settings: ProjectionSettings | None = None, *, cache: ArrayCache | None = None,
-                   progress: StepProgress | None = None, emb: EmbeddingSet | None = None) -> ProjectionRun:
+                   progress: Progress | None = None, emb: EmbeddingSet | None = None) -> ProjectionRun:
     """Embeddings (cached) → distance graph (cached) → the projection for ``lam`` (cached)."""
     lam = check_lambda(lam)
     settings = settings or ProjectionSettings()
@@ -252,7 +244,7 @@ def run_projection(model: LoadedModel, dataset: TextDataset, lam: float = 0.8,
 
 def run_sweep(model: LoadedModel, dataset: TextDataset, lams: Sequence[float] = DEFAULT_LAMBDAS,
               settings: ProjectionSettings | None = None, *, cache: ArrayCache | None = None,
-              progress: StepProgress | None = None) -> Sweep:
+              progress: Progress | None = None) -> Sweep:
     """Q_kNN, Q_data, T and C for each λ, on one cached distance graph."""
     settings = settings or ProjectionSettings()
     cache = cache or ArrayCache()

@@ -17,10 +17,12 @@ and ``delete`` changes positions and length.
 """
 from __future__ import annotations
 
+from core.foundation.progress import Counter, Progress, or_silent
+
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -35,7 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from core.data.datasets import TextDataset
 
 LEVELS = tuple(round(x / 10, 1) for x in range(11))
-Progress = Callable[[str, float, str], None]  # (stage, fraction of the stage, message)
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class _Games:
         """Probabilities for text i with content tokens ``hidden`` (indices into its content) replaced."""
         return self.seen[(i, np.sort(hidden).astype(np.int32).tobytes())]
 
-    def play(self, orders: Sequence[np.ndarray], progress: Callable[[int, int], None] | None = None
+    def play(self, orders: Sequence[np.ndarray], progress: Progress | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (n, K, C) for hiding and for revealing along ``orders`` (one per text)."""
         need: dict[tuple[int, bytes], tuple[np.ndarray, np.ndarray]] = {}
@@ -205,6 +206,7 @@ class _Games:
                     need[key] = perturb_ids(ids, tt, mask, self.replacement, mask_id=self.mask_id,
                                             pad_id=self.pad_id)
         keys = list(need)
+        count = Counter(progress, "games", len(keys), "perturbed texts")
         if keys:
             chunk = max(self.batch_size * 8, 1)
             for s in range(0, len(keys), chunk):
@@ -212,8 +214,7 @@ class _Games:
                 p = probs_of_sequences(self.model, [need[k] for k in part], batch_size=self.batch_size)
                 for k, pr in zip(part, p):
                     self.seen[k] = pr
-                if progress:
-                    progress(min(s + chunk, len(keys)), len(keys))
+                count(min(s + chunk, len(keys)))
         self.evaluations += len(keys)
         K = len(LEVELS)
         out = np.stack([self.seen[k] for k in plan]).reshape(len(orders), K, 2, -1)
@@ -281,7 +282,7 @@ def run_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | Non
     replacement_ids(model, replacement)
     if labels is not None and len(labels) != len(texts):
         raise SaliencyError(f"{len(texts)} texts but {len(labels)} labels.")
-    say = progress or (lambda stage, frac, msg: None)
+    say = or_silent(progress)
     t0 = time.perf_counter()
     ml = int(max_length or model.max_length)
     base_parts = {"v": GAMES_VERSION, "model": model.fingerprint, "texts": fingerprint([list(texts), pairs]),
@@ -318,12 +319,10 @@ def run_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | Non
 
         part = {"i": 0, "of": 1}  # which of the swept layers is being played
 
-        def sub(done: int, total: int, what: str = "saliency") -> None:
-            if what == "games":
-                f = 0.3 + 0.7 * (part["i"] + done / max(total, 1)) / part["of"]
-            else:
-                f = 0.3 * done / max(total, 1)
-            say(stage, frac0 + width * f, f"{stage}: {what} {done:,}/{total:,}")
+        def sub(st: str, fraction: float, message: str = "") -> None:
+            what = "games" if st == "games" else "saliency"
+            f = 0.3 + 0.7 * (part["i"] + fraction) / part["of"] if what == "games" else 0.3 * fraction
+            say(stage, frac0 + width * f, f"{stage}: {what} {message}")
         ts = time.perf_counter()
         rng = np.random.default_rng([seed, zlib.crc32(m.name.encode())])
         targets = g.targets.tolist()
@@ -343,7 +342,7 @@ def run_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | Non
         part["of"] = len(by_key)
         for part["i"], (key, orders) in enumerate(by_key.items()):
             tg = time.perf_counter()
-            hide, reveal = g.play(orders, progress=lambda d, t: sub(d, t, "games"))
+            hide, reveal = g.play(orders, progress=sub)
             game_seconds += time.perf_counter() - tg
             layer = key if key is not None else m.params.get("layer")
             new.append(_curve(m.name, layer, hide, reveal, g.targets, lab, sal_seconds,

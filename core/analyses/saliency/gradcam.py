@@ -13,6 +13,8 @@ read-out per layer on top.
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress
+
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -81,7 +83,7 @@ def gradcam_all_layers(model: LoadedModel, inp: Inputs, targets: np.ndarray | Ca
 def gradcam_layer_sweep(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
                         layers: Sequence[int] | None = None, decoded: bool = True, target: Any = None,
                         batch_size: int = 16, max_length: int | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> dict[int, list[SaliencyResult]]:
+                        progress: Progress | None = None) -> dict[int, list[SaliencyResult]]:
     """{layer: results per text} of (decoded) layer Grad-CAM for every layer (default 0 … L), one backward pass."""
     model.require_head()
     layers = [check_layer(model, li) for li in (range(model.num_layers + 1) if layers is None else layers)]

@@ -3,6 +3,8 @@ content tokens.
 """
 from __future__ import annotations
 
+from core.foundation.progress import Counter, Progress
+
 from typing import Any, Callable, Sequence
 import numpy as np
 import torch
@@ -38,7 +40,7 @@ ComputeFn = Callable[[Inputs, Any, Any], Any]
 
 def run_batched(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None, compute: ComputeFn, *,
                 method: str, params: dict, signed: bool, target: Any = None, batch_size: int = 16,
-                max_length: int | None = None, progress: Callable[[int, int], None] | None = None,
+                max_length: int | None = None, progress: Progress | None = None,
                 fused: bool = False) -> dict[Any, list[SaliencyResult]]:
     """Tokenise, batch texts of similar length, and turn ``compute(inputs, targets, probs) -> {key: scores
     (b, T) | (scores, extras)}`` into ``{key: [SaliencyResult per text, in input order]}``.
@@ -49,7 +51,7 @@ def run_batched(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] |
     inp = prepare_inputs(model, texts, pairs, max_length=max_length)
     order = np.argsort(-inp.attention_mask.sum(1).cpu().numpy(), kind="stable")
     results: dict[Any, list[SaliencyResult | None]] = {}
-    done = 0
+    count = Counter(progress, method, len(inp), "texts")
     for s in range(0, len(inp), batch_size):
         rows = order[s:s + batch_size]
         sub = inp.select(rows)
@@ -69,9 +71,7 @@ def run_batched(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] |
             for r, res in zip(rows, build_results(model, sub, scores, targets, probs, method=method, params=pk,
                                                   signed=signed, extras=extras)):
                 slot[r] = res
-        done += len(rows)
-        if progress:
-            progress(done, len(inp))
+        count.advance(len(rows))
     return {k: [r for r in v if r is not None] for k, v in results.items()}
 
 

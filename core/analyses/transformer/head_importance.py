@@ -19,17 +19,18 @@ model's code.
 """
 from __future__ import annotations
 
+from core.foundation.progress import Counter, Progress, or_silent
+
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from core.foundation.errors import BackboneLensError
 
-Progress = Callable[[int, int], None]
 IMPORTANCE_METHODS = ("attribution", "mask")
 
 
@@ -107,6 +108,7 @@ def mask_gradient_importance(model: Any, texts: Sequence[str], pairs: Sequence[s
     L, H = head_shape(model)
     total = np.zeros((L, H))
     done = 0
+    count = Counter(progress, "mask", len(texts), "texts")
     for idx, batch in _batches(model, texts, pairs, batch_size, max_length):
         xi = torch.ones(len(idx), L, H, device=model.device, requires_grad=True)
         with torch.enable_grad(), head_mask(model, xi):
@@ -119,8 +121,7 @@ def mask_gradient_importance(model: Any, texts: Sequence[str], pairs: Sequence[s
             (g,) = torch.autograd.grad(loss, xi)
         total += g.abs().sum(0).cpu().numpy()
         done += len(idx)
-        if progress:
-            progress(done, len(texts))
+        count(done)
     return total / max(1, len(texts))
 
 
@@ -140,6 +141,7 @@ def attention_attribution_importance(model: Any, texts: Sequence[str], pairs: Se
     total = np.zeros((L, H))
     per = max(1, batch_size // steps)  # texts per pass
     done = 0
+    count = Counter(progress, "attribution", len(texts), "texts")
     for idx, batch in _batches(model, texts, pairs, per, max_length):
         b = len(idx)
         with torch.no_grad():
@@ -157,8 +159,7 @@ def attention_attribution_importance(model: Any, texts: Sequence[str], pairs: Se
                 (g,) = torch.autograd.grad(F, xi)
             total[layer] += (g[:, layer, :] * wt[:, None]).sum(0).cpu().numpy()
         done += b
-        if progress:
-            progress(done, len(texts))
+        count(done)
     return total / max(1, len(texts))
 
 
@@ -242,14 +243,14 @@ def pruning_curves(model: Any, texts: Sequence[str], pairs: Sequence[str] | None
               "random": np.random.default_rng(seed).permutation(L * H)}
     out = {k: np.zeros(len(ks)) for k in orders}
     total, done = len(ks) * 3, 0
+    count = Counter(progress, "pruning", total, "masked runs")
     for name, order in orders.items():
         for j, k in enumerate(ks):
             m = torch.ones(L * H)
             m[torch.as_tensor(order[:k], dtype=torch.long)] = 0.0
             out[name][j] = masked_accuracy(model, texts, pairs, labels, m.view(L, H), max_length=max_length)
             done += 1
-            if progress:
-                progress(done, total)
+            count(done, total)
     return PruningCurves(ks, out["least"], out["most"], out["random"], ref)
 
 
@@ -289,7 +290,7 @@ class HeadImportance:
 def head_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
                     labels: np.ndarray | None = None, method: str = "attribution", compare: bool = True,
                     prune: bool = True, steps: int = 10, seed: int = 0, max_length: int | None = None,
-                    progress: Callable[[str, float, str], None] | None = None) -> HeadImportance:
+                    progress: Progress | None = None) -> HeadImportance:
     """Head importance by ``method`` (and the other method with ``compare``, with their Spearman correlation),
     plus the pruning check of ``method``'s ranking."""
     from scipy.stats import spearmanr
@@ -298,13 +299,13 @@ def head_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | Non
         raise HeadError(f"Unknown head-importance method '{method}'; choose attribution or mask.")
     if len(texts) == 0:
         raise HeadError("No texts to measure head importance on.")
-    say = progress or (lambda stage, frac, msg: None)
+    say = or_silent(progress)
     head_shape(model)  # unsupported architectures fail before any work
     sec: dict[str, float] = {}
     res: dict[str, np.ndarray] = {}
     for m in ([method, *(x for x in IMPORTANCE_METHODS if x != method)] if compare else [method]):
         t0 = time.perf_counter()
-        cb = (lambda d, t, m=m: say(m, d / t, f"{m}: {d:,} / {t:,} texts"))
+        cb = (lambda st, frac, msg, m=m: say(m, frac, f"{m}: {msg}"))
         if m == "attribution":
             res[m] = attention_attribution_importance(model, texts, pairs, steps=steps, max_length=max_length,
                                                       progress=cb)
@@ -320,14 +321,14 @@ def head_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | Non
     if prune:
         t0 = time.perf_counter()
         curves = pruning_curves(model, texts, pairs, labels, res[method], seed=seed, max_length=max_length,
-                                progress=lambda d, t: say("pruning", d / t, f"pruning check {d} / {t}"))
+                                progress=progress)
         sec["pruning"] = time.perf_counter() - t0
     return HeadImportance(model.ref, method, res[method], other, rho, curves, len(texts), sec)
 
 
 def dataset_head_importance(model: Any, dataset: Any, *, method: str = "attribution", compare: bool = True,
                             prune: bool = True, steps: int = 10, seed: int = 0, max_length: int | None = None,
-                            cache: Any = None, progress: Callable[[str, float, str], None] | None = None
+                            cache: Any = None, progress: Progress | None = None
                             ) -> tuple[HeadImportance, bool]:
     """:func:`head_importance` on every text of ``dataset`` (true labels matched to the model's by name; its own
     predictions are the reference when none match), cached on disk by model weights, texts and settings.

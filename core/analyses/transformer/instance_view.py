@@ -24,6 +24,8 @@ length beside it because normalised entropy still grows with length.
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress, or_silent, scaled
+
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -33,7 +35,6 @@ import torch
 
 from core.foundation.errors import BackboneLensError
 
-StepProgress = Callable[[str, float, str], None]
 
 
 class InstanceError(BackboneLensError):
@@ -97,7 +98,7 @@ def panel_edges(u: np.ndarray, grid: np.ndarray, panels: int, *, floor: float = 
 
 def integrated_hessians_tensor(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, x0: torch.Tensor,
                                rows: Sequence[int], *, steps: int = 32, max_batch: int = 32,
-                               progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                               progress: Progress | None = None) -> torch.Tensor:
     """Integrated Hessians of a scalar function of token vectors.
 
     f: (B, T, d) → (B,), each batch row evaluated independently; x, x0: (T, d) input and baseline;
@@ -146,8 +147,8 @@ def integrated_hessians_tensor(f: Callable[[torch.Tensor], torch.Tensor], x: tor
         hess += (hrow * wht[:, None, None]).sum(0)
         g0 = (g.detach().reshape(P, K, *x.shape)[:, 0] * delta[None]).sum(-1).double()  # (P, T)
         first += (g0 * wgt[:, None]).sum(0)
-        if progress:
-            progress(min(s + per, len(gam)), len(gam))
+        if progress is not None:
+            progress("interactions", min(s + per, len(gam)) / len(gam), f"path point {min(s + per, len(gam))} / {len(gam)}")
     out = hess
     out[sel, rows_t] += first[rows_t]
     return out.float()
@@ -211,7 +212,7 @@ class InstanceView:
 
 def instance_view(model: Any, text: str, text_pair: str | None = None, *, target: int | str | None = None,
                   ig_steps: int = 50, steps: int = 32, baseline: str = "pad", max_tokens: int = 16,
-                  max_length: int | None = None, progress: StepProgress | None = None,
+                  max_length: int | None = None, progress: Progress | None = None,
                   cache: Any = None) -> InstanceView:
     """IG attribution of ``text`` (for ``target``, default the prediction), its entropy, and the Integrated
     Hessians interactions among its ``max_tokens`` most attributed tokens."""
@@ -229,7 +230,7 @@ def instance_view(model: Any, text: str, text_pair: str | None = None, *, target
         raise InstanceError(f"Integrated Hessians needs 4 … 512 path points, got {steps}.")
     if int(max_tokens) < 2:
         raise InstanceError(f"Interactions need at least 2 tokens, not {max_tokens}.")
-    say = progress or (lambda stage, frac, msg: None)
+    say = or_silent(progress)
     t0 = time.perf_counter()
     say("attribution", 0.0, "integrated gradients")
     pairs = None if text_pair is None else [text_pair]
@@ -263,7 +264,7 @@ def instance_view(model: Any, text: str, text_pair: str | None = None, *, target
 
     def interactions() -> np.ndarray:
         G = integrated_hessians_tensor(f, e[0], e0[0], positions[top].tolist(), steps=steps,
-                                       progress=lambda d, t: say("interactions", d / t, f"path point {d} / {t}"))
+                                       progress=progress)
         return G.cpu().numpy()
 
     if cache is None:
@@ -361,7 +362,7 @@ class EntropyStudy:
 
 
 def entropy_study(model: Any, dataset: Any, *, steps: int = 20, baseline: str = "pad", low_quantile: float = 0.25,
-                  batch_size: int = 16, cache: Any = None, progress: StepProgress | None = None) -> EntropyStudy:
+                  batch_size: int = 16, cache: Any = None, progress: Progress | None = None) -> EntropyStudy:
     """IG attribution entropy of every text in ``dataset`` (explaining the predicted class), cached on disk by
     model, data and settings, with AUROCs for errors and low confidence."""
     from core.foundation.cache import ArrayCache
@@ -373,7 +374,6 @@ def entropy_study(model: Any, dataset: Any, *, steps: int = 20, baseline: str = 
         raise InstanceError(f"An entropy study needs at least 4 texts, got {len(dataset)}.")
     if not 0 < low_quantile < 1:
         raise InstanceError(f"The low-confidence share must be between 0 and 1, got {low_quantile}.")
-    say = progress or (lambda stage, frac, msg: None)
     cache = cache or ArrayCache()
     parts = {"model": model.fingerprint, "dataset": dataset.fingerprint, "steps": int(steps), "baseline": baseline,
              "method": "integrated_gradients"}
@@ -383,7 +383,7 @@ def entropy_study(model: Any, dataset: Any, *, steps: int = 20, baseline: str = 
         pairs = None if dataset.text_pairs is None else list(dataset.text_pairs)
         res = explain(model, list(dataset.texts), "integrated_gradients", pairs, steps=steps, baseline=baseline,
                       batch_size=batch_size,
-                      progress=lambda d, t: say("attribution", d / max(t, 1), f"{d:,} / {t:,} texts"))
+                      progress=scaled(progress, 0.0, 1.0, stage="attribution"))
         return {"entropy": np.array([attribution_entropy(r.scores) for r in res], np.float64),
                 "n_tokens": np.array([len(r.scores) for r in res], np.int64),
                 "predicted": np.array([r.predicted for r in res], np.int64),

@@ -12,15 +12,16 @@ depth the classes become separable, e.g. for a pre-trained (frozen) against a fi
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress
+
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from core.foundation.errors import BackboneLensError
 
-Progress = Callable[[int, int], None]
 PROJECTIONS = ("pca", "tsne", "umap")
 
 
@@ -104,8 +105,8 @@ def separability_by_layer(layer_pooled: np.ndarray, labels: np.ndarray, *, k: in
         X = layer_pooled[layer][keep]
         acc[layer] = knn_accuracy(X, y, k)
         sil[layer] = silhouette(X, y, seed=seed)
-        if progress:
-            progress(layer + 1, L1)
+        if progress is not None:
+            progress("layers", (layer + 1) / L1, f"layer {layer} of {L1 - 1}")
     chance = float(np.bincount(y).max() / n)
     names = tuple(label_names[c] for c in classes) if len(label_names) else tuple(str(c) for c in classes)
     note = "" if keep.all() else f"{int((~keep).sum())} unlabelled texts were left out."
@@ -113,12 +114,11 @@ def separability_by_layer(layer_pooled: np.ndarray, labels: np.ndarray, *, k: in
 
 
 def layer_sweep(model: Any, dataset: Any, *, k: int = 10, seed: int = 0, cache: Any = None,
-                progress: Callable[[str, float, str], None] | None = None) -> tuple[LayerSeparability, Any]:
+                progress: Progress | None = None) -> tuple[LayerSeparability, Any]:
     """Pooled states of every layer (cached) → :func:`separability_by_layer` against the dataset's true labels
     (matched to the model's label names when it has a head). Returns (separability, EmbeddingSet)."""
     from core.models.embeddings import extract_embeddings
 
-    say = progress or (lambda stage, frac, msg: None)
     if dataset.labels is None:
         raise LayerError(f"Dataset {dataset.name} has no labels; per-layer separability measures how well the true "
                          "labels separate, so it needs a label column.")
@@ -132,10 +132,10 @@ def layer_sweep(model: Any, dataset: Any, *, k: int = 10, seed: int = 0, cache: 
     else:
         labels, names = dataset.labels, dataset.label_names
     emb = extract_embeddings(model, dataset, all_layers=True, cache=cache,
-                             progress=lambda d, t: say("embeddings", d / max(t, 1), f"{d:,} / {t:,} texts"))
+                             progress=progress)
     assert emb.layer_pooled is not None
     sep = separability_by_layer(emb.layer_pooled, labels, k=k, seed=seed, model_ref=model.ref, label_names=names,
-                                progress=lambda d, t: say("layers", d / t, f"layer {d - 1} of {t - 1}"))
+                                progress=progress)
     return sep, emb
 
 

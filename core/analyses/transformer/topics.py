@@ -16,6 +16,8 @@ mean confidence, so one sees which topics the classifier gets wrong.
 """
 from __future__ import annotations
 
+from core.foundation.progress import Progress
+
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -24,7 +26,6 @@ import numpy as np
 
 from core.foundation.errors import BackboneLensError
 
-StepProgress = Callable[[str, float, str], None]
 METHODS = ("kmeans", "agglomerative", "hdbscan")
 REDUCTIONS = ("none", "umap")
 MIN_TEXTS = 10
@@ -331,7 +332,7 @@ def _mix(ids: np.ndarray, names: Sequence[str]) -> dict[str, int]:
 
 def topics(model: Any, dataset: Any, *, method: str = "kmeans", n_clusters: int | str = "auto", top_n: int = 10,
            rerank: bool = False, reduce: str = "none", seed: int = 0, cache: Any = None,
-           progress: StepProgress | None = None) -> TopicsResult:
+           progress: Progress | None = None) -> TopicsResult:
     """Cluster the model's pooled embeddings of ``dataset`` and name each cluster (see the module docstring)."""
     from core.analyses.projection.run import model_labels
     from core.models.embeddings import extract_embeddings, extract_embeddings_from_texts
@@ -342,12 +343,7 @@ def topics(model: Any, dataset: Any, *, method: str = "kmeans", n_clusters: int 
         raise TopicsError(f"Ask for at least 1 top word, got {top_n}.")
     t0 = time.perf_counter()
 
-    def stage(name: str):
-        if progress is None:
-            return None
-        return lambda done, total, *_: progress(name, done / max(total, 1), f"{name}: {done:,} / {total:,}")
-
-    emb = extract_embeddings(model, dataset, cache=cache, progress=stage("embeddings"))
+    emb = extract_embeddings(model, dataset, cache=cache, progress=progress)
     n = len(dataset)
     notes: list[str] = []
     if progress is not None:

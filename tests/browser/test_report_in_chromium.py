@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.app.test_browser import ARTIFACTS, ROOT, _workspace_page, server  # noqa: F401 - the fixture
+from tests.browser.test_pages_in_chromium import ARTIFACTS, ROOT, _workspace_page, server  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,59 @@
+"""Which texts to judge models on: the held-out test split of a dataset when a model was trained on it.
+
+Every analysis that runs on a dataset takes a :class:`~core.data.sampling.Sample`; this module draws it
+for a model (or several), so no model is judged on its own training texts and every page, report section
+and verb says the same thing about where its texts come from.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from core.data.datasets import TextDataset
+from core.data.sampling import Sample, draw
+from core.models.loading import LoadedModel
+
+
+def trained_on(model: LoadedModel, dataset: TextDataset) -> bool:
+    """True when ``model``'s metadata records ``dataset`` (its source fingerprint) as its training data."""
+    fp = model.metadata.get("data_fingerprint")
+    return bool(fp) and fp == dataset.source_fingerprint
+
+
+def split_seed(model: LoadedModel) -> int:
+    """The seed of the hash split ``model`` was trained with (0 when not recorded)."""
+    return int(model.metadata.get("split", {}).get("seed", 0))
+
+
+def heldout_sample(models: LoadedModel | Sequence[LoadedModel], dataset: TextDataset, n: int | None = None, *,
+                   seed: int = 0, heldout: bool = True, classifiers_only: bool = False) -> Sample:
+    """``n`` texts of ``dataset`` (all when None) drawn with ``seed``: from its held-out test split when one of
+    ``models`` was trained on it (the first such model's split) and ``heldout`` is asked, else from all of it.
+
+    ``classifiers_only``: only models with a head count as trained on the dataset (a bare encoder's metadata
+    may name a dataset it never classified).
+    """
+    ms = [models] if isinstance(models, LoadedModel) else list(models)
+    by = next((m for m in ms if trained_on(m, dataset) and (m.has_head or not classifiers_only)), None)
+    refs = tuple(m.ref for m in ms)
+    if heldout and by is not None:
+        return draw(dataset, n, seed=seed, split="test", split_seed=split_seed(by), trained_by=by.ref, models=refs)
+    return draw(dataset, n, seed=seed, trained_by="" if by is None else by.ref, models=refs, heldout=heldout)
+
+
+def select_evaluation_split(model: LoadedModel, dataset: TextDataset) -> tuple[TextDataset, str, str]:
+    """Transitional: (the held-out test split if ``model`` was trained on ``dataset``, else all of it; split;
+    the reason). Callers move to :func:`heldout_sample`."""
+    s = heldout_sample(model, dataset)
+    return s.dataset, s.split, s.reason
+
+
+def heldout_pool(models: Sequence[LoadedModel], dataset: TextDataset
+                 ) -> tuple[TextDataset, str, LoadedModel | None]:
+    """Transitional: (pool, split, the model whose held-out split it is, or None). Callers move to
+    :func:`heldout_sample`."""
+    s = heldout_sample(models, dataset, classifiers_only=True)
+    by = next((m for m in models if m.ref == s.trained_by), None) if s.split == "test" else None
+    return s.dataset, s.split, by
+
+
+__all__ = ["heldout_pool", "heldout_sample", "select_evaluation_split", "split_seed", "trained_on"]
