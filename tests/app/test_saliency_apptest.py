@@ -217,7 +217,7 @@ def test_decoded_without_mlm_head_offers_to_fit_one(demo_workspace, tiny_model_d
 
 def test_fitting_a_decoding_head_enables_decoded_gradcam(demo_workspace, tiny_model_dir, tmp_path, monkeypatch):
     folder, head = _headless_model(tiny_model_dir, tmp_path / "model", 2)
-    monkeypatch.setattr("ui.cached.MLM_FIT_SECONDS", 2)
+    monkeypatch.setattr("ui.cached.saliency.MLM_FIT_SECONDS", 2)
     try:
         at = _page(demo_workspace, model=str(folder), methods=["decoded_gradcam"])
         assert "bl-sal-compare" not in _html(at)

@@ -1,0 +1,93 @@
+"""What the cached calls of every domain share: the loaded model (``st.cache_resource``), file stamps that
+keep a cached result from outliving the files behind it, and the samples of the Workspace dataset.
+
+Datasets and results are cached with ``st.cache_data`` keyed by references and plain parameters (never by
+loaded models or datasets; a ``DatasetChoice`` is a frozen value, hashed field by field), plus a *stamp* of
+the files behind a reference so that an edited file or a rebuilt demo model is not served from a stale entry.
+Results are frozen ``core`` dataclasses (numpy arrays inside), which pickle fine. ``core`` errors
+(``BackboneLensError``) are raised unchanged; Streamlit does not cache exceptions, so a fixed input is
+retried on the next run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+import streamlit as st
+from core.data.datasets import TextDataset
+from core.data.refs import load_dataset
+from core.data.sampling import sample
+from core.models.heldout import select_evaluation_split, trained_on
+from core.models.loading import LoadedModel
+from core.models.refs import load_model
+from core.training.demo_workspace import demo_root
+from ui.state import DatasetChoice
+
+
+def _path_stamp(p: Path) -> str:
+    """Names, sizes and mtimes of a file, or of the top-level files of a folder."""
+    try:
+        files = [p] if p.is_file() else sorted(f for f in p.iterdir() if f.is_file())
+        return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+    except OSError:
+        return "missing"
+
+
+def model_stamp(ref: str) -> str:
+    """Changes when the files behind a demo model or local folder change ('' for hub ids)."""
+    from core.models.refs import split_task_ref
+
+    ref = split_task_ref(ref.strip())[0]  # a multi-task model's task view: the folder's files
+    if ref.startswith("demo:"):
+        return _path_stamp(demo_root() / ref.split(":", 1)[1])
+    p = Path(ref).expanduser()
+    return _path_stamp(p) if p.exists() else ""
+
+
+def dataset_stamp(ref: str) -> str:
+    """Changes when the dataset file (or folder) behind ``ref`` changes ('' for bundled data)."""
+    if ref.startswith("bundled:"):
+        return ""
+    p = Path(ref).expanduser()
+    return _path_stamp(p) if p.exists() else ""
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _load_model(ref: str, stamp: str) -> LoadedModel:  # noqa: ARG001 - stamp is part of the key
+    return load_model(ref)
+
+
+def get_model(ref: str) -> LoadedModel:
+    """The loaded model for ``ref`` (shared between sessions; treat it as read-only)."""
+    return _load_model(ref.strip(), model_stamp(ref))
+
+
+def _projection_sample(model: LoadedModel, choice: DatasetChoice, n: int, heldout: bool
+                       ) -> tuple[TextDataset, str, str]:
+    """``n`` examples of ``choice`` (its seed), from the held-out test split when asked and the model
+    was trained on this dataset. Returns (sample, split, note), the note saying where they come from."""
+    full = load_dataset(choice.ref.strip(), **choice.load_kwargs())
+    trained = trained_on(model, full)
+    if heldout and trained:
+        pool, split, _ = select_evaluation_split(model, full)
+        note = f"sampled from the {len(pool):,} held-out test examples (the model was trained on this dataset)"
+    else:
+        pool, split = full, "all"
+        why = ("the model was not trained on this dataset, so there is no held-out split" if heldout
+               else "training examples included" if trained else "")
+        note = f"sampled from all {len(full):,} examples" + (f" ({why})" if why else "")
+    return sample(pool, n, seed=choice.seed), split, note
+
+
+def _comparison_sample(models: Sequence[LoadedModel], choice: DatasetChoice, n: int) -> tuple[TextDataset, str]:
+    """``n`` examples of ``choice`` (its seed): from the held-out test split when one of the models was
+    trained on this dataset (the first such model's split), else from all of it; and a note saying which."""
+    from core.models.heldout import heldout_pool
+
+    full = load_dataset(choice.ref.strip(), **choice.load_kwargs())
+    pool, _, by = heldout_pool(models, full)
+    if by is not None:
+        note = (f"sampled from the {len(pool):,} held-out test examples of {full.name} ({by.ref} was trained "
+                "on this dataset)")
+    else:
+        note = f"sampled from all {len(full):,} examples of {full.name} (no model was trained on it)"
+    return sample(pool, n, seed=choice.seed), note
