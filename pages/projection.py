@@ -23,7 +23,7 @@ if c.n > widgets.AUTO_EVALUATE_MAX and not widgets.confirm_gate(
     st.stop()
 
 with user_errors():
-    view = cached.projection(model_ref, choice, c.n, c.lam, c.metric, heldout=c.heldout)
+    view = cached.project(model_ref, choice, c.n, c.lam, c.metric, heldout=c.heldout)
 run, p = view.run, view.run.projection
 f = p.fidelity
 

@@ -112,7 +112,7 @@ else:
     with st.spinner("Computing saliency…"):
         for name in methods:
             try:
-                views[name] = cached.saliency(model_ref, name, inp.text, inp.pair, target=inp.target,
+                views[name] = cached.explain(model_ref, name, inp.text, inp.pair, target=inp.target,
                                               params=params_of(name))
             except BackboneLensError as e:
                 if user_message(e) not in problems:

@@ -173,7 +173,7 @@ def _panel_script() -> None:
     from ui.state import DatasetChoice as Choice
 
     choice = Choice(n=200)
-    view = cached.projection("demo:bbc-finetuned", choice, 200, 0.8)
+    view = cached.project("demo:bbc-finetuned", choice, 200, 0.8)
     widgets.selected_texts_panel(view, [5, 7], model_ref="demo:bbc-finetuned", choice=choice,
                                  source="Projection, λ = 0.8")
     st.session_state["texts"] = view.run.texts

@@ -44,7 +44,7 @@ def _projection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp:
     return ProjectionView(run, run.labels, run.text_pairs, run.indices, split, note, run.label_note)
 
 
-def projection(model_ref: str, choice: DatasetChoice, n: int, lam: float, metric: str = "cosine", *,
+def project(model_ref: str, choice: DatasetChoice, n: int, lam: float, metric: str = "cosine", *,
                heldout: bool = False) -> ProjectionView:
     """The DeepView projection of ``n`` examples of ``choice`` under ``model_ref`` for ``lam``.
 

@@ -67,7 +67,7 @@ def _saliency(model_ref: str, model_stamp_: str, method: str, text: str, pair: s
     return SaliencyView(res[0], time.perf_counter() - t0)
 
 
-def saliency(model_ref: str, method: str, text: str, pair: str | None = None, *, target: str | None = None,
+def explain(model_ref: str, method: str, text: str, pair: str | None = None, *, target: str | None = None,
              params: dict[str, Any] | None = None) -> SaliencyView:
     """``method``'s token saliency of ``text`` (and ``pair``) under ``model_ref`` for the class ``target``
     (a label name; None = the predicted class), with the method's declared ``params``."""
