@@ -76,10 +76,11 @@ class ReportContext:
     def evaluation(self):
         """:class:`core.models.evaluate.EvaluationResult` (held-out test split if trained on this dataset)."""
         def run():
-            from core.models.evaluate import evaluate_model
+            from core.models.evaluate import evaluate
+            from core.models.heldout import heldout_sample
 
-            return evaluate_model(self.model, self.full_dataset, n=self.spec.sample_size, seed=self.spec.seed,
-                                  progress=self.progress)
+            sample = heldout_sample(self.model, self.full_dataset, self.spec.sample_size, seed=self.spec.seed)
+            return evaluate(self.model, sample, progress=self.progress)
         return self._once("evaluation", run)
 
     def model_facts(self) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from pathlib import Path
 from core.foundation.cache import atomic_write_text
 from core.data.refs import load_dataset
 from core.data.sampling import sample, take_split
-from core.models.evaluate import evaluate_model
+from core.models.evaluate import evaluate
+from core.models.heldout import heldout_sample
 from core.foundation.errors import ModelError
 from core.foundation.settings import cache_root
 from core.models.loading import META_FILE, MLM_FILE
@@ -96,7 +97,7 @@ MLM_NOTE = ("fitted by Backbone Lens on frozen final states of the base MiniLM (
 def _heldout(clf, meta: dict, dataset, n):
     """Evaluate on the held-out test split (the metadata marks ``dataset`` as the training data) and record it."""
     clf.metadata = meta
-    ev = evaluate_model(clf, dataset, n=n, seed=0)
+    ev = evaluate(clf, heldout_sample(clf, dataset, n, seed=0))
     assert ev.split == "test", "held-out evaluation must not see training data"
     meta["heldout"] = {"accuracy": ev.accuracy, "n": ev.n, "split": ev.split, "macro_f1": ev.macro_f1}
     return ev
