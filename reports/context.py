@@ -4,7 +4,7 @@ results sections share through the build's memo. It knows nothing of the section
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -19,9 +19,12 @@ LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pan
 class ReportContext:
     """What sections share: the spec, the model and dataset (each loaded once), cached results."""
 
-    def __init__(self, spec: ReportSpec, *, progress: Progress | None = None) -> None:
+    def __init__(self, spec: ReportSpec, *, progress: Progress | None = None, allowed_paths: Sequence[str] = (),
+                 any_path: bool = False) -> None:
         self.spec = spec
         self.progress = progress
+        self.allowed_paths = tuple(str(x) for x in allowed_paths)  # the path policy of the build (reports.paths)
+        self.any_path = any_path
         self.timings: dict[str, float] = {}
         self._memo: dict[str, Any] = {}
 

@@ -105,15 +105,49 @@ def _heldout(clf, meta: dict, dataset, n):
 
 
 
-def demo_status() -> dict[str, bool]:
+def file_checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a built model folder (recorded in the manifest by the build)."""
+    from core.foundation.cache import file_sha256
+
+    return {f.name: file_sha256(f) for f in sorted(folder.iterdir()) if f.is_file()}
+
+
+def demo_problems(*, verify: bool = False) -> dict[str, str]:
+    """name → why that demo model cannot be used: not built, a damaged weights file (its header and size
+    disagree), or — with ``verify`` — a file whose checksum differs from the one the build recorded."""
+    from core.models.folder_checks import safetensors_problem
+
     root = demo_root()
-    st = {name: (root / name / "backbone_lens.json").exists() for name in DEMO_MODELS}
-    st["mlm-head"] = (root / "mlm-head" / MLM_FILE).exists()
-    return st
+    recorded = read_manifest().get("steps", {}) if verify else {}
+    out: dict[str, str] = {}
+    for name in (*DEMO_MODELS, "mlm-head"):
+        folder = root / name
+        need = folder / (MLM_FILE if name == "mlm-head" else META_FILE)
+        if not need.exists():
+            out[name] = "not built"
+            continue
+        bad = next(((f.name, why) for f in sorted(folder.glob("*.safetensors"))
+                    if (why := safetensors_problem(f))), None)
+        if bad:
+            out[name] = f"{bad[0]} is damaged: {bad[1]}"
+            continue
+        files = recorded.get(name, {}).get("files")
+        if files:
+            now = file_checksums(folder)
+            changed = sorted(f for f, h in files.items() if now.get(f) != h)
+            if changed:
+                out[name] = f"{', '.join(changed)} changed since the build (checksum differs)"
+    return out
 
 
-def demo_ready() -> bool:
-    return all(demo_status().values())
+def demo_status(*, verify: bool = False) -> dict[str, bool]:
+    """name → whether that demo model is built and intact (see :func:`demo_problems`)."""
+    problems = demo_problems(verify=verify)
+    return {name: name not in problems for name in (*DEMO_MODELS, "mlm-head")}
+
+
+def demo_ready(*, verify: bool = False) -> bool:
+    return all(demo_status(verify=verify).values())
 
 
 def read_manifest() -> dict:
@@ -157,7 +191,8 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
 
     # 1. MLM decoding head --------------------------------------------------------------
     mlm_dir = root / "mlm-head"
-    if force or _profile_of(mlm_dir) != profile or not (mlm_dir / MLM_FILE).exists():
+    damaged = demo_problems()  # a step whose files are missing or damaged is built again
+    if force or _profile_of(mlm_dir) != profile or not (mlm_dir / MLM_FILE).exists() or "mlm-head" in damaged:
         from core.training.mlm_head import fit_decoding_head
 
         t0 = time.perf_counter()
@@ -173,7 +208,8 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
                                 "demo_profile": profile, "demo_version": DEMO_VERSION, "mlm_report": rep.to_json(),
                                 "note": "Fitted by Backbone Lens on frozen final hidden states; not an original "
                                         "pre-trained MLM head."})
-        steps["mlm-head"] = {**rep.to_json(), "seconds": round(time.perf_counter() - t0, 1)}
+        steps["mlm-head"] = {**rep.to_json(), "seconds": round(time.perf_counter() - t0, 1),
+                             "files": file_checksums(mlm_dir)}
         save_manifest()
     mlm_file = mlm_dir / MLM_FILE
 
@@ -185,7 +221,7 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
         val = sample(sp["validation"], 400 if profile == "full" else 80, seed=3)
         name = f"{task}-pretrained"
         pre_head = None
-        if force or _profile_of(root / name) != profile:
+        if force or _profile_of(root / name) != profile or name in damaged:
             t0 = time.perf_counter()
             say(name, 0.0, "embedding training texts with frozen MiniLM")
             cfg = TrainConfig(setting="pretrained", seed=0, epochs=300, lr=2e-3, patience=15, max_length=ml)
@@ -200,11 +236,12 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
                                      extra={"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE})
             ev = _heldout(clf, meta, data[task], P.eval_n[task])
             save_model(clf, root / name, meta)
-            steps[name] = {"seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
+            steps[name] = {"files": file_checksums(root / name),
+                           "seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
                            "heldout_n": ev.n, "n_train": len(train_pre)}
             save_manifest()
         name_ft = f"{task}-finetuned"
-        if force or _profile_of(root / name_ft) != profile:
+        if force or _profile_of(root / name_ft) != profile or name_ft in damaged:
             t0 = time.perf_counter()
             if pre_head is None:
                 pre_head = load_model(f"demo:{task}-pretrained").head
@@ -225,7 +262,8 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
                                             "init_head": f"demo:{task}-pretrained"})
             ev = _heldout(clf, meta, data[task], P.eval_n[task])
             save_model(clf, root / name_ft, meta)
-            steps[name_ft] = {"seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
+            steps[name_ft] = {"files": file_checksums(root / name_ft),
+                              "seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
                               "heldout_n": ev.n, "n_train": len(train_ft)}
             save_manifest()
     manifest["last_build_seconds"] = round(time.perf_counter() - t_all, 1)

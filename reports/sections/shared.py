@@ -21,12 +21,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from reports.context import ReportContext
 
 
-def local_ref(ctx: "ReportContext", ref: str) -> str:
-    """A relative file path resolved against the spec's folder (as the top-level refs are), when it exists."""
-    if ":" in ref.split("/")[0] or Path(ref).expanduser().is_absolute() or not ctx.spec.source:
+def local_ref(ctx: "ReportContext", ref: str, what: str = "model") -> str:
+    """A section's model or dataset reference as the build reads it: a relative path resolves against the spec's
+    folder — never the current folder — and must be allowed by the path policy (:mod:`reports.paths`; checked
+    again here because the file may have changed since validation)."""
+    if not ctx.spec.source:
         return ref
-    cand = Path(ctx.spec.source).parent / ref
-    return str(cand.resolve()) if cand.exists() else ref
+    from reports.paths import PathPolicy, PathRefused
+    from core.foundation.errors import SpecError
+
+    try:
+        return PathPolicy.for_spec(Path(ctx.spec.source).parent, allow=ctx.allowed_paths,
+                                   any_path=ctx.any_path).localise(ref, what=what)
+    except PathRefused as e:
+        raise SpecError(str(e)) from None
 
 
 def section_model(ctx: "ReportContext", ref: str | None) -> "LoadedModel":
@@ -55,7 +63,7 @@ def section_dataset(ctx: "ReportContext", ref: str | None) -> "TextDataset":
         from core.data.refs import load_dataset
 
         ctx.say("load", 0.5, f"loading dataset {spec.ref}")
-        return load_dataset(local_ref(ctx, spec.ref), **spec.load_kwargs())
+        return load_dataset(local_ref(ctx, spec.ref, "dataset"), **spec.load_kwargs())
     plain = all(v is None for k, v in spec.load_kwargs().items() if k != "encoding") and spec.encoding == "utf-8"
     return ctx._once(f"load_dataset:{spec.ref}" if plain else f"load_dataset:{spec.ref}:{spec.load_kwargs()}", load)
 
