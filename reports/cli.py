@@ -13,14 +13,21 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from core.foundation.errors import BackboneLensError
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with one ``error: …`` line (exit 2) instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m reports", description="Build Backbone Lens reports from YAML specs.")
-    sub = p.add_subparsers(dest="cmd")
+    p = _OneLineParser(prog="python -m reports", description="Build Backbone Lens reports from YAML specs.")
+    sub = p.add_subparsers(dest="cmd", parser_class=_OneLineParser)
     b = sub.add_parser("build", help="compute a spec and write snapshot.json, report.html and report.pdf")
     b.add_argument("spec", help="the YAML spec file")
     b.add_argument("--out", required=True, help="output folder (created if missing)")

@@ -20,7 +20,7 @@ from core.foundation.errors import ModelError
 from core.models.folder_checks import check_model_folder, check_tokenizer_fits
 from core.models.decoding_heads import HFMaskedLMHead
 from core.models.classifier_heads import HFSequenceHead, MLPHead
-from core.foundation.settings import default_device
+from core.foundation.settings import resolve_device
 from core.models.decoding_heads import load_decoding_head
 
 
@@ -293,7 +293,7 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
     except Exception:  # noqa: BLE001
         pass
     src = str(path) if path is not None else ref
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
     folder_notes = check_model_folder(path) if path is not None else []
     kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if path is None:
