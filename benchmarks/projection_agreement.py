@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--lam", type=float, default=0.8)
     args = ap.parse_args()
 
-    from core.analyses.projection import distances as P
+    import core.analyses.projection as P
     from core.data.refs import load_dataset
     from core.models.embeddings import extract_embeddings
     from core.models.refs import load_model

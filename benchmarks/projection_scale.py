@@ -60,7 +60,7 @@ def main() -> None:
 
     import torch
 
-    from core.analyses.projection import distances as P
+    import core.analyses.projection as P
 
     X, source, model = embeddings(args.model, args.dataset, args.n)
     head = model.head

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
+
 import altair as alt
 import numpy as np
 import pandas as pd
-from figures.style import PALETTE, _hex_rgb, _shorten, _theme
 
+from figures.style import PALETTE, _hex_rgb, _shorten, _theme
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.projection.background import DecisionBackground
-
+    from core.analyses.projection.run import ProjectionRun
 
 COLOR_MODES = ("prediction", "true label", "correct")
-
-
 _CORRECT_COLORS = {"correct": "#8A8A8A", "wrong": "#D55E00", "unlabelled": "#BBBBBB"}
 
 
@@ -126,6 +125,17 @@ def projection_chart(points: np.ndarray, predictions: np.ndarray, confidence: np
     return _theme(chart)
 
 
+def run_chart(run: "ProjectionRun", *, color_by: str = "prediction", title: str | None = None, width: int = 560,
+              height: int = 480, selectable: bool = False) -> alt.Chart:
+    """:func:`projection_chart` of a :class:`~core.analyses.projection.run.ProjectionRun`: its points over its
+    background, the true labels as the model's ids, the sample's texts (subset drawn with the run's seed)."""
+    p = run.projection
+    bg = p.background
+    return projection_chart(p.points, p.predictions, p.confidence, run.labels, run.label_names, run.texts,
+                            bg_classes=bg.classes, bg_confidence=bg.confidence, extent=bg.extent, color_by=color_by,
+                            title=title, width=width, height=height, selectable=selectable, seed=run.params.seed)
+
+
 def lambda_sweep_chart(rows: Sequence[dict], *, width: int = 420, height: int = 240,
                        title: str = "Fidelity across λ") -> alt.Chart:
     """Q_kNN error, Q_data and trustworthiness against λ; rows are dicts with lam, q_knn_error, q_data, ..."""
@@ -147,5 +157,10 @@ def lambda_sweep_chart(rows: Sequence[dict], *, width: int = 420, height: int = 
     return _theme(chart)
 
 
-def _bg_layer(bg: "DecisionBackground", n_classes: int, xs: alt.Scale, ys: alt.Scale) -> alt.Chart:
+def background_layer(bg: "DecisionBackground", n_classes: int, xs: alt.Scale, ys: alt.Scale) -> alt.Chart:
+    """A projection's decision background (classes and confidence (g, g)) as an image layer on scales ``xs``, ``ys``
+    (for charts that draw their own points over it)."""
     return _background_image(bg.classes, bg.confidence, bg.extent, n_classes, xs, ys)
+
+
+_bg_layer = background_layer  # transitional: the name figures.compare and figures.adversarial import

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from figures.projection import lambda_sweep_chart, projection_chart
+from figures.projection import lambda_sweep_chart, run_chart
 from ui import cached, report_draft, widgets
 from ui.errors import user_errors
 
@@ -23,16 +23,13 @@ if c.n > widgets.AUTO_EVALUATE_MAX and not widgets.confirm_gate(
     st.stop()
 
 with user_errors():
-    view = cached.project(model_ref, choice, c.n, c.lam, c.metric, heldout=c.heldout)
-run, p = view.run, view.run.projection
-f = p.fidelity
+    run = cached.project(model_ref, choice, c.n, c.lam, c.metric, heldout=c.heldout)
+p, f = run.projection, run.fidelity
 
 # ------------------------------------------------------------------------------ map and fidelity
 left, right = st.columns([3, 1], gap="medium")
-chart = projection_chart(p.points, p.predictions, p.confidence, view.labels, run.label_names, run.texts,
-                         bg_classes=p.background.classes, bg_confidence=p.background.confidence,
-                         extent=p.background.extent, color_by=c.color_by, width=520, height=480, selectable=True,
-                         title=f"{model.ref} · {run.dataset_name} · λ = {run.lam:g}")
+chart = run_chart(run, color_by=c.color_by, width=520, height=480, selectable=True,
+                  title=f"{model.ref} · {run.dataset_name} · λ = {run.lam:g}")
 selection = widgets.show_selectable_chart(chart, key=f"bl.w.proj.chart.{run.key}.{c.color_by}",
                                           selection_mode=["brush", "pick"], container=left)
 with right:
@@ -44,29 +41,29 @@ with right:
               help="The share of points whose predicted class equals the background class under them, i.e. how "
                    "well the background agrees with the model at the data. Higher is better.")
     st.metric("Trustworthiness", f"{f.trustworthiness:.3f}", border=True,
-              help=f"Are the {f.k_tc} nearest neighbours on the map also near in the embedding ({run.settings.metric} "
+              help=f"Are the {f.k_tc} nearest neighbours on the map also near in the embedding ({run.params.metric} "
                    f"distance)? 1 = no false neighbours. Measured on {f.tc_sample:,} points.")
     st.metric("Continuity", f"{f.continuity:.3f}", border=True,
               help=f"Do the {f.k_tc} nearest neighbours in the embedding stay near on the map? 1 = no neighbours "
                    f"torn apart. Measured on {f.tc_sample:,} points.")
 
 hit = " (cached)"
-if view.label_note:
-    st.caption(view.label_note)
+if run.label_note:
+    st.caption(run.label_note)
 st.caption("**Background:** the head's prediction at each spot of the map (the map is inverted back into the "
            "embedding); colour = class, pale = uncertain. Hover a point for its text, labels and confidence.")
-st.caption(f"**How it was computed:** {run.n:,} texts {view.note} · discriminative distance on "
+st.caption(f"**How it was computed:** {run.n:,} texts {run.sample.note} · discriminative distance on "
            f"{run.n_edges:,} pairs, {run.graph_seconds:.1f} s{hit if run.graph_cache_hit else ''} · UMAP, "
            f"background and metrics {sum(p.seconds.values()):.1f} s{hit if run.projection_cache_hit else ''} · "
-           f"{run.settings.metric} distance, λ = {run.lam:g}.")
+           f"{run.params.metric} distance, λ = {run.lam:g}.")
 
 # ------------------------------------------------------------------------------ selected texts
-report_draft.add_button("projection", {"n": c.n, "lam": run.lam, "metric": run.settings.metric,
+report_draft.add_button("projection", {"n": c.n, "lam": run.lam, "metric": run.params.metric,
                                        "color_by": c.color_by}, page="Projection", key="projection.map",
                         container=right)
 st.subheader("Selected texts")
 picked = widgets.selected_points(selection, p.points)
-widgets.selected_texts_panel(view, picked, model_ref=model_ref, choice=choice, source=f"Projection, λ = {run.lam:g}")
+widgets.selected_texts_panel(run, picked, model_ref=model_ref, choice=choice, source=f"Projection, λ = {run.lam:g}")
 if picked:
     chosen = [run.texts[i] for i in picked[:5]]
     report_draft.add_button("saliency_examples", {"texts": chosen}, page="Projection (selected texts)",
@@ -82,7 +79,7 @@ if widgets.confirm_gate(("sweep", model_ref, choice, c.n, c.heldout, c.metric),
                         "above (a few seconds per λ at this size).", "Run the λ sweep", widget_key="bl.w.proj.sweep"):
     with user_errors():
         rows = cached.lambda_sweep(model_ref, choice, c.n, c.metric, heldout=c.heldout)
-        sweep = lambda_sweep_chart(rows, width=380, title=f"{run.n:,} texts, {run.settings.metric} distance")
+        sweep = lambda_sweep_chart(rows, width=380, title=f"{run.n:,} texts, {run.params.metric} distance")
         left, right = st.columns([5, 6], gap="medium")
         widgets.show_chart(sweep, container=left)
         table = pd.DataFrame(rows)

@@ -1,27 +1,38 @@
-"""The DeepView projection verb.
+"""The DeepView projection verb: ``project`` (one λ, or a sweep with ``--sweep``), defaults from
+:class:`core.analyses.projection.params.ProjectionParams`.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import time
 from pathlib import Path
 from typing import Any
-from core.foundation.errors import BackboneLensError
+
 from cli.common import add_dataset, add_model, add_output, open_dataset, open_model, progress_bar, verb
+from core.analyses.projection.params import METRICS, ProjectionParams
+from core.foundation.errors import BackboneLensError
+
+_D = ProjectionParams.defaults()
+_LOW = {p.name: p.minimum for p in ProjectionParams.declared()}
 
 
 @verb("project", "DeepView discriminative projection: 2-D map, decision background, Q_kNN / Q_data")
 def _project_cfg(p: argparse.ArgumentParser) -> None:
     add_model(p)
     add_dataset(p)
-    p.add_argument("--lam", type=float, default=0.8, help="λ in [0, 1]: weight of the discriminative distance "
-                   "(default 0.8, the paper's best for pre-trained models)")
+    p.add_argument("--lam", type=float, default=_D["lam"], help="λ in [0, 1]: weight of the discriminative "
+                   f"distance (default {_D['lam']:g}, the paper's best for pre-trained models)")
     p.add_argument("--sweep", default=None, help="comma-separated λ values, e.g. 0,0.2,0.4,0.6,0.8,1: one row each")
-    p.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine", help="unsupervised distance")
+    p.add_argument("--metric", choices=METRICS, default=_D["metric"], help="unsupervised distance")
     p.add_argument("--exact", action="store_true", help="evaluate all n² pairs (reference mode, n ≤ 6000)")
-    p.add_argument("--n-interp", type=int, default=10, help="interior points on each path (default 10)")
-    p.add_argument("--neighbors", type=int, default=30, help="UMAP neighbours (default 30)")
-    p.add_argument("--resolution", type=int, default=100, help="background grid size (default 100)")
+    p.add_argument("--n-interp", type=int, default=_D["n_interp"],
+                   help=f"interior points on each path (default {_D['n_interp']})")
+    p.add_argument("--neighbors", type=int, default=_D["neighbors"],
+                   help=f"UMAP neighbours (default {_D['neighbors']})")
+    p.add_argument("--resolution", type=int, default=_D["resolution"],
+                   help=f"background grid size (default {_D['resolution']})")
     p.add_argument("--out", default=None, help="projection .npz file (default: under the cache folder); with "
                    "--sweep, λ is appended to the name")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
@@ -30,38 +41,34 @@ def _project_cfg(p: argparse.ArgumentParser) -> None:
 
 @_project_cfg.handler
 def _project(args: argparse.Namespace) -> Any:
-    import re
-
-    from core.analyses.projection.run import ProjectionSettings, embeddings_for, run_projection, save_projection
     from core.analyses.projection.distances import check_lambda
     from core.analyses.projection.layout import parse_lambdas
+    from core.analyses.projection.run import embeddings_for, run_projection, save_projection
     from core.foundation.settings import cache_root
+    from core.models.heldout import heldout_sample
 
     lams = parse_lambdas(args.sweep) if args.sweep else (check_lambda(args.lam),)
-    if args.n_interp < 0 or args.neighbors < 2 or args.resolution < 2:
-        raise BackboneLensError("--n-interp must be ≥ 0, --neighbors ≥ 2 and --resolution ≥ 2.")
+    if args.n_interp < _LOW["n_interp"] or args.neighbors < _LOW["neighbors"] or args.resolution < _LOW["resolution"]:
+        raise BackboneLensError(f"--n-interp must be ≥ {_LOW['n_interp']:g}, --neighbors ≥ {_LOW['neighbors']:g} "
+                                f"and --resolution ≥ {_LOW['resolution']:g}.")
     out = Path(args.out).expanduser() if args.out else None
     if out is not None:
         if out.suffix != ".npz":
             raise BackboneLensError(f"--out must end in .npz, got '{out.name}'.")
         if not out.parent.exists():
             raise BackboneLensError(f"Output folder {out.parent} does not exist.")
-    settings = ProjectionSettings(metric=args.metric, n_interp=args.n_interp, exact=args.exact,
-                                  n_neighbors=args.neighbors, k_own=2 * args.neighbors,
-                                  resolution=args.resolution)
+    params = ProjectionParams(lam=lams[0], metric=args.metric, n_interp=args.n_interp, exact=args.exact,
+                              neighbors=args.neighbors, resolution=args.resolution)
     model = open_model(args)
-    ds = open_dataset(args)
+    # all of the dataset (training texts included), as this verb always did: --n texts drawn with --seed
+    sample = heldout_sample(model, open_dataset(args, sample=False), args.n, seed=args.seed, heldout=False)
+    ds = sample.dataset
     bar = None if args.quiet else progress_bar(args, "project")
-
-    def prog(stage: str, frac: float, msg: str) -> None:
-        if bar is not None:
-            bar(int(frac * 1000), 1000)
-
-    emb = embeddings_for(model, ds, progress=prog)  # once, for every λ
+    emb = embeddings_for(model, sample, progress=bar)  # once, for every λ
     rows = []
     for lam in lams:
         t0 = time.perf_counter()
-        run = run_projection(model, ds, lam, settings, progress=prog, emb=emb)
+        run = run_projection(model, sample, dataclasses.replace(params, lam=lam), progress=bar, emb=emb)
         if out is None:
             slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model.ref}_{ds.name}_n{len(ds)}")
             mode = "exact" if args.exact else args.metric

@@ -1,11 +1,15 @@
 """``projection``: DeepView discriminative projection with decision background, fidelity metrics, λ sweep."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from reports.sections.registry import Param, figure, register
+from core.analyses.projection.params import ProjectionParams
+from core.foundation.params import Params, param
+from reports.sections.registry import figure, register
+from reports.sections.shared import for_print, same_param
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.projection.run import ProjectionRun
@@ -18,58 +22,67 @@ _COLOR_WORDS = {"prediction": "the class the model predicts for it",
                 "correct": "whether the model's prediction matches its true label (orange: wrong, grey: correct)"}
 
 
-@register("projection", title="Discriminative projection", params=[
-    Param("n", "int", None, "texts to project: a random sample of the dataset drawn with the report's seed "
-          "(default: the report's sample, i.e. sample_size or all examples)", minimum=50),
-    Param("lam", "float", 0.8, "λ, the weight of the discriminative distance against the embedding distance "
-          "(0 = embeddings only, 1 = classifier only)", minimum=0, maximum=1),
-    Param("metric", "choice", "cosine", "the embedding distance: cosine or euclidean", choices=("cosine", "euclidean")),
-    Param("color_by", "choice", "prediction", "colour the points by prediction, true label or correct",
-          choices=COLOR_BY),
-    Param("sweep", "float_list", None, "λ values to compare (e.g. [0, 0.2, 0.4, 0.6, 0.8, 1]); adds a table "
-          "and a chart of the fidelity metrics per λ", minimum=0, maximum=1),
-    Param("exact", "bool", False, "evaluate all n² pairs instead of the sparse candidate graph (n ≤ 6000)"),
-    Param("n_interp", "int", 10, "interior points on each straight path between two embeddings", minimum=0),
-    Param("neighbors", "int", 30, "UMAP neighbours (own-class candidates: twice as many)", minimum=2),
-    Param("resolution", "int", 100, "background grid size (resolution × resolution cells)", minimum=2, maximum=400),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
-    """DeepView map of the texts with the classifier's decision background, fidelity metrics and a λ sweep."""
-    from core.data.sampling import sample
-    from core.analyses.projection.run import ProjectionSettings, run_projection, run_sweep
-    from core.foundation.errors import BackboneLensError
-    from core.models.heldout import trained_on
+@dataclass(frozen=True)
+class ProjectionSectionParams(Params):
+    """The section's spec keys: its sample size, colouring and λ sweep, and the parameters of
+    :class:`~core.analyses.projection.params.ProjectionParams` it exposes (declared there)."""
 
-    model = ctx.model
-    n = params.get("n")
-    ds = ctx.dataset if n is None else sample(ctx.full_dataset, n, seed=ctx.spec.seed)
-    neighbors = int(params.get("neighbors", 30))
-    settings = ProjectionSettings(metric=params.get("metric", "cosine"), n_interp=int(params.get("n_interp", 10)),
-                                  exact=bool(params.get("exact", False)), n_neighbors=neighbors, k_own=2 * neighbors,
-                                  resolution=int(params.get("resolution", 100)), seed=ctx.spec.seed)
-    context = {"n": len(ds), "n_total": len(ctx.full_dataset), "seed": ctx.spec.seed,
-               "trained_on_dataset": trained_on(model, ctx.full_dataset)}
+    n: int | None = param(None, "texts to project: a random sample of the dataset drawn with the report's seed "
+                          "(default: the report's sample, i.e. sample_size or all examples)", type="int", minimum=50)
+    lam: float = same_param(ProjectionParams, "lam")
+    metric: str = same_param(ProjectionParams, "metric")
+    color_by: str = param("prediction", "colour the points by prediction, true label or correct", type="choice",
+                          choices=COLOR_BY)
+    sweep: tuple[float, ...] | None = param(None, "λ values to compare (e.g. [0, 0.2, 0.4, 0.6, 0.8, 1]); adds a "
+                                            "table and a chart of the fidelity metrics per λ", type="float_list",
+                                            minimum=0, maximum=1)
+    exact: bool = same_param(ProjectionParams, "exact")
+    n_interp: int = same_param(ProjectionParams, "n_interp")
+    neighbors: int = same_param(ProjectionParams, "neighbors")
+    resolution: int = same_param(ProjectionParams, "resolution")
+
+    def projection(self, *, seed: int) -> ProjectionParams:
+        """The analysis parameters this section exposes (the others at their defaults), with the report's seed."""
+        shared = {k: v for k, v in self.to_dict(plain=False).items() if ProjectionParams.param(k) is not None}
+        return ProjectionParams(**shared, seed=seed)
+
+
+@register("projection", title="Discriminative projection", params=ProjectionSectionParams)
+def compute(ctx: "ReportContext", p: ProjectionSectionParams) -> dict:
+    """DeepView map of the texts with the classifier's decision background, fidelity metrics and a λ sweep."""
+    from core.analyses.projection.run import run_projection, run_sweep
+    from core.foundation.errors import BackboneLensError
+    from core.models.heldout import heldout_sample
+
+    model, seed = ctx.model, ctx.spec.seed
+    # all of the dataset (the template says so when the model was trained on it): the section's own n, else
+    # the report's sample
+    sample = heldout_sample(model, ctx.full_dataset, ctx.spec.sample_size if p.n is None else p.n, seed=seed,
+                            heldout=False)
+    params = p.projection(seed=seed)
+    context = {"n": len(sample), "n_total": sample.n_total, "seed": seed,
+               "trained_on_dataset": bool(sample.trained_by)}
     try:
-        run = run_projection(model, ds, float(params.get("lam", 0.8)), settings, progress=ctx.say)
-        sweep = run_sweep(model, ds, params["sweep"], settings, progress=ctx.say).to_list() \
-            if params.get("sweep") else None
+        run = run_projection(model, sample, params, progress=ctx.say)
+        sweep = run_sweep(model, sample, p.sweep, params, progress=ctx.say).to_list() if p.sweep else None
     except BackboneLensError as e:  # no head, too few texts, exact mode on too many: one sentence in the report
         ctx.say("projection", 1.0, f"projection not computed: {e}")
         return {"available": False, "reason": str(e), **context}
-    labels, label_note = run.labels, run.label_note or None  # model's label ids, matched by name in core
-    return projection_fragment(run, labels, sweep, color_by=params.get("color_by", "prediction"),
-                               context={**context, "label_note": label_note})
+    return projection_fragment(run, sweep, color_by=p.color_by,
+                               context={**context, "label_note": run.label_note or None})
 
 
-def projection_fragment(run: "ProjectionRun", labels: np.ndarray, sweep: Sequence[dict] | None = None, *,
+def projection_fragment(run: "ProjectionRun", sweep: Sequence[dict] | None = None, *,
                         color_by: str = "prediction", context: dict[str, Any] | None = None) -> dict[str, Any]:
     """The snapshot fragment from already-computed core results (pure; no model needed).
 
-    ``labels``: (n,) true labels as the model's class ids (−1 = unlabelled); ``sweep``: ``Sweep.to_list()`` rows.
+    The true labels are ``run.labels``: (n,) the model's class ids (−1 = unlabelled); ``sweep``:
+    ``Sweep.to_list()`` rows.
     """
-    from figures.projection import lambda_sweep_chart, projection_chart
+    from figures.projection import lambda_sweep_chart, run_chart
 
-    p, st = run.projection, run.settings
+    p, st = run.projection, run.params
+    labels = run.labels
     fid = p.fidelity.to_dict()
     ctx = {"n": run.n, "n_total": run.n, "seed": st.seed, "trained_on_dataset": False, "label_note": None,
            **(context or {})}
@@ -77,10 +90,8 @@ def projection_fragment(run: "ProjectionRun", labels: np.ndarray, sweep: Sequenc
     n_labelled = int(labelled.sum())
     n_wrong = int((labels[labelled] != p.predictions[labelled]).sum())
     bg = p.background
-    chart = projection_chart(p.points, p.predictions, p.confidence, labels, run.label_names, run.texts,
-                             bg_classes=bg.classes, bg_confidence=bg.confidence, extent=bg.extent,
-                             color_by=color_by, title=f"Discriminative projection, λ = {p.lam:g}",
-                             width=CHART_WIDTH, height=CHART_HEIGHT, seed=st.seed)
+    chart = run_chart(run, color_by=color_by, title=f"Discriminative projection, λ = {p.lam:g}", width=CHART_WIDTH,
+                      height=CHART_HEIGHT)
     dist = "cosine distance" if st.metric == "cosine" else "Euclidean distance"
     caption = (f"Each dot is one of the {run.n:,} texts, coloured by {_COLOR_WORDS[color_by]}. Texts close "
                f"together are close under the mixed distance (λ = {p.lam:g}: {p.lam:.0%} the classifier's "
@@ -96,32 +107,23 @@ def projection_fragment(run: "ProjectionRun", labels: np.ndarray, sweep: Sequenc
                for name, c in zip(run.label_names, counts)]
     out: dict[str, Any] = {
         "available": True, "reason": None, **ctx, "lam": p.lam, "color_by": color_by,
-        "settings": dict(st.__dict__), "params": p.params, "fidelity": fid,
+        "settings": st.settings(), "params": p.params, "fidelity": fid,
         "n_labelled": n_labelled, "n_wrong": n_wrong, "classes": classes, "n_edges": run.n_edges,
         "seconds": {"embeddings": run.embed_seconds, "distances": run.graph_seconds, **p.seconds},
         "cache": {"distance_graph": run.graph_cache_hit, "projection": run.projection_cache_hit},
-        "figure": figure(_for_print(chart), caption=caption, alt=alt),
+        "figure": figure(for_print(chart), caption=caption, alt=alt),
         "sweep": None,
     }
     if sweep:
         rows = [{**r, "current": abs(r["lam"] - p.lam) < 1e-9} for r in sweep]
         out["sweep"] = {"rows": rows, "figure": figure(
-            _for_print(lambda_sweep_chart(rows, width=380, height=210)),
+            for_print(lambda_sweep_chart(rows, width=380, height=210)),
             caption="Fidelity of the map for each λ (same texts, same distance graph). Q_kNN error: lower is "
                     "better; Q_data and trustworthiness: higher is better. Continuity is in the table.",
             alt="Line chart of Q_kNN error, Q_data and trustworthiness for λ = "
                 + ", ".join(f"{r['lam']:g}" for r in rows))}
     out["findings"] = _findings(out)
     return out
-
-
-def _for_print(chart: Any) -> Any:
-    """A copy of a dashboard chart for a static report: no per-point ARIA labels (they would carry every
-    dataset text into the SVG, unseen) and legend labels never cut short."""
-    chart = chart.copy(deep=True)
-    chart.config.aria = False
-    chart.config.legend.labelLimit = 0
-    return chart
 
 
 def _findings(d: dict[str, Any]) -> list[str]:

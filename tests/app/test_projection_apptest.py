@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui.state import DatasetChoice, FocusText, ProjectionControls
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -60,13 +64,15 @@ def _chart_data(at: AppTest, i: int = 0) -> dict[str, "pa.Table"]:
 
 def _expected(lam: float):
     """The same projection straight from core (a disk-cache read after the page computed it)."""
+    from core.analyses.projection.params import ProjectionParams
+    from core.analyses.projection.run import run_projection
     from core.data.refs import load_dataset
-    from core.data.sampling import sample
-    from core.analyses.projection.run import ProjectionSettings, run_projection
+    from core.models.heldout import heldout_sample
     from core.models.refs import load_model
 
-    ds = sample(load_dataset("bundled:bbc"), N, seed=0)
-    return run_projection(load_model(MODEL), ds, lam, ProjectionSettings())
+    model = load_model(MODEL)
+    sample = heldout_sample(model, load_dataset("bundled:bbc"), N, seed=0, heldout=False)
+    return run_projection(model, sample, ProjectionParams(lam=lam))
 
 
 def _shown(run) -> dict[str, str]:
@@ -173,10 +179,10 @@ def _panel_script() -> None:
     from ui.state import DatasetChoice as Choice
 
     choice = Choice(n=200)
-    view = cached.project("demo:bbc-finetuned", choice, 200, 0.8)
-    widgets.selected_texts_panel(view, [5, 7], model_ref="demo:bbc-finetuned", choice=choice,
+    run = cached.project("demo:bbc-finetuned", choice, 200, 0.8)
+    widgets.selected_texts_panel(run, [5, 7], model_ref="demo:bbc-finetuned", choice=choice,
                                  source="Projection, λ = 0.8")
-    st.session_state["texts"] = view.run.texts
+    st.session_state["texts"] = run.texts
 
 
 def test_open_in_later_pages_stores_the_focus_text(demo_workspace):

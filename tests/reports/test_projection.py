@@ -95,10 +95,13 @@ def test_unknown_metric_and_exact_type():
 
 
 def _run(n: int = 60, labels=("alpha", EVIL, IMG)):
-    from core.analyses.projection.run import ProjectionRun, ProjectionSettings
     from core.analyses.projection.background import DecisionBackground
     from core.analyses.projection.fidelity import Fidelity
     from core.analyses.projection.layout import Projection
+    from core.analyses.projection.params import ProjectionParams
+    from core.analyses.projection.run import ProjectionRun
+    from core.data.datasets import _make
+    from core.data.sampling import draw
 
     rng = np.random.default_rng(0)
     pred = rng.integers(0, len(labels), n)
@@ -112,9 +115,10 @@ def _run(n: int = 60, labels=("alpha", EVIL, IMG)):
                       confidence=rng.uniform(0.4, 1, n).astype(np.float32), background=bg, fidelity=fid,
                       params={"lam": 0.6}, seconds={"knn": 0.01, "umap": 2.5, "background": 0.3, "metrics": 0.05})
     texts = [f"{EVIL} {IMG} text {i} & ]]> </svg>" for i in range(n)]
-    return ProjectionRun(projection=proj, texts=texts, labels=rng.integers(-1, len(labels), n), probs=np.zeros((n, 3)),
-                         label_names=list(labels), model_ref="demo:x", dataset_name="x",
-                         settings=ProjectionSettings(), graph_seconds=1.5, graph_cache_hit=False,
+    sample = draw(_make("x", texts, None, []), None)
+    return ProjectionRun(projection=proj, sample=sample, labels=rng.integers(-1, len(labels), n),
+                         probs=np.zeros((n, 3)), label_names=list(labels), model_ref="demo:x",
+                         params=ProjectionParams(lam=0.6), graph_seconds=1.5, graph_cache_hit=False,
                          projection_cache_hit=True, embed_seconds=0.7, n_edges=1234)
 
 
@@ -124,7 +128,7 @@ def test_fragment_renders_metrics_figure_and_sweep_and_escapes_text():
     run = _run()
     sweep = [{"lam": lam, "q_knn_error": 0.3 - lam / 4, "q_data": 0.8, "trustworthiness": 0.9 - lam / 10,
               "continuity": 0.85, "seconds": 1.0} for lam in (0.0, 0.6, 1.0)]
-    frag = projection_fragment(run, run.labels, sweep, color_by="true label",
+    frag = projection_fragment(run, sweep, color_by="true label",
                                context={"n_total": 500, "trained_on_dataset": True})
     json.dumps(frag, allow_nan=False)  # snapshot-ready
     html = render_section({"kind": "projection", "title": "Projection", "anchor": "s2-projection", "data": frag})

@@ -4,7 +4,9 @@ import pytest
 
 from core.foundation.cache import ArrayCache
 from core.data.datasets import _make
-from core.analyses.projection.run import (ProjectionSettings, load_projection_file, model_labels, run_projection, save_projection)
+from core.analyses.projection.params import ProjectionParams
+from core.analyses.projection.run import load_projection_file, model_labels, run_projection, save_projection
+from core.data.sampling import draw
 from core.foundation.errors import BackboneLensError
 from core.models.refs import load_model
 from core.models.embeddings import predict_proba
@@ -52,15 +54,15 @@ def test_true_labels_are_matched_to_the_model_by_name(tiny):
 
 
 def test_graph_and_projection_are_cached_and_saved(tiny, tmp_path):
-    ds = _make("t", TEXTS, np.arange(len(TEXTS)) % 3, ["class0", "class1", "class2"])
+    ds = draw(_make("t", TEXTS, np.arange(len(TEXTS)) % 3, ["class0", "class1", "class2"]), None)
     cache = ArrayCache(tmp_path / "cache")
-    settings = ProjectionSettings(n_neighbors=8, k_own=16, resolution=20)
-    first = run_projection(tiny, ds, 0.8, settings, cache=cache)
+    params = ProjectionParams(lam=0.8, neighbors=8, resolution=20)
+    first = run_projection(tiny, ds, params, cache=cache)
     assert not first.graph_cache_hit and not first.projection_cache_hit
-    again = run_projection(tiny, ds, 0.8, settings, cache=cache)
+    again = run_projection(tiny, ds, params, cache=cache)
     assert again.graph_cache_hit and again.projection_cache_hit
     np.testing.assert_array_equal(first.projection.points, again.projection.points)
-    other = run_projection(tiny, ds, 0.3, settings, cache=cache)
+    other = run_projection(tiny, ds, params.replace(lam=0.3), cache=cache)
     assert other.graph_cache_hit and not other.projection_cache_hit
     path = save_projection(first, tmp_path / "p.npz")
     arrays, meta = load_projection_file(path)

@@ -27,21 +27,18 @@ a_i + t(a_j − a_i), so each path point costs O(h) instead of O(d·h).
 """
 from __future__ import annotations
 
-from core.foundation.progress import Progress
-
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
+
 import numpy as np
 import torch
 from torch import nn
+
+from core.analyses.projection.params import METRICS
 from core.foundation.errors import BackboneLensError
-
-
-METRICS = ("cosine", "euclidean")
-
-
+from core.foundation.progress import Progress
 
 
 class ProjectionError(BackboneLensError):

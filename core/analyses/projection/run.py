@@ -1,14 +1,19 @@
-"""The projection of a model on a dataset sample: embeddings → distance graph → one projection per λ, cached.
+"""The projection of a model on a sample: embeddings → distance graph → one projection per λ, cached.
 
-Glue between :mod:`core.embeddings` (cached pooled embeddings), :mod:`core.projection` (the maths) and
-:mod:`core.cache`. Distance graphs are cached per (model, sample, metric, n_interp, mode); projections per
-graph and λ, so a λ sweep or a slider only repeats mixing, UMAP, background and metrics, and a revisited λ
-is a cache read.
+Glue between :mod:`core.models.embeddings` (cached pooled embeddings), the maths of this package and
+:mod:`core.foundation.cache`. Distance graphs are cached per (model, sample, metric, n_interp, mode);
+projections per graph and λ, so a λ sweep or a slider only repeats mixing, UMAP, background and metrics, and a
+revisited λ is a cache read.
+
+Entry points (the one signature of dataset-level analyses)::
+
+    sample = heldout_sample(model, dataset, 1000, seed=0)          # core.models.heldout
+    run = run_projection(model, sample, ProjectionParams(lam=0.8))  # -> ProjectionRun (carries the sample)
+    sweep = run_sweep(model, sample, (0, 0.5, 1), ProjectionParams())
 """
 from __future__ import annotations
 
-from core.foundation.progress import Progress
-
+import dataclasses
 import io
 import json
 import time
@@ -18,72 +23,47 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.foundation.cache import ArrayCache, atomic_write_bytes
+from core.analyses.projection.background import DecisionBackground
+from core.analyses.projection.distances import (DistanceGraph, ProjectionError, check_inputs, check_lambda,
+                                                compute_distance_graph)
+from core.analyses.projection.fidelity import Fidelity
+from core.analyses.projection.layout import DEFAULT_LAMBDAS, Projection, project
+from core.analyses.projection.params import GRAPH_VERSION, ProjectionParams
 from core.data.datasets import TextDataset
-from core.models.embeddings import EmbeddingSet, extract_embeddings
+from core.data.sampling import Sample
+from core.foundation.cache import ArrayCache, atomic_write_bytes
 from core.foundation.errors import BackboneLensError
+from core.foundation.progress import Progress
+from core.models.embeddings import EmbeddingSet, extract_embeddings
 from core.models.evaluate import map_labels
 from core.models.loading import LoadedModel
-from core.analyses.projection.layout import DEFAULT_LAMBDAS, Projection, project
-from core.analyses.projection.background import DecisionBackground
-from core.analyses.projection.distances import (DistanceGraph, ProjectionError, check_inputs, check_lambda, compute_distance_graph)
-from core.analyses.projection.fidelity import Fidelity
 
-GRAPH_VERSION = 2  # bump when the candidate graph or the distances change
-
-
-@dataclass(frozen=True)
-class ProjectionSettings:
-    """Everything that decides a projection apart from the model, the sample and λ."""
-
-    metric: str = "cosine"
-    n_interp: int = 10
-    exact: bool = False
-    n_neighbors: int = 30
-    k_own: int = 60
-    k_other: int = 3
-    min_dist: float = 0.1
-    n_epochs: int = 200
-    resolution: int = 100
-    k: int = 5
-    k_tc: int = 10
-    seed: int = 0
-
-    def graph_parts(self) -> dict:
-        return {"metric": self.metric, "n_interp": self.n_interp, "exact": self.exact,
-                "n_neighbors": self.n_neighbors, "k_own": self.k_own, "k_other": self.k_other, "seed": self.seed,
-                "graph_version": GRAPH_VERSION}
-
-    def embed_parts(self) -> dict:
-        return {"min_dist": self.min_dist, "n_epochs": self.n_epochs, "resolution": self.resolution, "k": self.k,
-                "k_tc": self.k_tc}
+ProjectionSettings = ProjectionParams  # transitional: the old name, still imported by other modules
 
 
 @dataclass(frozen=True, eq=False)
 class ProjectionRun:
     """One λ of one model on one sample, with what a page or report needs to show it.
 
-    texts: n strings; labels: (n,) int64 true labels as the *model's* label ids, matched by name (−1 = none,
-    or a label the model does not know; ``label_note`` says why); probs: (n, C) float32; text_pairs: second
-    texts or None; indices: (n,) positions in the full dataset.
+    sample: the texts and why those (:class:`~core.data.sampling.Sample`: texts (n,), text_pairs (n,) or None,
+    indices (n,) in the full dataset, split, note); labels: (n,) int64 true labels as the *model's* label ids,
+    matched by name (−1 = none, or a label the model does not know; ``label_note`` says why); probs: (n, C)
+    float32; params: the parameters (λ included) that produced it.
     """
 
     projection: Projection
-    texts: list[str]
+    sample: Sample
     labels: np.ndarray
     probs: np.ndarray
     label_names: list[str]
     model_ref: str
-    dataset_name: str
-    settings: ProjectionSettings
+    params: ProjectionParams
     graph_seconds: float
     graph_cache_hit: bool
     projection_cache_hit: bool
     embed_seconds: float
     n_edges: int
     key: str = ""
-    text_pairs: tuple[str, ...] | None = None
-    indices: np.ndarray | None = None
     label_note: str = ""
 
     @property
@@ -92,7 +72,16 @@ class ProjectionRun:
 
     @property
     def n(self) -> int:
-        return len(self.texts)
+        return len(self.sample)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """(n,) the projected texts (``sample`` holds their pairs, indices and where they come from)."""
+        return self.sample.texts
+
+    @property
+    def dataset_name(self) -> str:
+        return self.sample.dataset.name
 
     @property
     def fidelity(self) -> Fidelity:
@@ -101,7 +90,7 @@ class ProjectionRun:
     def summary(self) -> dict[str, Any]:
         f = self.fidelity
         return {"model": self.model_ref, "dataset": self.dataset_name, "n": self.n, "lam": self.lam,
-                "metric": self.settings.metric, "exact": self.settings.exact, "n_interp": self.settings.n_interp,
+                "metric": self.params.metric, "exact": self.params.exact, "n_interp": self.params.n_interp,
                 "q_knn_error": round(f.q_knn_error, 6), "q_data": round(f.q_data, 6),
                 "trustworthiness": round(f.trustworthiness, 6), "continuity": round(f.continuity, 6),
                 "n_edges": self.n_edges, "graph_cache_hit": self.graph_cache_hit,
@@ -120,10 +109,11 @@ class SweepRow:
 
 @dataclass(frozen=True, eq=False)
 class Sweep:
-    """Fidelity for several λ on one distance graph."""
+    """Fidelity for several λ on one distance graph of one sample (``runs[i]`` is ``rows[i]``'s projection)."""
 
     rows: tuple[SweepRow, ...]
     runs: tuple[ProjectionRun, ...]
+    sample: Sample
 
     def to_list(self) -> list[dict]:
         return [{"lam": r.lam, "q_knn_error": round(r.q_knn_error, 6), "q_data": round(r.q_data, 6),
@@ -131,28 +121,27 @@ class Sweep:
                  "seconds": round(r.seconds, 3)} for r in self.rows]
 
 
-
-def _graph_parts(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSettings) -> dict:
+def _graph_parts(model: LoadedModel, emb: EmbeddingSet, params: ProjectionParams) -> dict:
     return {"model": model.fingerprint, "embeddings": [emb.model_fingerprint, emb.dataset_fingerprint, emb.params],
-            **settings.graph_parts()}
+            **params.graph_parts()}
 
 
-def distance_graph(model: LoadedModel, emb: EmbeddingSet, settings: ProjectionSettings, *,
+def distance_graph(model: LoadedModel, emb: EmbeddingSet, params: ProjectionParams, *,
                    cache: ArrayCache | None = None, progress: Progress | None = None,
                    ) -> tuple[DistanceGraph, bool, str]:
-    """The cached distance graph of ``emb`` under ``model``'s head. Returns (graph, cache hit, key)."""
+    """The cached distance graph of ``emb`` (pooled (n, d), probs (n, C)) under ``model``'s head.
+
+    Returns (graph, cache hit, key)."""
     model.require_head()
     head = model.head
-    check_inputs(emb.pooled, emb.probs, k=settings.k, head=head)
+    check_inputs(emb.pooled, emb.probs, k=params.k, head=head)
     cache = cache or ArrayCache()
-    parts = _graph_parts(model, emb, settings)
+    parts = _graph_parts(model, emb, params)
 
     def compute():
-        g = compute_distance_graph(emb.pooled, head, predictions=emb.predictions, metric=settings.metric,
-                                   n_interp=settings.n_interp, exact=settings.exact,
-                                   n_neighbors=settings.n_neighbors, k_own=settings.k_own,
-                                   k_other=settings.k_other, seed=settings.seed,
-                                   progress=progress)
+        g = compute_distance_graph(emb.pooled, head, predictions=emb.predictions, metric=params.metric,
+                                   n_interp=params.n_interp, exact=params.exact, n_neighbors=params.n_neighbors,
+                                   k_own=params.k_own, k_other=params.k_other, seed=params.seed, progress=progress)
         return g.to_arrays(), g.meta()
 
     entry = cache.get_or_compute("distance-graph", parts, compute,
@@ -178,7 +167,8 @@ def _projection_from_cache(arrays: dict, meta: dict) -> Projection:
 
 
 def model_labels(model: LoadedModel, ds: TextDataset) -> tuple[np.ndarray, str]:
-    """True labels as the model's label ids (matched by name), and a note when there are none to show."""
+    """(n,) int64 true labels as the model's label ids (matched by name; −1 = none), and a note when there
+    are none to show ('' otherwise)."""
     if ds.labels is None:
         return np.full(len(ds), -1, np.int64), "The dataset has no labels, so true labels are not shown."
     try:
@@ -189,37 +179,54 @@ def model_labels(model: LoadedModel, ds: TextDataset) -> tuple[np.ndarray, str]:
             f"({', '.join(model.label_names)}), so true labels are not shown.")
 
 
-def embeddings_for(model: LoadedModel, dataset: TextDataset, *, cache: ArrayCache | None = None,
+def embeddings_for(model: LoadedModel, sample: Sample, *, cache: ArrayCache | None = None,
                    progress: Progress | None = None) -> EmbeddingSet:
+    """The (cached) pooled embeddings (n, d) and probabilities (n, C) of the sample; the model needs a head."""
     model.require_head()
-    return extract_embeddings(model, dataset, cache=cache, progress=progress)
+    return extract_embeddings(model, sample.dataset, cache=cache, progress=progress)
 
 
-def run_projection(model: LoadedModel, dataset: TextDataset, lam: float = 0.8,
-                   settings: ProjectionSettings | None = None, *, cache: ArrayCache | None = None,
-                   progress: Progress | None = None, emb: EmbeddingSet | None = None) -> ProjectionRun:
-    """Embeddings (cached) → distance graph (cached) → the projection for ``lam`` (cached)."""
-    lam = check_lambda(lam)
-    settings = settings or ProjectionSettings()
+def _check_call(sample: Any, params: Any, fn: str) -> ProjectionParams:
+    """The parameters, or a TypeError that names the current signature (for callers of the old one)."""
+    if not isinstance(sample, Sample):
+        raise TypeError(f"{fn}(model, sample, params) takes a core.data.sampling.Sample (draw it with "
+                        f"core.models.heldout.heldout_sample), got {type(sample).__name__}.")
+    if params is None:
+        return ProjectionParams()
+    if not isinstance(params, ProjectionParams):
+        raise TypeError(f"{fn}(model, sample, params) takes ProjectionParams (λ included), got "
+                        f"{type(params).__name__}.")
+    return params
+
+
+def run_projection(model: LoadedModel, sample: Sample, params: ProjectionParams | None = None, *,
+                   cache: ArrayCache | None = None, progress: Progress | None = None,
+                   emb: EmbeddingSet | None = None) -> ProjectionRun:
+    """Embeddings (cached) → distance graph (cached) → the projection for ``params.lam`` (cached).
+
+    ``emb``: the sample's embeddings when the caller already has them (else extracted, from the cache when
+    they were before). Progress stages: "embeddings", "distances", "projection"."""
+    params = _check_call(sample, params, "run_projection")
+    lam = check_lambda(params.lam)
+    dataset = sample.dataset
     cache = cache or ArrayCache()
     t0 = time.perf_counter()
-    emb = emb if emb is not None else embeddings_for(model, dataset, cache=cache, progress=progress)
+    emb = emb if emb is not None else embeddings_for(model, sample, cache=cache, progress=progress)
     embed_seconds = time.perf_counter() - t0
-    gkey = cache.key({"kind": "distance-graph", **_graph_parts(model, emb, settings)})
-    parts = {"graph": gkey, "lam": round(lam, 6), **settings.embed_parts()}
+    gkey = cache.key({"kind": "distance-graph", **_graph_parts(model, emb, params)})
+    parts = {"graph": gkey, "lam": round(lam, 6), **params.embed_parts()}
     # a λ already projected needs neither the graph nor UMAP: read it before touching the (large) graph
     entry = cache.load("projection", cache.key({"kind": "projection", **parts}))
     ghit = True
     if entry is None or "graph_seconds" not in entry.meta:
-        graph, ghit, _ = distance_graph(model, emb, settings, cache=cache, progress=progress)
+        graph, ghit, _ = distance_graph(model, emb, params, cache=cache, progress=progress)
         if progress is not None:
             progress("projection", 0.0, f"UMAP, background and metrics for λ = {lam:g}")
 
         def compute():
-            p = project(graph, emb.pooled, model.head, lam, probs=emb.probs,
-                        n_neighbors=settings.n_neighbors, min_dist=settings.min_dist,
-                        resolution=settings.resolution, k=settings.k, k_tc=settings.k_tc, seed=settings.seed,
-                        n_epochs=settings.n_epochs)
+            p = project(graph, emb.pooled, model.head, lam, probs=emb.probs, n_neighbors=params.n_neighbors,
+                        min_dist=params.min_dist, resolution=params.resolution, k=params.k, k_tc=params.k_tc,
+                        seed=params.seed, n_epochs=params.n_epochs)
             arrays, meta = _projection_to_cache(p)
             return arrays, {**meta, "graph_seconds": graph.seconds, "n_edges": graph.n_edges}
 
@@ -231,35 +238,34 @@ def run_projection(model: LoadedModel, dataset: TextDataset, lam: float = 0.8,
         progress("projection", 1.0, "done")
     proj = _projection_from_cache(entry.arrays, entry.meta)
     labels, label_note = model_labels(model, dataset)
-    indices = dataset.indices if dataset.indices is not None else np.arange(len(dataset))
-    return ProjectionRun(projection=proj, texts=list(dataset.texts), labels=labels,
-                         probs=emb.probs, label_names=list(model.label_names), model_ref=model.ref,
-                         dataset_name=dataset.name, settings=settings,
-                         graph_seconds=float(entry.meta["graph_seconds"]),
-                         graph_cache_hit=ghit, projection_cache_hit=entry.hit, embed_seconds=embed_seconds,
-                         n_edges=int(entry.meta["n_edges"]), key=entry.key,
-                         text_pairs=tuple(dataset.text_pairs) if dataset.text_pairs is not None else None,
-                         indices=np.asarray(indices), label_note=label_note)
+    return ProjectionRun(projection=proj, sample=sample, labels=labels, probs=emb.probs,
+                         label_names=list(model.label_names), model_ref=model.ref,
+                         params=dataclasses.replace(params, lam=lam),
+                         graph_seconds=float(entry.meta["graph_seconds"]), graph_cache_hit=ghit,
+                         projection_cache_hit=entry.hit, embed_seconds=embed_seconds,
+                         n_edges=int(entry.meta["n_edges"]), key=entry.key, label_note=label_note)
 
 
-def run_sweep(model: LoadedModel, dataset: TextDataset, lams: Sequence[float] = DEFAULT_LAMBDAS,
-              settings: ProjectionSettings | None = None, *, cache: ArrayCache | None = None,
+def run_sweep(model: LoadedModel, sample: Sample, lams: Sequence[float] = DEFAULT_LAMBDAS,
+              params: ProjectionParams | None = None, *, cache: ArrayCache | None = None,
               progress: Progress | None = None) -> Sweep:
-    """Q_kNN, Q_data, T and C for each λ, on one cached distance graph."""
-    settings = settings or ProjectionSettings()
+    """Q_kNN, Q_data, T and C for each λ in ``lams`` (``params.lam`` is not used), on one cached distance
+    graph. Progress stages: those of :func:`run_projection`, then "sweep" after each λ."""
+    params = _check_call(sample, params, "run_sweep")
     cache = cache or ArrayCache()
-    emb = embeddings_for(model, dataset, cache=cache, progress=progress)
+    emb = embeddings_for(model, sample, cache=cache, progress=progress)
     rows, runs = [], []
     for i, lam in enumerate(lams):
         t0 = time.perf_counter()
-        run = run_projection(model, dataset, lam, settings, cache=cache, emb=emb, progress=progress)
+        run = run_projection(model, sample, dataclasses.replace(params, lam=check_lambda(lam)), cache=cache,
+                             emb=emb, progress=progress)
         secs = time.perf_counter() - t0 if not run.projection_cache_hit else sum(run.projection.seconds.values())
         f = run.fidelity
         rows.append(SweepRow(run.lam, f.q_knn_error, f.q_data, f.trustworthiness, f.continuity, secs))
         runs.append(run)
         if progress is not None:
             progress("sweep", (i + 1) / len(lams), f"λ = {lam:g} done")
-    return Sweep(rows=tuple(rows), runs=tuple(runs))
+    return Sweep(rows=tuple(rows), runs=tuple(runs), sample=sample)
 
 
 # ----------------------------------------------------------------------------- projection files
@@ -274,7 +280,7 @@ def save_projection(run: ProjectionRun, path: Path | str, *, overwrite: bool = F
         raise BackboneLensError(f"{path} exists; pass --overwrite to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)
     p = run.projection
-    meta = {"format": "backbone-lens-projection/1", **run.summary(), "settings": run.settings.__dict__,
+    meta = {"format": "backbone-lens-projection/1", **run.summary(), "settings": run.params.settings(),
             "params": p.params, "fidelity": p.fidelity.to_dict(), "label_names": run.label_names,
             "extent": list(p.background.extent), "resolution": p.background.resolution, "seconds": p.seconds}
     arrays = {"points": p.points, "predictions": p.predictions, "confidence": p.confidence, "probs": run.probs,
@@ -303,5 +309,6 @@ def load_projection_file(path: Path | str) -> tuple[dict[str, np.ndarray], dict]
     return arrays, meta
 
 
-__all__ = ["ProjectionSettings", "ProjectionRun", "Sweep", "SweepRow", "distance_graph", "run_projection",
-           "run_sweep", "save_projection", "load_projection_file", "embeddings_for", "ProjectionError"]
+__all__ = ["GRAPH_VERSION", "ProjectionError", "ProjectionParams", "ProjectionRun", "ProjectionSettings", "Sweep",
+           "SweepRow", "distance_graph", "embeddings_for", "load_projection_file", "model_labels", "run_projection",
+           "run_sweep", "save_projection"]
