@@ -63,6 +63,7 @@ class _Ctx:
         self.source = source
         self.values = 0
         self.policy = policy
+        self.loader = yaml.SafeLoader("")  # one scalar constructor for the whole spec
 
     def localise(self, ref: str, what: str, line: int | None, path: str) -> str:
         """``ref`` through the path policy (unchanged without one); a refused path is a SpecError at ``line``."""
@@ -113,7 +114,7 @@ def _convert(node: yaml.Node, ctx: _Ctx, path: str, parents: tuple[int, ...] = (
 
 def _scalar(node: yaml.ScalarNode, ctx: _Ctx, path: str) -> Any:
     try:
-        return yaml.SafeLoader("").construct_object(node, deep=True)
+        return ctx.loader.construct_object(node, deep=True)
     except yaml.YAMLError as e:
         raise ctx.error(node.start_mark.line + 1, path, f"unreadable value ({e.problem or e})") from None
 

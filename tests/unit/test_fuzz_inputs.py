@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from core.foundation.errors import SpecError
 
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=120, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 KEYS = ["title", "model", "dataset", "models", "datasets", "sections", "checks", "seed", "sample_size", "author",
@@ -55,7 +55,7 @@ def test_spec_parser_raw_text(text):
         pass
 
 
-@FUZZ
+@settings(FUZZ, max_examples=25)
 @given(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4), st.integers(1, 9))
 def test_spec_parser_alias_towers_stay_bounded(names, fan):
     """Alias chains of any shape: rejected or accepted, always quickly."""
