@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -20,6 +20,9 @@ from core.training.demo_workspace import DEMO_MODELS, build_demo, demo_ready, de
 from ui import cached, state
 from ui.errors import user_errors
 from ui.state import DatasetChoice
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analyses.projection.run import ProjectionRun
 
 AUTO_EVALUATE_MAX = 2000  # evaluate without a click when at most this many examples are asked for
 
@@ -380,7 +383,7 @@ def _one_line(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def selected_texts_panel(view: cached.ProjectionView, rows: list[int], *, model_ref: str, choice: DatasetChoice,
+def selected_texts_panel(run: ProjectionRun, rows: list[int], *, model_ref: str, choice: DatasetChoice,
                          source: str) -> None:
     """The texts of the selected projection ``rows`` in a table, and a picker that makes one of them the
     focus text of later pages (``ui.state.set_focus_text``)."""
@@ -394,7 +397,6 @@ def selected_texts_panel(view: cached.ProjectionView, rows: list[int], *, model_
     if not rows:
         st.caption("Drag a box over the map, or click a point (shift-click for more), to list texts here.")
         return
-    run = view.run
     names = run.label_names
 
     def name(i: int) -> str | None:
@@ -404,8 +406,8 @@ def selected_texts_panel(view: cached.ProjectionView, rows: list[int], *, model_
     frame = pd.DataFrame({
         "row": rows,
         "text": [run.texts[i] for i in rows],
-        **({"second text": [view.text_pairs[i] for i in rows]} if view.text_pairs is not None else {}),
-        "true label": [name(int(view.labels[i])) or "—" for i in rows],
+        **({"second text": [run.sample.text_pairs[i] for i in rows]} if run.sample.text_pairs is not None else {}),
+        "true label": [name(int(run.labels[i])) or "—" for i in rows],
         "predicted": [name(int(pred[i])) for i in rows],
         "confidence": [float(conf[i]) for i in rows],
     })
@@ -425,9 +427,9 @@ def selected_texts_panel(view: cached.ProjectionView, rows: list[int], *, model_
     if c2.button("Open in later pages", icon=":material/push_pin:", key="bl.w.proj.focus"):
         state.set_focus_text(state.FocusText(
             text=run.texts[row], model_ref=model_ref.strip(), dataset=choice,
-            text_pair=view.text_pairs[row] if view.text_pairs is not None else None, index=int(view.indices[row]),
-            label=name(int(view.labels[row])), prediction=name(int(pred[row])), confidence=float(conf[row]),
-            source=source))
+            text_pair=run.sample.text_pairs[row] if run.sample.text_pairs is not None else None,
+            index=int(run.sample.indices[row]), label=name(int(run.labels[row])), prediction=name(int(pred[row])),
+            confidence=float(conf[row]), source=source))
         st.rerun()  # show the new focus text above
 
 

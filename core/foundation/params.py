@@ -357,4 +357,14 @@ class Params:
         return out
 
 
-__all__ = ["Param", "ParamError", "Params", "param", "show_value", "unknown_name_message"]
+def same_param(params_type: type, name: str) -> Any:
+    """A new dataclass field declared exactly as the field ``name`` of the :class:`~core.foundation.params.Params`
+    class ``params_type`` (default, type, range, help): for a section parameter that *is* that analysis
+    parameter, so that its declaration lives in one place (``lam: float = same_param(ProjectionParams, "lam")``)."""
+    f = next((f for f in dataclasses.fields(params_type) if f.name == name), None)
+    if f is None:
+        raise TypeError(f"{params_type.__name__} declares no parameter {name!r}")
+    return dataclasses.field(default=f.default, metadata=f.metadata)
+
+
+__all__ = ["Param", "ParamError", "Params", "param", "same_param", "show_value", "unknown_name_message"]
