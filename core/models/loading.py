@@ -343,11 +343,7 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
         pooling = meta["pooling"]
         label_names = tuple(meta.get("label_names", ()))
         if path is not None and (path / HEAD_FILE).exists():
-            from safetensors.torch import load_file
-
-            hs = meta["head"]
-            head = MLPHead(hs["dim"], hs["num_labels"], hs.get("hidden"), hs.get("dropout", 0.1))
-            head.load_state_dict(load_file(str(path / HEAD_FILE)))
+            head = MLPHead.from_spec(meta["head"], path / HEAD_FILE)
     elif any(a.endswith("ForSequenceClassification") for a in archs):
         full = _load(transformers.AutoModelForSequenceClassification)
         encoder = full.base_model

@@ -21,6 +21,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.foundation.cache import atomic_write_text
 from core.data.refs import load_dataset
@@ -34,6 +35,10 @@ from core.models.refs import Scheme, load_model, register_scheme
 from core.models.decoding_heads import load_decoding_head
 from core.models.storage import save_model
 from core.training.finetune import TrainConfig, finetune, train_pretrained_head, training_metadata
+from core.data.datasets import TextDataset
+from core.models.classifier_heads import MLPHead
+from core.models.loading import LoadedModel
+from core.training.finetune import TrainResult
 
 DEMO_MODELS = ("bbc-pretrained", "bbc-finetuned", "tweets-pretrained", "tweets-finetuned")
 BASE = "bundled:minilm"
@@ -94,13 +99,21 @@ MLM_NOTE = ("fitted by Backbone Lens on frozen final states of the base MiniLM (
             "transform); decoder tied to this model's word embeddings")
 
 
-def _heldout(clf, meta: dict, dataset, n):
-    """Evaluate on the held-out test split (the metadata marks ``dataset`` as the training data) and record it."""
+def _save_classifier(model: LoadedModel, head: MLPHead, result: TrainResult, cfg: TrainConfig, *, folder: Path,
+                     dataset: TextDataset, n_train: int, n_val: int, eval_n: int | None, mlm_file: Path,
+                     extra: dict[str, Any]) -> dict[str, Any]:
+    """Attach the head and the decoding head, evaluate on the held-out test split (the metadata marks ``dataset``
+    as the training data), save the folder and return the manifest step (checksums, accuracy)."""
+    clf = model.with_head(head, dataset.label_names)
+    clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
+    meta = training_metadata(result, cfg, base_ref=BASE, dataset=dataset, split_seed=SPLIT_SEED, n_train=n_train,
+                             n_val=n_val, extra=extra)
     clf.metadata = meta
-    ev = evaluate(clf, heldout_sample(clf, dataset, n, seed=0))
+    ev = evaluate(clf, heldout_sample(clf, dataset, eval_n, seed=0))
     assert ev.split == "test", "held-out evaluation must not see training data"
     meta["heldout"] = {"accuracy": ev.accuracy, "n": ev.n, "split": ev.split, "macro_f1": ev.macro_f1}
-    return ev
+    save_model(clf, folder, meta)
+    return {"files": file_checksums(folder), "heldout_accuracy": ev.accuracy, "heldout_n": ev.n, "n_train": n_train}
 
 
 
@@ -229,16 +242,11 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
             pre_head, res = train_pretrained_head(
                 base, train_pre, val, cfg,
                 progress=scaled(say, 0.0, 1.0, stage=name))
-            clf = base.with_head(pre_head, data[task].label_names)
-            clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
-            meta = training_metadata(res, cfg, base_ref=BASE, dataset=data[task], split_seed=SPLIT_SEED,
-                                     n_train=len(train_pre), n_val=len(val),
-                                     extra={"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE})
-            ev = _heldout(clf, meta, data[task], P.eval_n[task])
-            save_model(clf, root / name, meta)
-            steps[name] = {"files": file_checksums(root / name),
-                           "seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
-                           "heldout_n": ev.n, "n_train": len(train_pre)}
+            extra = {"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE}
+            steps[name] = _save_classifier(base, pre_head, res, cfg, folder=root / name, dataset=data[task],
+                                           n_train=len(train_pre), n_val=len(val), eval_n=P.eval_n[task],
+                                           mlm_file=mlm_file, extra=extra)
+            steps[name]["seconds"] = round(time.perf_counter() - t0, 1)
             save_manifest()
         name_ft = f"{task}-finetuned"
         if force or _profile_of(root / name_ft) != profile or name_ft in damaged:
@@ -254,17 +262,12 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
             say(name_ft, 0.0, "fine-tuning MiniLM with the head")
             head, res = finetune(ft_model, train_ft, val, cfg, init_head=pre_head,
                                  progress=scaled(say, 0.0, 1.0, stage=name_ft))
-            clf = ft_model.with_head(head, data[task].label_names)
-            clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
-            meta = training_metadata(res, cfg, base_ref=BASE, dataset=data[task], split_seed=SPLIT_SEED,
-                                     n_train=len(train_ft), n_val=len(val),
-                                     extra={"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE,
-                                            "init_head": f"demo:{task}-pretrained"})
-            ev = _heldout(clf, meta, data[task], P.eval_n[task])
-            save_model(clf, root / name_ft, meta)
-            steps[name_ft] = {"files": file_checksums(root / name_ft),
-                              "seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
-                              "heldout_n": ev.n, "n_train": len(train_ft)}
+            extra = {"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE,
+                     "init_head": f"demo:{task}-pretrained"}
+            steps[name_ft] = _save_classifier(ft_model, head, res, cfg, folder=root / name_ft, dataset=data[task],
+                                              n_train=len(train_ft), n_val=len(val), eval_n=P.eval_n[task],
+                                              mlm_file=mlm_file, extra=extra)
+            steps[name_ft]["seconds"] = round(time.perf_counter() - t0, 1)
             save_manifest()
     manifest["last_build_seconds"] = round(time.perf_counter() - t_all, 1)
     save_manifest()
