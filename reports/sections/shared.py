@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.analyses.transformer.head_importance import HeadImportance
+    from core.analyses.transformer.head_importance import HeadImportance, HeadImportanceParams
     from core.data.datasets import TextDataset
+    from core.data.sampling import Sample
     from core.models.loading import LoadedModel
     from reports.context import ReportContext
 
@@ -78,6 +79,21 @@ def heldout_pool(models: "list[LoadedModel]", full: "TextDataset") -> tuple["Tex
     return pool, split, "No model was trained on this dataset, so the texts are drawn from all of it."
 
 
+def same_param(params_type: type, name: str, **changes: Any) -> Any:
+    """A new dataclass field declared exactly as the field ``name`` of the :class:`~core.foundation.params.Params`
+    class ``params_type`` (default, type, range, help): for a section parameter that *is* that analysis
+    parameter, so that its declaration lives in one place (``lam: float = same_param(ProjectionParams, "lam")``).
+    ``changes``: what this section declares otherwise (``default=12``, ``help=...``)."""
+    import dataclasses
+
+    f = next((f for f in dataclasses.fields(params_type) if f.name == name), None)
+    if f is None:
+        raise TypeError(f"{params_type.__name__} declares no parameter {name!r}")
+    default = changes.pop("default", f.default)
+    metadata = {k: {**v, **changes} for k, v in f.metadata.items()} if changes else f.metadata
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 def model_facts(m: "LoadedModel") -> dict[str, Any]:
     """What the provenance of a section records about a model it used."""
     meta = m.metadata or {}
@@ -133,14 +149,16 @@ def heldout_sample(ctx: "ReportContext", n: int | None) -> tuple["TextDataset", 
 
 
 LATEST = "heads:latest:"  # memo key prefix: the first heads result per model in this build (for ``attention``)
+HEADS_N = 100  # texts of the heads section by default, and of the head importance the attention section computes
 
 
-def importance_of(ctx: "ReportContext", model: "LoadedModel", ds: "TextDataset", *, method: str, steps: int,
-                  compare: bool, prune: bool) -> tuple["HeadImportance", bool]:
-    """``core.analyses.transformer.head_importance.dataset_head_importance`` once per build and settings (disk-cached across builds)."""
-    from core.analyses.transformer.head_importance import dataset_head_importance
+def head_importance_once(ctx: "ReportContext", model: "LoadedModel", sample: "Sample",
+                         params: "HeadImportanceParams") -> "HeadImportance":
+    """``core.analyses.transformer.head_importance.run_head_importance`` once per build, model, texts and settings
+    (disk-cached across builds)."""
+    from core.analyses.transformer.head_importance import run_head_importance
 
-    key = (f"head_importance:{model.ref}:{len(ds)} texts {ds.fingerprint[:10]}:{method}:steps={steps}:"
-           f"compare={compare}:prune={prune}")
-    return ctx._once(key, lambda: dataset_head_importance(
-        model, ds, method=method, compare=compare, prune=prune, steps=steps, seed=ctx.spec.seed, progress=ctx.say))
+    ds = sample.dataset
+    key = (f"head_importance:{model.ref}:{len(ds)} texts {ds.fingerprint[:10]}:{params.method}:steps={params.steps}:"
+           f"compare={params.compare}:prune={params.prune}")
+    return ctx._once(key, lambda: run_head_importance(model, sample, params, progress=ctx.say))
