@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.analyses.transformer.head_importance import HEAD_METHODS, HeadImportanceParams
-from core.foundation.params import Params, param
+from core.foundation.params import Params, param, same_param
 from reports.sections.registry import figure, register
 from reports.sections.shared import (HEADS_N, LATEST, dataset_facts, for_print, head_importance_once, model_facts,
-                                     same_param, section_dataset, section_model)
+                                     section_dataset, section_model)
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.transformer.head_importance import HeadImportance

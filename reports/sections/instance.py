@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.analyses.transformer.instance_view import EntropyParams, InstanceParams
-from core.foundation.params import Params, param
+from core.foundation.params import Params, param, same_param
 from reports.sections.registry import figure, register
-from reports.sections.shared import dataset_facts, for_print, model_facts, same_param, section_dataset, section_model
+from reports.sections.shared import dataset_facts, for_print, model_facts, section_dataset, section_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.transformer.instance_view import EntropyStudy, InstanceView

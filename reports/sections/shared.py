@@ -79,21 +79,6 @@ def heldout_pool(models: "list[LoadedModel]", full: "TextDataset") -> tuple["Tex
     return pool, split, "No model was trained on this dataset, so the texts are drawn from all of it."
 
 
-def same_param(params_type: type, name: str, **changes: Any) -> Any:
-    """A new dataclass field declared exactly as the field ``name`` of the :class:`~core.foundation.params.Params`
-    class ``params_type`` (default, type, range, help): for a section parameter that *is* that analysis
-    parameter, so that its declaration lives in one place (``lam: float = same_param(ProjectionParams, "lam")``).
-    ``changes``: what this section declares otherwise (``default=12``, ``help=...``)."""
-    import dataclasses
-
-    f = next((f for f in dataclasses.fields(params_type) if f.name == name), None)
-    if f is None:
-        raise TypeError(f"{params_type.__name__} declares no parameter {name!r}")
-    default = changes.pop("default", f.default)
-    metadata = {k: {**v, **changes} for k, v in f.metadata.items()} if changes else f.metadata
-    return dataclasses.field(default=default, metadata=metadata)
-
-
 def model_facts(m: "LoadedModel") -> dict[str, Any]:
     """What the provenance of a section records about a model it used."""
     meta = m.metadata or {}

@@ -20,9 +20,9 @@ import numpy as np
 
 from core.analyses.transformer.layers import MAP_METHODS
 from core.analyses.transformer.topics import CLUSTERING, TOPIC_MAPS, TopicsParams
-from core.foundation.params import Params, param
+from core.foundation.params import Params, param, same_param
 from reports.sections.registry import figure, register
-from reports.sections.shared import (dataset_facts, for_print, model_facts, same_param, section_dataset,
+from reports.sections.shared import (dataset_facts, for_print, model_facts, section_dataset,
                                      section_model, shorten)
 
 if TYPE_CHECKING:  # pragma: no cover

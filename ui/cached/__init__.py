@@ -7,4 +7,4 @@ from ui.cached.saliency import ExampleTexts, example_texts, SaliencyView, explai
 from ui.cached.compare import ComparisonView, comparison  # noqa: F401
 from ui.cached.adversarial import AttackView, AttackSettings, attack, detection  # noqa: F401
 from ui.cached.multitask import multitask_options, get_multitask, train_multitask, synergy, multitask_task_refs  # noqa: F401
-from ui.cached.transformer import HEAD_STAGE_COST, METHOD_NAMES, LayersView, layer_separability, LayerMapView, layer_map, layer_entropy, TopicsView, topics, topic_map, HeadsView, head_importance, attention_maps, InstanceResult, instance, EntropyView, entropy  # noqa: F401
+from ui.cached.transformer import METHOD_NAMES, layer_separability, layer_map, layer_entropy, topics, topic_map, head_importance, attention_maps, instance, entropy  # noqa: F401

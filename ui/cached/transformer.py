@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.analyses.projection.run import ProjectionRun
 from core.analyses.transformer.attention_maps import DEFAULT_MAX_TOKENS, AttentionMaps
-from core.analyses.transformer.head_importance import HeadImportance, HeadImportanceParams, SECONDS_PER_TEXT
+from core.analyses.transformer.head_importance import HeadImportance, HeadImportanceParams
 from core.analyses.transformer.instance_view import EntropyParams, EntropyStudy, InstanceParams, InstanceView
 from core.analyses.transformer.layers import MAP_METHODS, LayerMap, LayersParams, LayersResult
 from core.analyses.transformer.topics import TopicsParams, TopicsResult
@@ -268,10 +268,3 @@ def entropy(model_ref: str, choice: DatasetChoice, n: int, params: EntropyParams
     with the sample it ran on."""
     mref = model_ref.strip()
     return _entropy(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params or EntropyParams())
-
-
-# Transitional: the old names that ui/cached/__init__.py (shared) still imports; they go when its export line
-# names this module's current API (see the note of this change). Nothing in this slice uses them.
-LayersView, LayerMapView, TopicsView, HeadsView = LayersResult, LayerMap, TopicsResult, HeadImportance
-InstanceResult, EntropyView = InstanceView, EntropyStudy
-HEAD_STAGE_COST = SECONDS_PER_TEXT
