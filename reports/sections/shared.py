@@ -111,9 +111,6 @@ def for_print(chart: Any) -> Any:
     return chart
 
 
-GRADCAM = ("decoded_gradcam", "layer_gradcam")
-
-
 def saliency_method_names() -> tuple[str, ...]:
     """The registered saliency methods (imported only when a spec names some: core.saliency loads torch)."""
     from core.analyses.saliency import method_names
@@ -121,16 +118,11 @@ def saliency_method_names() -> tuple[str, ...]:
     return method_names()
 
 
-def heldout_sample(ctx: "ReportContext", n: int | None) -> tuple["TextDataset", dict[str, Any]]:
-    """``n`` texts drawn with the report's seed from the held-out test split when the model was trained
-    on this dataset (as the overview's evaluation does), else from the whole dataset."""
-    from core.data.sampling import sample
-    from core.models.heldout import select_evaluation_split, trained_on
-
-    pool, split, note = select_evaluation_split(ctx.model, ctx.full_dataset)
-    ds = pool if n is None else sample(pool, n, seed=ctx.spec.seed)
-    return ds, {"split": split, "split_note": note, "n_pool": len(pool), "n": len(ds), "n_total": len(ctx.full_dataset),
-                "seed": ctx.spec.seed, "trained_on_dataset": trained_on(ctx.model, ctx.full_dataset)}
+def sample_facts(sample: "Sample") -> dict[str, Any]:
+    """Where a section's texts come from, as its fragment records it: the split, the reason (one sentence), the
+    counts, the seed, and whether the model was trained on the dataset."""
+    return {"split": sample.split, "split_note": sample.reason, "n_pool": sample.n_pool, "n": len(sample),
+            "n_total": sample.n_total, "seed": sample.seed, "trained_on_dataset": bool(sample.trained_by)}
 
 
 LATEST = "heads:latest:"  # memo key prefix: the first heads result per model in this build (for ``attention``)
