@@ -11,7 +11,6 @@ Gradients' ``steps``, occlusion's ``window`` …) travel as ``NAME=VALUE`` texts
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -29,13 +28,6 @@ def method_names() -> tuple[str, ...]:
     from core.analyses.saliency import method_names as names
 
     return names()
-
-
-def same_param(cls: type[Params], name: str) -> Any:
-    """A fresh dataclass field with the declaration of ``cls.name`` (default, type, range, help), so another
-    :class:`Params` class offers the same parameter without declaring it a second time."""
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)  # type: ignore[arg-type]
-    return dataclasses.field(default=f.default, metadata=f.metadata)
 
 
 @dataclass(frozen=True)
@@ -117,4 +109,4 @@ def split_assignments(items: Sequence[str]) -> dict[str, str]:
 
 
 __all__ = ["ClassTokensParams", "EXPLAIN_METHODS", "FaithfulnessParams", "GAMES_N", "GAME_METHODS", "GRADCAM",
-           "REPLACEMENTS", "as_assignments", "capped", "method_names", "same_param", "split_assignments"]
+           "REPLACEMENTS", "as_assignments", "capped", "method_names", "split_assignments"]

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from core.analyses.saliency_params import GAMES_N, GRADCAM, FaithfulnessParams, same_param
-from core.foundation.params import Params, param
+from core.analyses.saliency_params import GAMES_N, GRADCAM, FaithfulnessParams
+from core.foundation.params import Params, param, same_param
 from reports.sections.registry import figure, register
 from reports.sections.shared import sample_facts
 

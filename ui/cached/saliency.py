@@ -159,9 +159,3 @@ def class_tokens(model_ref: str, choice: DatasetChoice, n: int, params: ClassTok
     (held-out split when the model was trained on it), idf-weighted by the bundled corpora (``params.idf``)."""
     mref = model_ref.strip()
     return _class_tokens(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params)
-
-
-# Transitional names: ui/cached/__init__.py (shared) still imports them; they go once its import line drops them.
-GamesView = FaithfulnessResult
-GameSpec = FaithfulnessParams
-ClassTokensView = ClassTokens
