@@ -10,7 +10,7 @@ from core.analyses.saliency_params import (EXPLAIN_METHODS, GAMES_N, GRADCAM, Cl
 from core.foundation.errors import BackboneLensError
 from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors, user_message
-from ui.saliency_views import (cost_message, explanation_captions, method_settings, offer_mlm_head,
+from ui.views.saliency import (cost_message, explanation_captions, method_settings, offer_mlm_head,
                                show_class_tokens, show_explanations, show_fitted_head, show_games)
 
 GAMES, TOKENS = FaithfulnessParams.defaults(), ClassTokensParams.defaults()
