@@ -110,6 +110,9 @@ class ReportContext:
                    "n_total": len(full), "sample_size": self.spec.sample_size, "seed": self.spec.seed,
                    "fingerprint": ds.fingerprint, "source_fingerprint": ds.source_fingerprint,
                    "label_names": list(ds.label_names), "notes": list(ds.notes), "truncated_share": None}
+            if self.spec.sample_size is not None and self.spec.sample_size > len(full):
+                out["notes"].append(f"sample_size {self.spec.sample_size:,} is more than the {len(full):,} texts of "
+                                    "the dataset; all of them were used.")
             try:
                 m = self.model
                 enc = m.tokenizer(list(ds.texts), list(ds.text_pairs) if ds.text_pairs else None,

@@ -438,3 +438,30 @@ def test_corrupt_cache_entry_is_recomputed(tmp_path):
     e.path.write_bytes(b"garbage")
     again = cache.get_or_compute("k", {"a": 1}, compute)
     assert len(calls) == 2 and list(again.arrays["x"]) == [0, 1, 2]
+
+
+def test_demo_status_finds_a_damaged_or_changed_model(work, tmp_path, monkeypatch, capsys):
+    """A truncated weights file or a file changed since the build makes the demo "not ready", naming the file."""
+    import json
+
+    from core.training import demo_workspace as demo
+
+    monkeypatch.setenv("BACKBONE_LENS_CACHE", str(tmp_path))
+    root = demo.demo_root()
+    for name in (*demo.DEMO_MODELS, "mlm-head"):
+        shutil.copytree(work["good"], root / name)
+        (root / name / demo.META_FILE).write_text("{}")
+        (root / name / demo.MLM_FILE).write_bytes((root / name / "model.safetensors").read_bytes())
+    steps = {name: {"files": demo.file_checksums(root / name)} for name in (*demo.DEMO_MODELS, "mlm-head")}
+    (root / "manifest.json").write_text(json.dumps({"profile": "small", "steps": steps}))
+    assert demo.demo_ready(verify=True)
+    data = (root / "bbc-finetuned" / "model.safetensors").read_bytes()
+    (root / "bbc-finetuned" / "model.safetensors").write_bytes(data[:-100])
+    (root / "tweets-pretrained" / "config.json").write_text('{"changed": true}')
+    problems = demo.demo_problems(verify=True)
+    assert "model.safetensors is damaged" in problems["bbc-finetuned"]
+    assert "config.json changed since the build" in problems["tweets-pretrained"]
+    assert not demo.demo_ready() and "tweets-pretrained" not in demo.demo_problems()  # cheap check: headers only
+    rc, out, err = core_cli(capsys, "demo", "status", "--json")
+    status = json.loads(out)
+    assert rc == 0 and status["ready"] is False and status["models"]["bbc-finetuned"] is False
