@@ -3,12 +3,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.analyses.synergy import SynergyParams
+from core.training.multitask import MULTITASK_SETTINGS
 from figures.synergy import joint_projection_chart, matrix_chart
 from ui import cached, report_draft, state, widgets
+from ui.cached.multitask import training_minutes
 from ui.errors import user_errors
 
-TRAIN_MINUTES = {"pretrained": {"full": "2–4", "small": "1"}, "finetuned": {"full": "8–12", "small": "2"}}
 OTHER = "A multi-task model folder…"
+Col = st.column_config
 
 st.title("Multi-task")
 st.caption("One encoder shared by several tasks, one classification head per task. Do the tasks organise the shared "
@@ -24,11 +27,7 @@ built = cached.multitask_options()
 
 def train_offer(setting: str, *, primary: bool) -> None:
     """A button that trains ``demo:multitask-<setting>`` on BBC topics and tweet sentiment (with progress)."""
-    from core.training.demo_workspace import read_manifest
-
-    profile = read_manifest().get("profile") or "full"
-    minutes = TRAIN_MINUTES[setting][profile if profile in TRAIN_MINUTES[setting] else "full"]
-    label = f"Train the {'pre-trained' if setting == 'pretrained' else 'fine-tuned'}-setting model (~{minutes} min)"
+    label = (f"Train the {MULTITASK_SETTINGS.title(setting)}-setting model (~{training_minutes(setting)} min)")
     if st.button(label, type="primary" if primary else "secondary", icon=":material/model_training:",
                  key=f"bl.w.mt-go.train.{setting}"):
         with user_errors():
@@ -59,8 +58,7 @@ st.session_state.setdefault("bl.w.mt.model", options[0])
 if st.session_state["bl.w.mt.model"] not in options:
     st.session_state["bl.w.mt.model"] = options[0]
 c1, c2 = st.columns([2, 3], gap="medium")
-pick = c1.selectbox("Multi-task model", options, key="bl.w.mt.model")
-ref = pick
+ref = pick = c1.selectbox("Multi-task model", options, key="bl.w.mt.model")
 if pick == OTHER:
     ref = c2.text_input("Folder", key="bl.w.mt.folder", placeholder="/path/to/multitask-model",
                         help="A folder written by `python -m core multitask train --out FOLDER`.").strip()
@@ -76,26 +74,23 @@ with user_errors():
 
 # ------------------------------------------------------------------------------ the model
 tasks_meta = mt.metadata.get("tasks", {})
-setting = {"pretrained": "frozen encoder, one head per task", "finetuned": "encoder fine-tuned with all heads"}.get(
-    mt.metadata.get("setting"), "setting not recorded")
+setting = mt.metadata.get("setting")
 st.caption(f"`{mt.ref}` · {len(mt.tasks)} task{'s' if len(mt.tasks) != 1 else ''} ({', '.join(mt.tasks)}) · "
-           f"{setting}.")
-cols = st.columns(max(len(mt.tasks), 3))
-for col, t in zip(cols, mt.tasks):
+           f"{MULTITASK_SETTINGS.get(setting) if setting in MULTITASK_SETTINGS else 'setting not recorded'}.")
+for col, t in zip(st.columns(max(len(mt.tasks), 3)), mt.tasks):
     held = tasks_meta.get(t, {}).get("heldout") or {}
     col.metric(f"{t}: held-out accuracy", f"{held['accuracy']:.1%}" if "accuracy" in held else "–", border=True,
                help=f"{mt.datasets[t]} · labels {', '.join(mt.label_names[t])} · "
                     + (f"{held['n']:,} test examples" if "n" in held else "no held-out evaluation recorded"))
 
 # ------------------------------------------------------------------------------ settings and run
-st.session_state.setdefault("bl.w.mt.n", 150)
-st.session_state.setdefault("bl.w.mt.k", 10)
-st.session_state.setdefault("bl.w.mt.lam", 0.8)
+for key, value in (("n", SynergyParams.n_per_task), ("k", SynergyParams.k), ("lam", SynergyParams.lam)):
+    st.session_state.setdefault(f"bl.w.mt.{key}", value)
 s1, s2, s3 = st.columns([1, 1, 2], gap="medium")
 n = int(s1.number_input("Held-out texts per task", min_value=10, max_value=1000, step=50, key="bl.w.mt.n",
                         help="Drawn from each task's held-out test split (seed 0); all tasks' texts form one "
                              "shared sample set."))
-k = int(s2.selectbox("k", (5, 10, 20), key="bl.w.mt.k", help="Neighbourhood size of the main Q_NN number."))
+k = int(s2.selectbox("k", SynergyParams.ks, key="bl.w.mt.k", help="Neighbourhood size of the main Q_NN number."))
 lam = float(s3.slider("λ of the DeepView maps", 0.0, 1.0, step=0.05, key="bl.w.mt.lam",
                       help="0 = the shared embedding only; 1 = only each head's view (see the Projection page)."))
 if not widgets.confirm_gate(("synergy", ref, n), f"Embeds {n:,} held-out texts of each task with the shared encoder "
@@ -105,7 +100,7 @@ if not widgets.confirm_gate(("synergy", ref, n), f"Embeds {n:,} held-out texts o
     st.stop()
 
 with user_errors():
-    res = cached.synergy(ref, n, k, lam)
+    res = cached.synergy(ref, SynergyParams(n_per_task=n, k=k, lam=lam))
 T = len(res.tasks)
 report_draft.add_button("multitask", {"model": ref, "n_per_task": n, "k": k, "lam": lam}, page="Multi-task",
                         key="multitask.synergy")
@@ -134,11 +129,9 @@ with tabs[0]:
     widgets.show_chart(matrix_chart(res.matrix, res.tasks, title=f"Q_NN@{res.k} between the heads' DeepView maps",
                                     value_title="Q_NN", subtitle=f"the same {res.n:,} texts under each head; "
                                                                  "diagonal = 1", cell=cell), container=left)
-    by_k = pd.DataFrame([{"k": kk, **{f"{res.tasks[a]} vs {res.tasks[b]}": float(q[a, b])
-                                      for a in range(T) for b in range(a + 1, T)}}
-                         for kk, q in zip(res.ks, res.q_nn_by_k)])
-    right.dataframe(by_k, hide_index=True, column_config={c: st.column_config.NumberColumn(c, format="%.3f")
-                                                          for c in by_k if c != "k"})
+    by_k = pd.DataFrame(res.q_nn_rows())
+    right.dataframe(by_k, hide_index=True, column_config={c: Col.NumberColumn(c, format="%.3f") for c in by_k
+                                                          if c != "k"})
     right.caption(f"Q_NN for each neighbourhood size k; chance is k / (N − 1) with N = {res.n:,}.")
 with tabs[1]:
     lo = float(min(0.0, np.floor(res.lcmc.min() * 10) / 10))
@@ -153,8 +146,8 @@ with tabs[2]:
                                     cell=cell), container=left)
     right.dataframe(pd.DataFrame({"task": res.tasks, "chance": res.chance, "full": res.full_probe}), hide_index=True,
                     column_config={"task": "Target task",
-                                   "chance": st.column_config.NumberColumn("Chance (majority)", format="%.3f"),
-                                   "full": st.column_config.NumberColumn("Probe on the full embedding", format="%.3f")})
+                                   "chance": Col.NumberColumn("Chance (majority)", format="%.3f"),
+                                   "full": Col.NumberColumn("Probe on the full embedding", format="%.3f")})
     right.caption("A row is the head whose outputs are read; a column the task whose labels are predicted. Compare "
                   "each cell with the task's chance level (majority class) and with a probe on the whole embedding.")
 with tabs[3]:
@@ -166,24 +159,17 @@ with tabs[3]:
 st.subheader("All tasks in one map")
 color_by = st.radio("Colour by", ["task", "label"], key="bl.w.mt.color", horizontal=True,
                     format_func={"task": "task", "label": "task and label"}.get)
-names = [f"{res.tasks[t]}: {res.label_names[t][y]}" if y >= 0 else f"{res.tasks[t]}: –"
-         for t, y in zip(res.task_ids, res.labels)]
-widgets.show_chart(joint_projection_chart(res.joint_points, [res.tasks[t] for t in res.task_ids], names, res.texts,
+widgets.show_chart(joint_projection_chart(res.joint_points, [res.tasks[t] for t in res.task_ids], res.point_labels(),
+                                          res.texts,
                                           color_by=color_by, title=f"{res.n:,} held-out texts of {T} tasks",
                                           width=560, height=420))
 
 # ------------------------------------------------------------------------------ per-task fidelity
 st.subheader("How faithful each map is")
-rows = []
-for i, t in enumerate(res.tasks):
-    own, shared = res.per_task[t].fidelity, res.shared_fidelity[i]
-    rows.append({"task": t, "n": len(res.per_task[t].points), "q_knn": own.get("q_knn_error"),
-                 "q_data": own.get("q_data"), "trust": own.get("trustworthiness"), "cont": own.get("continuity"),
-                 "shared_q_knn": shared.get("q_knn_error"), "shared_trust": shared.get("trustworthiness")})
-pct = lambda label, h: st.column_config.NumberColumn(label, format="percent", help=h)  # noqa: E731
-num = lambda label, h: st.column_config.NumberColumn(label, format="%.3f", help=h)  # noqa: E731
-st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
-    "task": "Task", "n": st.column_config.NumberColumn("Texts", help="The task's own held-out texts"),
+pct = lambda label, h: Col.NumberColumn(label, format="percent", help=h)  # noqa: E731
+num = lambda label, h: Col.NumberColumn(label, format="%.3f", help=h)  # noqa: E731
+st.dataframe(pd.DataFrame(res.fidelity_rows()), hide_index=True, column_config={
+    "task": "Task", "n": Col.NumberColumn("Texts", help="The task's own held-out texts"),
     "q_knn": pct("Q_kNN error", "Own map: map neighbours that disagree with the predicted class (lower is better)"),
     "q_data": pct("Q_data", "Own map: points whose background class equals their prediction (higher is better)"),
     "trust": num("Trustworthiness", "Own map: no false neighbours = 1"),
