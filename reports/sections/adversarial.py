@@ -156,7 +156,8 @@ def adversarial_fragment(res: "AttackResult", det: "DetectionResult | None", *, 
         rows.append(row)
     out: dict[str, Any] = {
         "available": True, "reason": None, **ctx, "attack": res.attack,
-        "attack_words": ATTACK_KINDS.get(res.attack) if res.attack in ATTACK_KINDS else res.attack, "params": dict(res.params),
+        "attack_words": ATTACK_KINDS[res.attack] if res.attack in ATTACK_KINDS else res.attack,
+        "params": dict(res.params),
         "summary": s, "counts": counts, "rows": rows, "n": len(res.outcomes), "detection": None,
         "detection_note": detection_note, "seconds": res.seconds,
     }

@@ -83,7 +83,7 @@ def test_align_predictions_by_name():
     assert align_predictions(("a", "b"), ("x", "y"), np.array([0, 1])) is None
 
 
-def test_compare_models_identical_models_and_different_label_sets(tiny_model_dir, tmp_path):
+def test_run_comparison_identical_models_and_different_label_sets(tiny_model_dir, tmp_path):
     m1 = load_model(str(tiny_model_dir("bert")), device="cpu")
     m2 = load_model(str(tiny_model_dir("bert")), device="cpu")
     texts = [f"sentence number {i} about {w}" for i, w in enumerate(["cats", "dogs", "rain", "sun"] * 10)]
