@@ -19,10 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+from core.analyses.projection.run import model_labels
+from core.analyses.saliency.faithfulness import FaithfulnessResult, MethodSpec, play_games
 from core.data.refs import load_dataset
-from core.data.sampling import sample
-from core.models.heldout import select_evaluation_split
-from core.analyses.saliency.faithfulness import FaithfulnessResult, MethodSpec, dataset_games
+from core.foundation.cache import ArrayCache
+from core.models.heldout import heldout_sample
 from core.models.refs import load_model
 
 EVERY = tuple(range(7))
@@ -62,17 +63,20 @@ def main() -> int:
         if a.only and task != a.only:
             continue
         model = load_model(mref)
-        pool, split, _ = select_evaluation_split(model, load_dataset(dref))
-        ds = sample(pool, a.n, seed=0)
+        sample = heldout_sample(model, load_dataset(dref), a.n, seed=0)
+        split, labels = sample.split, model_labels(model, sample.dataset)[0]
         t0 = time.perf_counter()
         last = [0.0]
 
         def prog(stage: str, frac: float, msg: str) -> None:
             if time.perf_counter() - last[0] > 30:
                 last[0] = time.perf_counter()
-                print(f"[{task} {time.perf_counter() - t0:7.0f}s] {frac:5.1%} {msg}", file=sys.stderr, flush=True)
+                print(f"[{task} {time.perf_counter() - t0:7.0f}s] {stage} {frac:5.1%} {msg}", file=sys.stderr,
+                      flush=True)
         specs = [m for m in methods(decoded, plain, ig_steps, shapley) if m.name not in a.skip.split(",")]
-        res = dataset_games(model, ds, specs, max_length=ml, progress=prog)
+        # each method its own layer sweep, so the explicit entries of play_games (run_games takes one for all)
+        res = play_games(model, list(sample.texts), labels, specs, max_length=ml, dataset_name=sample.dataset.name,
+                         cache=ArrayCache(), progress=prog)
         out = {**res.to_json(), "split": split, "wall_seconds": round(time.perf_counter() - t0, 1),
                "heldout_accuracy": model.metadata.get("heldout", {}).get("accuracy")}
         (OUT / f"faithfulness_check_{task}.json").write_text(json.dumps(out, indent=1))

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.foundation.cache import ArrayCache
+from core.analyses.saliency.faithfulness import run_games
+from core.analyses.saliency_params import FaithfulnessParams
 from core.data.refs import load_dataset
-from core.data.sampling import sample
-from core.models.heldout import select_evaluation_split
-from core.analyses.saliency.faithfulness import MethodSpec, dataset_games
+from core.foundation.cache import ArrayCache
+from core.models.heldout import heldout_sample
 from core.models.refs import load_model
 
 TASKS = {"tweets": ("demo:tweets-finetuned", "bundled:tweets", None), "bbc": ("demo:bbc-finetuned", "bundled:bbc", 128)}
@@ -33,12 +33,12 @@ def main() -> int:
     a = ap.parse_args()
     mref, dref, ml = TASKS[a.task]
     model = load_model(mref, device="cpu")
-    pool, _, _ = select_evaluation_split(model, load_dataset(dref))
-    ds = sample(pool, a.n, seed=0)
+    sample = heldout_sample(model, load_dataset(dref), a.n, seed=0)
+    params = FaithfulnessParams(methods=("decoded_gradcam",), layers="default", max_length=ml,
+                                method_params=(f"decoded_gradcam.layer={a.layer}",))
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        res = dataset_games(model, ds, [MethodSpec("decoded_gradcam", {"layer": a.layer})], max_length=ml,
-                            cache=ArrayCache(d))
+        res = run_games(model, sample, params, cache=ArrayCache(d))
         wall = time.perf_counter() - t0
     c = res.curve("decoded_gradcam")
     out = {"task": a.task, "model": mref, "n": res.n, "mean_tokens": res.mean_tokens, "max_length": res.max_length,

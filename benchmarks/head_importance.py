@@ -52,20 +52,20 @@ def main() -> int:
     if a.from_json:
         figures(json.loads(Path(a.from_json).read_text()))
         return 0
-    from core.analyses.transformer.head_importance import head_importance
+    import tempfile
+
+    from core.analyses.transformer.head_importance import HeadImportanceParams, run_head_importance
     from core.data.refs import load_dataset
-    from core.data.sampling import sample
-    from core.analyses.projection.run import model_labels
-    from core.models.heldout import heldout_pool
+    from core.foundation.cache import ArrayCache
+    from core.models.heldout import heldout_sample
     from core.models.refs import load_model
 
     model = load_model(a.model, device="cpu")
-    pool, _, _ = heldout_pool([model], load_dataset(a.dataset))
-    ds = sample(pool, a.n, seed=0)
-    t0 = time.perf_counter()
-    res = head_importance(model, list(ds.texts), None if ds.text_pairs is None else list(ds.text_pairs),
-                          labels=model_labels(model, ds)[0], steps=a.steps)
-    wall = time.perf_counter() - t0
+    sample = heldout_sample(model, load_dataset(a.dataset), a.n, seed=0, classifiers_only=True)
+    with tempfile.TemporaryDirectory() as d:  # a fresh cache: the time of the computation itself
+        t0 = time.perf_counter()
+        res = run_head_importance(model, sample, HeadImportanceParams(steps=a.steps), cache=ArrayCache(d))
+        wall = time.perf_counter() - t0
     out = {**res.to_json(), "dataset": a.dataset, "texts_from": "held-out test split", "wall_seconds": round(wall, 1),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)}
     task = a.dataset.split(":")[-1]

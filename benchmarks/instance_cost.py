@@ -22,9 +22,8 @@ import numpy as np
 
 from core.foundation.cache import ArrayCache
 from core.data.refs import load_dataset
-from core.data.sampling import sample
-from core.models.heldout import heldout_pool
-from core.analyses.transformer.instance_view import entropy_study, instance_view
+from core.models.heldout import heldout_sample
+from core.analyses.transformer.instance_view import InstanceParams, instance_view, run_entropy
 from core.models.refs import load_model
 
 TASKS = {"bbc": ("demo:bbc-finetuned", "bundled:bbc"), "tweets": ("demo:tweets-finetuned", "bundled:tweets")}
@@ -42,15 +41,16 @@ def main() -> int:
     a = ap.parse_args()
     mref, dref = TASKS[a.task]
     model = load_model(mref, device="cpu")
-    pool, _, _ = heldout_pool([model], load_dataset(dref))
-    texts = [t for t in sample(pool, 200, seed=1).texts if len(t.split()) >= 12][: a.texts]
+    full = load_dataset(dref)
+    texts = [t for t in heldout_sample(model, full, 200, seed=1, classifiers_only=True).texts
+             if len(t.split()) >= 12][: a.texts]
     points = [int(p) for p in a.points.split(",")]
     out: dict = {"task": a.task, "model": mref, "tokens": a.tokens, "points": {}}
     runs: dict[int, list] = {p: [] for p in points}
     for t in texts:
         for p in points:
             t0 = time.perf_counter()
-            v = instance_view(model, t, steps=p, max_tokens=a.tokens)
+            v = instance_view(model, t, params=InstanceParams(steps=p, max_tokens=a.tokens))
             runs[p].append((time.perf_counter() - t0, v.seconds["interactions"], v.completeness_error, v))
     finest = max(points)
     for p in points:
@@ -63,10 +63,10 @@ def main() -> int:
                             "median_completeness_error": round(statistics.median(r[2] for r in runs[p]), 4),
                             "median_spearman_vs_finest": round(statistics.median(rho), 4)}
         print(json.dumps({p: out["points"][p]}), flush=True)
-    ds = sample(pool, a.study_n, seed=0)
+    ds = heldout_sample(model, full, a.study_n, seed=0, classifiers_only=True)
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        st = entropy_study(model, ds, cache=ArrayCache(d))
+        st = run_entropy(model, ds, cache=ArrayCache(d))
         out["entropy_study"] = {**st.to_json(), "wall_seconds": round(time.perf_counter() - t0, 1)}
     print(json.dumps(out["entropy_study"]), flush=True)
     (Path(__file__).parent / "results" / f"instance_{a.task}.json").write_text(json.dumps(out, indent=1))

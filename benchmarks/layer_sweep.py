@@ -17,9 +17,8 @@ from pathlib import Path
 
 from core.foundation.cache import ArrayCache
 from core.data.refs import load_dataset
-from core.data.sampling import sample
-from core.models.heldout import heldout_pool
-from core.analyses.transformer.layers import layer_sweep
+from core.models.heldout import heldout_sample
+from core.analyses.transformer.layers import LayersParams, run_layers
 from core.models.refs import load_model
 
 TASKS = {"tweets": ("demo:tweets-pretrained", "demo:tweets-finetuned", "bundled:tweets"),
@@ -33,16 +32,18 @@ def main() -> int:
     a = ap.parse_args()
     *refs, dref = TASKS[a.task]
     models = [load_model(r, device="cpu") for r in refs]
-    pool, _, _ = heldout_pool(models, load_dataset(dref))
-    ds = sample(pool, a.n, seed=0)
+    sample = heldout_sample(models, load_dataset(dref), a.n, seed=0, classifiers_only=True)
+    ds = sample.dataset
     out = {"task": a.task, "n": len(ds), "models": {}}
     with tempfile.TemporaryDirectory() as d:
         for m in models:
             t0 = time.perf_counter()
-            sep, emb = layer_sweep(m, ds, cache=ArrayCache(d))
+            res = run_layers(m, sample, LayersParams(), cache=ArrayCache(d))
             wall = time.perf_counter() - t0
+            sep = res.separability[0]
             out["models"][m.ref] = {**sep.to_json(), "wall_seconds": round(wall, 1),
-                                    "embedding_seconds": round(emb.seconds, 1), "metric_seconds": round(sep.seconds, 1)}
+                                    "embedding_seconds": round(res.seconds[0] - sep.seconds, 1),
+                                    "metric_seconds": round(sep.seconds, 1)}
             print(json.dumps({m.ref: {"wall": round(wall, 1), "separation_layer": sep.separation_layer(),
                                       "knn": [round(float(x), 3) for x in sep.knn_accuracy]}}), flush=True)
     (Path(__file__).parent / "results" / f"layer_sweep_{a.task}.json").write_text(json.dumps(out, indent=1))

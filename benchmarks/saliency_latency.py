@@ -21,8 +21,7 @@ from pathlib import Path
 import torch
 
 from core.data.refs import load_dataset
-from core.data.sampling import sample
-from core.models.heldout import select_evaluation_split
+from core.models.heldout import heldout_sample
 from core.models.refs import load_model
 from core.analyses.saliency import get_method, method_names
 
@@ -37,8 +36,7 @@ def main() -> int:
     ap.add_argument("--model", default="demo:bbc-finetuned")
     a = ap.parse_args()
     model = load_model(a.model, device="cpu")
-    pool, _, _ = select_evaluation_split(model, load_dataset("bundled:bbc"))
-    texts = list(sample(pool, a.n, seed=0).texts)
+    texts = list(heldout_sample(model, load_dataset("bundled:bbc"), a.n, seed=0).texts)
     for name in method_names():  # warm-up: first calls pay for lazy initialisation
         get_method(name)(model, texts[:1], max_length=16, **({"samples": 1} if name in ("shapley", "smoothgrad") else {}))
     rows = {}

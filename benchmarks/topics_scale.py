@@ -18,10 +18,9 @@ from pathlib import Path
 
 from core.foundation.cache import ArrayCache
 from core.data.refs import load_dataset
-from core.data.sampling import sample
-from core.models.heldout import heldout_pool
+from core.models.heldout import heldout_sample
 from core.models.refs import load_model
-from core.analyses.transformer.topics import topics
+from core.analyses.transformer.topics import TopicsParams, run_topics
 
 TASKS = {"bbc": ("demo:bbc-finetuned", "bundled:bbc"), "tweets": ("demo:tweets-finetuned", "bundled:tweets")}
 
@@ -34,13 +33,12 @@ def main() -> int:
     a = ap.parse_args()
     mref, dref = TASKS[a.task]
     model = load_model(mref, device="cpu")
-    pool, _, _ = heldout_pool([model], load_dataset(dref))
-    ds = sample(pool, a.n, seed=0)
+    ds = heldout_sample(model, load_dataset(dref), a.n, seed=0, classifiers_only=True)
     out: dict = {"task": a.task, "model": mref, "n": len(ds), "runs": {}}
     with tempfile.TemporaryDirectory() as d:
         cache = ArrayCache(d)
         t0 = time.perf_counter()
-        res = topics(model, ds, cache=cache)
+        res = run_topics(model, ds, cache=cache)
         out["cold_seconds"] = round(time.perf_counter() - t0, 1)
         out["kmeans_auto"] = res.to_json()
         print(json.dumps({"cold": out["cold_seconds"], "k": res.k}), flush=True)
@@ -49,7 +47,7 @@ def main() -> int:
             secs = []
             for _ in range(a.repeats):
                 t0 = time.perf_counter()
-                r = topics(model, ds, method=method.split("+")[0], cache=cache, **kw)
+                r = run_topics(model, ds, TopicsParams(method=method.split("+")[0], **kw), cache=cache)
                 secs.append(time.perf_counter() - t0)
             out["runs"][method] = {"median_seconds": round(statistics.median(secs), 2),
                                    "seconds": [round(s, 2) for s in secs], "clusters": r.k,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 from core.foundation.errors import BackboneLensError
 
 
@@ -47,23 +47,48 @@ def add_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+MAX_N = 10_000_000  # an --n past this is a typo, not a sample
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one ``error: …`` line (and exit 2) instead of a usage block, like every other input error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def open_model(args: argparse.Namespace):
+    from core.foundation.settings import resolve_device
     from core.models.refs import load_model
 
-    return load_model(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
+    device = resolve_device(args.device) if args.device else None  # a device the machine lacks fails first
+    return load_model(args.model, device=device, trust_remote_code=args.trust_remote_code)
 
 
 def open_dataset(args: argparse.Namespace, *, sample: bool = True):
+    """The dataset of ``--dataset`` and its column options; ``sample``: draw ``--n`` texts with ``--seed`` (a larger
+    ``--n`` than the dataset holds uses all of it and says so on stderr)."""
     from core.data.refs import load_dataset
 
     if args.n is not None and args.n <= 0:
         raise BackboneLensError(f"--n must be a positive number, got {args.n}.")
-    return load_dataset(
+    if args.n is not None and args.n > MAX_N:
+        raise BackboneLensError(f"--n {args.n:,} is more texts than Backbone Lens samples ({MAX_N:,} at most); for "
+                                "a whole corpus leave --n out.")
+    ds = load_dataset(
         args.dataset, text_column=args.text_column, text_pair_column=args.text_pair_column,
         label_column=args.label_column,
         label_names=[s.strip() for s in args.label_names.split(",")] if args.label_names else None,
-        encoding=args.encoding, n=args.n if sample else None, seed=args.seed,
+        encoding=args.encoding,
     )
+    if args.n is not None and args.n > len(ds) and not getattr(args, "quiet", False):
+        print(f"note: --n {args.n:,} is more than the {len(ds):,} texts of {args.dataset}; using all of them.",
+              file=sys.stderr)
+    if sample and args.n is not None:
+        from core.data.sampling import sample as draw
+
+        ds = draw(ds, args.n, seed=args.seed)
+    return ds
 
 
 class CliProgress:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from core.foundation.errors import BackboneLensError
 
-from cli.common import _VERBS
+from cli.common import _VERBS, OneLineParser
 # verbs register themselves on import, in this order in --help
 from cli.verbs import workspace, models, projection, saliency, compare, adversarial, multitask, transformer  # noqa: F401,I001
 
@@ -32,13 +32,10 @@ def _print_human(result: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Backbone Lens analyses.")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    parser = OneLineParser(prog="python -m core", description="Backbone Lens analyses.")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineParser)
     for name, (configure, _, help_) in _VERBS.items():
-        p = sub.add_parser(name, help=help_, description=help_)
-        configure(p)
-        if name == "cache":
-            pass
+        configure(sub.add_parser(name, help=help_, description=help_))
     return parser
 
 

@@ -1,10 +1,11 @@
-"""Hiding and revealing game curves, the Grad-CAM layer sweep and the AUC table.
+"""Hiding and revealing game curves, the Grad-CAM layer sweep, the AUC table and the games' caption.
 """
 from __future__ import annotations
 
 from typing import Sequence, TYPE_CHECKING
 import altair as alt
 import pandas as pd
+from core.analyses.saliency_params import GRADCAM
 from figures.style import PALETTE, _theme
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,10 +113,51 @@ def faithfulness_frame(res: "FaithfulnessResult") -> pd.DataFrame:
     saliency seconds, and whether the row is the best layer of a Grad-CAM sweep."""
     from core.analyses.saliency import get_method
 
-    best = {m: res.best_layer(m) for m in ("decoded_gradcam", "layer_gradcam") if res.layers(m)}
+    best = {m: res.best_layer(m) for m in GRADCAM if res.layers(m)}
     rows = [{"method": "random order" if c.method == "random" else get_method(c.method).title,
              "layer": "–" if c.layer is None else str(c.layer), "hiding AUC": c.hide_auc,
              "revealing AUC": c.reveal_auc, "gap": c.gap, "hiding AUC (prob.)": c.hide_auc_prob,
              "revealing AUC (prob.)": c.reveal_auc_prob, "saliency s": c.saliency_seconds,
              "best layer": c.layer is not None and best.get(c.method) == c.layer} for c in res.curves]
     return pd.DataFrame(rows)
+
+
+# columns of faithfulness_frame → (header, help, width): the dashboard's column settings
+TABLE_COLUMNS = {
+    "method": ("Method", "", "medium"), "layer": ("Layer", "", "small"),
+    "hiding AUC": ("Hiding", "Area under the hiding game's accuracy curve: lower is better.", None),
+    "revealing AUC": ("Revealing", "Area under the revealing game's accuracy curve: higher is better.", None),
+    "gap": ("Gap", "Revealing AUC − hiding AUC: higher is better.", None),
+    "hiding AUC (prob.)": ("Hiding (prob.)", "Hiding AUC of the predicted class's probability: lower is better.",
+                           None),
+    "revealing AUC (prob.)": ("Revealing (prob.)", "Revealing AUC of the predicted class's probability: higher is "
+                                                   "better.", None),
+    "saliency s": ("Saliency s", "Seconds to compute the method's scores on the sample (a layer sweep's time is "
+                                 "shared by its layers).", "small"),
+    "best layer": ("Best layer", "", "small"),
+}
+BEST_LAYER_TITLES = {"decoded_gradcam": "Best decoded Grad-CAM layer", "layer_gradcam": "Best plain Grad-CAM layer"}
+
+
+def faithfulness_table(res: "FaithfulnessResult") -> "pd.io.formats.style.Styler":
+    """:func:`faithfulness_frame` styled: the best layer of a sweep highlighted, the random order grey, AUCs to
+    three decimals."""
+    def highlight(row: pd.Series) -> list[str]:
+        style = ("background-color: #fde7d9; font-weight: 600" if row["best layer"] else
+                 "color: #777777" if row["method"] == "random order" else "")
+        return [style] * len(row)
+
+    aucs = ("hiding AUC", "revealing AUC", "gap", "hiding AUC (prob.)", "revealing AUC (prob.)")
+    return faithfulness_frame(res).style.apply(highlight, axis=1).format(
+        {k: "{:.3f}" for k in aucs} | {"saliency s": "{:.1f}"})
+
+
+def games_caption(res: "FaithfulnessResult") -> str:
+    """"**How it was computed:** …": the texts and where they come from, their length, the replacement, what
+    accuracy is measured against, and the work done (or that the disk cache served it)."""
+    note = f" {res.sample.note}" if res.sample is not None else ""
+    return (f"**How it was computed:** {res.n:,} texts{note} · {res.mean_tokens:.0f} tokens on average"
+            + (f", {res.truncated:,} truncated to {res.max_length}" if res.truncated else "")
+            + f" · hidden tokens → {res.replacement} · accuracy against {res.accuracy_against} · "
+            + (f"{res.evaluations:,} perturbed texts evaluated, {res.seconds:.0f} s (methods played before came "
+               "from the disk cache)." if res.evaluations else "every method's curves came from the disk cache."))

@@ -14,6 +14,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 LAYER_COLOR_MODES = ("true label", "prediction", "correct", "attribution entropy")
+# what each colour mode is called beside a layer map
+LAYER_COLOR_TITLES = dict(zip(LAYER_COLOR_MODES, ("True label", "Predicted class", "Correct or not",
+                                                  "Attribution entropy (IG)")))
+# a layer map's subtitle: how the 2-D map method treats the pooled states
+MAP_SUBTITLES = {"pca": "First two principal components of the pooled states.",
+                 "tsne": "t-SNE (cosine) of the pooled states: near texts stay near; distances between groups mean "
+                         "little.",
+                 "umap": "UMAP (cosine) of the pooled states: near texts stay near; distances between groups mean "
+                         "little.",
+                 "deepview": "The DeepView map (λ = 0.8), without its background."}
 
 
 def layer_separability_chart(seps: Sequence["LayerSeparability"], *, width: int = 300, height: int = 210,

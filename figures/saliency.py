@@ -1,4 +1,4 @@
-"""Highlighted texts (HTML) of saliency results, and the class-token table.
+"""Highlighted texts (HTML) of saliency results, the class-token tables, and their captions.
 """
 from __future__ import annotations
 
@@ -130,3 +130,29 @@ def class_tokens_frame(ct: "ClassTokens") -> pd.DataFrame:
         vals = [f"{w} ({s:.2f})" for w, s in zip(ct.words[c], ct.scores[c])]
         cols[f"{name} ({int(ct.docs[c])})"] = vals + [""] * (ct.top_k - len(vals))
     return pd.DataFrame(cols, index=pd.RangeIndex(1, ct.top_k + 1, name="rank"))
+
+
+def overlap_frame(ct: "ClassTokens") -> pd.DataFrame:
+    """(C, C) shared top-k words per pair of classes (diagonal: the list's length), classes as index and columns."""
+    return pd.DataFrame(ct.overlap, index=list(ct.label_names), columns=list(ct.label_names))
+
+
+def class_tokens_caption(ct: "ClassTokens") -> str:
+    """"**How it was computed:** …": the texts and where they come from, the grouping, ``min_docs``, the IDF
+    corpus and the seconds."""
+    n, note = (len(ct.sample), f" {ct.sample.note}") if ct.sample is not None else (int(ct.docs.sum()), "")
+    return (f"**How it was computed:** {n:,} texts{note}, grouped by predicted class (texts per class in the "
+            f"column headers) · a word must occur in at least {ct.min_docs} texts of a class · idf from the "
+            f"{ct.idf_source} · {ct.seconds:.1f} s.")
+
+
+def completeness_caption(result: "SaliencyResult") -> str | None:
+    """Integrated Gradients' completeness check in words (None for results without one)."""
+    x = result.extras
+    if "completeness_delta" not in x:
+        return None
+    verdict = ("the integral is accurate" if x["relative_delta"] < 0.05 else
+               "the integral is coarse: raise the steps under “Method settings”")
+    return (f"**Integrated Gradients completeness:** the attributions sum to the logit difference between the text "
+            f"and the baseline ({x['logit_gap']:+.3f}) up to {x['completeness_delta']:+.2g} "
+            f"({x['relative_delta']:.1%} of it): {verdict}.")

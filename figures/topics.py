@@ -12,6 +12,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.transformer.topics import TopicsResult
 
 
+def mix_text(counts: dict[str, int] | None) -> str:
+    """"sport 60% · food 40%": a cluster's label (or prediction) counts as shares, largest first ('–' for none)."""
+    if not counts:
+        return "–"
+    total = sum(counts.values())
+    return " · ".join(f"{k} {v / total:.0%}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def topic_names(res: "TopicsResult", *, words: int = 3) -> list[str]:
     """One short name per cluster: ``#id word, word, word`` (its best topic words)."""
     return [f"#{t.id} " + (", ".join(t.words[:words]) if t.words else "(no words)") for t in res.topics]

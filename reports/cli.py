@@ -13,28 +13,42 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from core.foundation.errors import BackboneLensError
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with one ``error: …`` line (exit 2) instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m reports", description="Build Backbone Lens reports from YAML specs.")
-    sub = p.add_subparsers(dest="cmd")
+    p = _OneLineParser(prog="python -m reports", description="Build Backbone Lens reports from YAML specs.")
+    sub = p.add_subparsers(dest="cmd", parser_class=_OneLineParser)
     b = sub.add_parser("build", help="compute a spec and write snapshot.json, report.html and report.pdf")
     b.add_argument("spec", help="the YAML spec file")
     b.add_argument("--out", required=True, help="output folder (created if missing)")
     b.add_argument("--no-pdf", action="store_true", help="skip the PDF")
     b.add_argument("--json", action="store_true", help="print the written paths as JSON")
     b.add_argument("--quiet", action="store_true", help="no progress messages")
+    b.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
     v = sub.add_parser("validate", help="check a spec without computing anything")
     v.add_argument("spec")
     v.add_argument("--json", action="store_true", help="print the normalised spec as JSON")
+    for sp in (b, v):
+        sp.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                        help="a folder (besides the spec's own and the cache) whose files the spec may name; repeatable")
+        sp.add_argument("--allow-any-path", action="store_true",
+                        help="let the spec name any file of this machine (a local run on your own files)")
     r = sub.add_parser("render", help="re-render report.html/report.pdf from an existing snapshot.json")
     r.add_argument("snapshot", help="snapshot.json or the folder holding it")
     r.add_argument("--out", required=True)
     r.add_argument("--no-pdf", action="store_true")
     r.add_argument("--json", action="store_true")
+    r.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
     d = sub.add_parser("diff", help="what changed between two snapshots (figures, checks, charts)")
     d.add_argument("a", help="the earlier snapshot.json (or its folder)")
     d.add_argument("b", help="the later snapshot.json (or its folder)")
@@ -64,7 +78,7 @@ def _run(args: argparse.Namespace) -> Any:
     from reports.spec import load_spec
 
     if args.cmd == "validate":
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, allow=args.allow_path, any_path=args.allow_any_path)
         if args.json:
             return {"valid": True, "spec": spec.to_dict()}
         return f"{args.spec}: valid ({len(spec.sections)} section{'s' if len(spec.sections) != 1 else ''}: " \
@@ -107,11 +121,16 @@ def _run(args: argparse.Namespace) -> Any:
     out = Path(args.out).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise BackboneLensError(f"--out {out} exists and is not a folder.")
+    existing = [f for f in REPORT_FILES if (out / f).exists()]
+    if existing and not args.overwrite:
+        raise BackboneLensError(f"{out} already holds a report ({', '.join(existing)}); pass --overwrite to replace it, "
+                                "or choose another --out folder.")
     if args.cmd == "build":
         from reports.snapshot import build_report
 
-        spec = load_spec(args.spec)
-        paths = build_report(spec, out, pdf=not args.no_pdf, progress=_progress(args.quiet or args.json))
+        spec = load_spec(args.spec, allow=args.allow_path, any_path=args.allow_any_path)
+        paths = build_report(spec, out, pdf=not args.no_pdf, progress=_progress(args.quiet or args.json),
+                             allowed_paths=args.allow_path, any_path=args.allow_any_path)
         from reports.snapshot import load_snapshot
 
         snap = load_snapshot(paths.snapshot)
@@ -137,6 +156,7 @@ def _run(args: argparse.Namespace) -> Any:
 
 
 _FAILED_CHECKS: list[dict[str, Any]] = []
+REPORT_FILES = ("snapshot.json", "report.html", "report.pdf")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ results sections share through the build's memo. It knows nothing of the section
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -19,9 +19,12 @@ LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pan
 class ReportContext:
     """What sections share: the spec, the model and dataset (each loaded once), cached results."""
 
-    def __init__(self, spec: ReportSpec, *, progress: Progress | None = None) -> None:
+    def __init__(self, spec: ReportSpec, *, progress: Progress | None = None, allowed_paths: Sequence[str] = (),
+                 any_path: bool = False) -> None:
         self.spec = spec
         self.progress = progress
+        self.allowed_paths = tuple(str(x) for x in allowed_paths)  # the path policy of the build (reports.paths)
+        self.any_path = any_path
         self.timings: dict[str, float] = {}
         self._memo: dict[str, Any] = {}
 
@@ -76,10 +79,11 @@ class ReportContext:
     def evaluation(self):
         """:class:`core.models.evaluate.EvaluationResult` (held-out test split if trained on this dataset)."""
         def run():
-            from core.models.evaluate import evaluate_model
+            from core.models.evaluate import evaluate
+            from core.models.heldout import heldout_sample
 
-            return evaluate_model(self.model, self.full_dataset, n=self.spec.sample_size, seed=self.spec.seed,
-                                  progress=self.progress)
+            sample = heldout_sample(self.model, self.full_dataset, self.spec.sample_size, seed=self.spec.seed)
+            return evaluate(self.model, sample, progress=self.progress)
         return self._once("evaluation", run)
 
     def model_facts(self) -> dict[str, Any]:

@@ -97,8 +97,11 @@ def fmt_seconds(value: Any) -> str:
     return f"{v * 1000:.0f} ms" if v < 1 else (f"{v:.1f} s" if v < 120 else f"{v / 60:.1f} min")
 
 
+# Elements a chart never needs: scripts and embedded documents, links, media, and SMIL animation (<animate>,
+# <set> … can rewrite an attribute, e.g. an href, to a remote URL after the checks below have passed).
 _SVG_BAD_TAGS = {"script", "foreignobject", "iframe", "object", "embed", "image", "a", "audio", "video",
-                 "handler", "listener"}
+                 "handler", "listener", "animate", "animatemotion", "animatetransform", "animatecolor", "set",
+                 "discard", "mpath", "feimage", "cursor"}
 _CSS_BAD = re.compile(r"url\(\s*['\"]?\s*(?!#)|@import|javascript:|expression\(", re.IGNORECASE)
 # The one non-"#" link a chart may carry: an inline raster image (the projection's decision background).
 _DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=\s]+\Z")

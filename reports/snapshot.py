@@ -15,7 +15,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -87,14 +87,15 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def build_snapshot(spec: ReportSpec, out_dir: str | Path | None = None, *,
-                   progress: Progress | None = None) -> dict[str, Any]:
-    """Compute every section of ``spec``; write ``out_dir/snapshot.json`` when ``out_dir`` is given."""
+def build_snapshot(spec: ReportSpec, out_dir: str | Path | None = None, *, progress: Progress | None = None,
+                   allowed_paths: Sequence[str] = (), any_path: bool = False) -> dict[str, Any]:
+    """Compute every section of ``spec``; write ``out_dir/snapshot.json`` when ``out_dir`` is given.
+    ``allowed_paths`` / ``any_path``: the path policy of the build (:mod:`reports.paths`)."""
     from reports.sections import get_section
 
     t_start = time.perf_counter()
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-    ctx = ReportContext(spec, progress=progress)
+    ctx = ReportContext(spec, progress=progress, allowed_paths=allowed_paths, any_path=any_path)
     ctx.model  # noqa: B018 - load once up front so errors surface before any section
     ctx.full_dataset  # noqa: B018
     sections = []
@@ -247,8 +248,8 @@ def render_report(snapshot: dict[str, Any], out_dir: str | Path, *, pdf: bool = 
     return ReportPaths(out, snap_path, html_path, pdf_path)
 
 
-def build_report(spec: ReportSpec, out_dir: str | Path, *, pdf: bool = True,
-                 progress: Progress | None = None) -> ReportPaths:
+def build_report(spec: ReportSpec, out_dir: str | Path, *, pdf: bool = True, progress: Progress | None = None,
+                 allowed_paths: Sequence[str] = (), any_path: bool = False) -> ReportPaths:
     """Spec → ``snapshot.json``, ``report.html`` and ``report.pdf`` in ``out_dir`` (created if missing)."""
-    snap = build_snapshot(spec, out_dir, progress=progress)
+    snap = build_snapshot(spec, out_dir, progress=progress, allowed_paths=allowed_paths, any_path=any_path)
     return render_report(snap, out_dir, pdf=pdf, progress=progress)

@@ -26,10 +26,13 @@ import difflib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 import yaml
 from core.foundation.errors import SpecError
+from reports.paths import PathPolicy, PathRefused
 from reports.spec_data import DatasetSpec, ReportSpec, SectionSpec, _default_ids  # noqa: F401 - part of this API
+
+SECTION_REF_PARAMS = {"model": "model", "models": "model", "dataset": "dataset"}  # section params naming files
 
 
 @dataclass
@@ -48,9 +51,28 @@ class _Node:
         return self.value
 
 
+# A spec is a short hand-written file: these bounds keep a hostile one (nested YAML aliases, the "billion laughs",
+# or an alias to itself) from hanging or exhausting `validate` and `build` before any key is checked.
+MAX_SPEC_BYTES = 1_000_000
+MAX_VALUES = 20_000
+MAX_DEPTH = 40
+
+
 class _Ctx:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, policy: PathPolicy | None = None) -> None:
         self.source = source
+        self.values = 0
+        self.policy = policy
+        self.loader = yaml.SafeLoader("")  # one scalar constructor for the whole spec
+
+    def localise(self, ref: str, what: str, line: int | None, path: str) -> str:
+        """``ref`` through the path policy (unchanged without one); a refused path is a SpecError at ``line``."""
+        if self.policy is None:
+            return ref
+        try:
+            return self.policy.localise(ref, what=what)
+        except PathRefused as e:
+            raise self.error(line, path, str(e)) from None
 
     def error(self, line: int | None, path: str, problem: str) -> SpecError:
         where = f"{self.source} line {line}" if line else self.source
@@ -60,8 +82,17 @@ class _Ctx:
         return err
 
 
-def _convert(node: yaml.Node, ctx: _Ctx, path: str) -> _Node:
+def _convert(node: yaml.Node, ctx: _Ctx, path: str, parents: tuple[int, ...] = ()) -> _Node:
     line = node.start_mark.line + 1
+    if id(node) in parents:
+        raise ctx.error(line, path, "a YAML alias refers to a value that contains it (a loop); write the value out")
+    if len(parents) >= MAX_DEPTH:
+        raise ctx.error(line, path, f"nested more than {MAX_DEPTH} levels deep; a report spec is a flat file")
+    ctx.values += 1
+    if ctx.values > MAX_VALUES:
+        raise ctx.error(line, path, f"the spec expands to more than {MAX_VALUES:,} values (YAML aliases repeat what "
+                        "they name); write it out without nested aliases")
+    parents = (*parents, id(node))
     if isinstance(node, yaml.MappingNode):
         out: dict[str, _Node] = {}
         lines: dict[str, int] = {}
@@ -73,22 +104,25 @@ def _convert(node: yaml.Node, ctx: _Ctx, path: str) -> _Node:
             sub = f"{path}.{key}" if path else key
             if key in out:
                 raise ctx.error(kline, sub, f"duplicate key (first given on line {lines[key]})")
-            out[key] = _convert(vnode, ctx, sub)
+            out[key] = _convert(vnode, ctx, sub, parents)
             lines[key] = kline
         return _Node(out, line, lines)
     if isinstance(node, yaml.SequenceNode):
-        return _Node([_convert(v, ctx, f"{path}[{i}]") for i, v in enumerate(node.value)], line)
+        return _Node([_convert(v, ctx, f"{path}[{i}]", parents) for i, v in enumerate(node.value)], line)
     return _Node(_scalar(node, ctx, path), line)
 
 
 def _scalar(node: yaml.ScalarNode, ctx: _Ctx, path: str) -> Any:
     try:
-        return yaml.SafeLoader("").construct_object(node, deep=True)
+        return ctx.loader.construct_object(node, deep=True)
     except yaml.YAMLError as e:
         raise ctx.error(node.start_mark.line + 1, path, f"unreadable value ({e.problem or e})") from None
 
 
 def _compose(text: str, ctx: _Ctx) -> _Node | None:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise ctx.error(None, "", f"the file is larger than {MAX_SPEC_BYTES // 1_000_000} MB; a report spec is a short "
+                        "hand-written file")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
@@ -342,10 +376,14 @@ def _reject_unknown(node: _Node, path: str, allowed: dict[str, Any], ctx: _Ctx, 
                             f"{_did_you_mean(key, list(allowed))}")
 
 
-def parse_spec(text: str, *, source: str = "spec", base_dir: str | Path | None = None) -> ReportSpec:
-    """Validate YAML ``text``; ``source`` names it in errors; relative data/model paths that exist
-    under ``base_dir`` are made absolute."""
-    ctx = _Ctx(source)
+def parse_spec(text: str, *, source: str = "spec", base_dir: str | Path | None = None,
+               policy: PathPolicy | None = None) -> ReportSpec:
+    """Validate YAML ``text``; ``source`` names it in errors. Model and dataset paths go through ``policy`` (default:
+    the policy of a spec in ``base_dir``, see :mod:`reports.paths`; none when neither is given, e.g. a dashboard
+    draft of the local user): relative paths resolve against the spec's folder and must stay in allowed folders."""
+    if policy is None and base_dir is not None:
+        policy = PathPolicy.for_spec(base_dir)
+    ctx = _Ctx(source, policy)
     root = _compose(text, ctx)
     if root is None or root.value is None:
         raise ctx.error(1, "", "the spec is empty; expected a mapping with title, model, dataset and sections")
@@ -361,16 +399,22 @@ def parse_spec(text: str, *, source: str = "spec", base_dir: str | Path | None =
             raise ctx.error(root.line, name, f"missing; expected {fd.expected}")
         else:
             values[name] = fd.default
-    base = Path(base_dir) if base_dir is not None else None
+    def line_of(key: str, sub: str | None = None) -> int | None:
+        node = root.value.get(key)
+        if node is None:
+            return root.line
+        return node.key_lines.get(sub, node.line) if sub is not None and isinstance(node.value, dict) else node.line
 
-    def loc_model(ref: str) -> str:
-        return _localise(ref, base) if base is not None else ref
+    def loc_model(ref: str, key: str = "model", sub: str | None = None) -> str:
+        return ctx.localise(ref, "model", line_of(key, sub), f"{key}.{sub}" if sub else key)
 
-    def loc_data(d: DatasetSpec) -> DatasetSpec:
-        return DatasetSpec(**{**asdict(d), "ref": _localise(d.ref, base)}) if base is not None else d
+    def loc_data(d: DatasetSpec, key: str = "dataset", sub: str | None = None) -> DatasetSpec:
+        ref = ctx.localise(d.ref, "dataset", line_of(key, sub), f"{key}.{sub}" if sub else key)
+        return DatasetSpec(**{**asdict(d), "ref": ref})
 
-    models: dict[str, str] = {k: loc_model(v) for k, v in (values.pop("models") or {}).items()}
-    datasets: dict[str, DatasetSpec] = {k: loc_data(v) for k, v in (values.pop("datasets") or {}).items()}
+    models: dict[str, str] = {k: loc_model(v, "models", k) for k, v in (values.pop("models") or {}).items()}
+    datasets: dict[str, DatasetSpec] = {k: loc_data(v, "datasets", k)
+                                        for k, v in (values.pop("datasets") or {}).items()}
     model_name = dataset_name = None
     model = values.pop("model")
     if model is None:
@@ -414,29 +458,45 @@ def parse_spec(text: str, *, source: str = "spec", base_dir: str | Path | None =
             problem = name_problem(path, ids)
             if problem:
                 raise ctx.error(c.line, f"checks[{i}]", problem)
+    sections = tuple(_check_section_paths(sec, i, models, datasets, ctx) for i, sec in enumerate(sections))
     return ReportSpec(source=None, title=values.pop("title"), model=model_ref, dataset=dataset_spec,
                       sections=sections, author=", ".join(authors) if authors else None, authors=tuple(authors),
                       models=models, datasets=datasets,
                       checks=tuple(checks), model_name=model_name, dataset_name=dataset_name, **values)
 
 
-def _localise(ref: str, base: Path) -> str:
-    if ":" in ref.split("/")[0] or Path(ref).expanduser().is_absolute():
-        return ref
-    cand = base / ref
-    return str(cand.resolve()) if cand.exists() else ref
+def _check_section_paths(sec: SectionSpec, i: int, models: dict[str, str], datasets: dict[str, DatasetSpec],
+                         ctx: _Ctx) -> SectionSpec:
+    """Refuse ``model``/``models``/``dataset`` paths of a section that the path policy does not allow (names of the
+    spec's ``models``/``datasets`` and scheme references pass). The section keeps the references as written: the
+    build resolves them against the spec's folder (``reports.sections.shared.local_ref``)."""
+    if ctx.policy is not None:
+        for key, what in SECTION_REF_PARAMS.items():
+            v = sec.params.get(key)
+            names = models if what == "model" else datasets
+            refs = [v] if isinstance(v, str) else list(v) if isinstance(v, tuple) else []
+            for j, r in enumerate(refs):
+                if r not in names:
+                    ctx.localise(r, what, sec.line, f"sections[{i}].{key}" + (f"[{j}]" if isinstance(v, tuple) else ""))
+    return sec
 
 
-def load_spec(path: str | Path) -> ReportSpec:
-    """Read and validate a spec file; relative file references resolve against its folder."""
+def load_spec(path: str | Path, *, allow: Sequence[str | Path] = (), any_path: bool = False) -> ReportSpec:
+    """Read and validate a spec file; relative file references resolve against its folder, and every file it
+    names must lie under that folder, the cache, ``allow`` or ``$BACKBONE_LENS_ALLOWED_PATHS`` (``any_path``:
+    no restriction); see :mod:`reports.paths`."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise SpecError(f"Spec file not found: {p}")
+    if p.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"{p.name}: the file is larger than {MAX_SPEC_BYTES // 1_000_000} MB; a report spec is a "
+                        "short hand-written file.")
     try:
         text = p.read_text("utf-8")
     except UnicodeDecodeError as e:
         raise SpecError(f"{p.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}).") from None
-    spec = parse_spec(text, source=p.name, base_dir=p.parent)
+    policy = PathPolicy.for_spec(p.parent, allow=allow, any_path=any_path)
+    spec = parse_spec(text, source=p.name, base_dir=p.parent, policy=policy)
     from dataclasses import replace
 
     return replace(spec, source=str(p.resolve()))

@@ -87,6 +87,17 @@ def demo_workspace() -> Path:
     return TEST_CACHE
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _specs_may_name_test_files(tmp_path_factory):
+    """Report specs written by tests name tiny models and data files in pytest's temporary folders, beside or
+    away from the spec; allow that folder (the path-policy tests remove it again to check the rule itself)."""
+    from reports.paths import ALLOWED_ENV
+
+    os.environ[ALLOWED_ENV] = str(tmp_path_factory.getbasetemp())
+    yield
+    os.environ.pop(ALLOWED_ENV, None)
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark ``slow`` every test that needs the demo workspace (directly or through a fixture) or a browser."""
     for item in items:

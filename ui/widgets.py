@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import streamlit as st
 
@@ -20,6 +20,9 @@ from core.training.demo_workspace import DEMO_MODELS, build_demo, demo_ready, de
 from ui import cached, state
 from ui.errors import user_errors
 from ui.state import DatasetChoice
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analyses.projection.run import ProjectionRun
 
 AUTO_EVALUATE_MAX = 2000  # evaluate without a click when at most this many examples are asked for
 
@@ -380,7 +383,7 @@ def _one_line(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def selected_texts_panel(view: cached.ProjectionView, rows: list[int], *, model_ref: str, choice: DatasetChoice,
+def selected_texts_panel(run: ProjectionRun, rows: list[int], *, model_ref: str, choice: DatasetChoice,
                          source: str) -> None:
     """The texts of the selected projection ``rows`` in a table, and a picker that makes one of them the
     focus text of later pages (``ui.state.set_focus_text``)."""
@@ -394,7 +397,6 @@ def selected_texts_panel(view: cached.ProjectionView, rows: list[int], *, model_
     if not rows:
         st.caption("Drag a box over the map, or click a point (shift-click for more), to list texts here.")
         return
-    run = view.run
     names = run.label_names
 
     def name(i: int) -> str | None:
@@ -404,8 +406,8 @@ def selected_texts_panel(view: cached.ProjectionView, rows: list[int], *, model_
     frame = pd.DataFrame({
         "row": rows,
         "text": [run.texts[i] for i in rows],
-        **({"second text": [view.text_pairs[i] for i in rows]} if view.text_pairs is not None else {}),
-        "true label": [name(int(view.labels[i])) or "—" for i in rows],
+        **({"second text": [run.sample.text_pairs[i] for i in rows]} if run.sample.text_pairs is not None else {}),
+        "true label": [name(int(run.labels[i])) or "—" for i in rows],
         "predicted": [name(int(pred[i])) for i in rows],
         "confidence": [float(conf[i]) for i in rows],
     })
@@ -425,9 +427,9 @@ def selected_texts_panel(view: cached.ProjectionView, rows: list[int], *, model_
     if c2.button("Open in later pages", icon=":material/push_pin:", key="bl.w.proj.focus"):
         state.set_focus_text(state.FocusText(
             text=run.texts[row], model_ref=model_ref.strip(), dataset=choice,
-            text_pair=view.text_pairs[row] if view.text_pairs is not None else None, index=int(view.indices[row]),
-            label=name(int(view.labels[row])), prediction=name(int(pred[row])), confidence=float(conf[row]),
-            source=source))
+            text_pair=run.sample.text_pairs[row] if run.sample.text_pairs is not None else None,
+            index=int(run.sample.indices[row]), label=name(int(run.labels[row])), prediction=name(int(pred[row])),
+            confidence=float(conf[row]), source=source))
         st.rerun()  # show the new focus text above
 
 
@@ -460,27 +462,25 @@ class SaliencyInput:
     target: str | None
 
 
-def saliency_text_input(model: Any, examples: cached.ExampleTexts, focus: state.FocusText | None) -> SaliencyInput:
-    """Text area(s), an example picker and the target class of the Saliency page.
+def text_input(examples: cached.ExampleTexts, focus: state.FocusText | None, *, prefix: str, label: str = "Text",
+               height: int = 90, targets: Sequence[str] | None = None) -> SaliencyInput:
+    """Text area(s) with an example picker (and, given ``targets``, the class to explain), for pages that take one
+    text. Widget keys are ``{prefix}text``, ``{prefix}pair``, ``{prefix}use_pair``, ``{prefix}example``,
+    ``{prefix}target``.
 
-    The text starts as ``focus`` (the text chosen on the Projection page, when it belongs to this
-    model and dataset) or the first example; it is refilled when that source changes.
+    The text starts as ``focus`` (the text chosen on another page, when it belongs to this dataset) or the first
+    example; it is refilled when that source changes.
     """
-    k = {n: f"bl.w.sal.{n}" for n in ("text", "pair", "use_pair", "example", "target")}
-    if focus is not None:
-        source: tuple = ("focus", focus.text, focus.text_pair)
-    else:
-        source = ("example", examples.texts[0] if examples.texts else "",
-                  examples.pairs[0] if examples.pairs else None)
-    if st.session_state.get("bl.saliency.source") != source:
-        st.session_state["bl.saliency.source"] = source
+    k = {n: f"{prefix}{n}" for n in ("text", "pair", "use_pair", "example", "target")}
+    source: tuple = (("focus", focus.text, focus.text_pair) if focus is not None else
+                     ("example", examples.texts[0] if examples.texts else "",
+                      examples.pairs[0] if examples.pairs else None))
+    if st.session_state.get(f"bl.source.{prefix}") != source:  # a new focus text or dataset: start from it
+        st.session_state[f"bl.source.{prefix}"] = source
         st.session_state[k["text"]] = source[1]
         st.session_state[k["pair"]] = source[2] or ""
         st.session_state[k["example"]] = None if focus is not None or not examples.texts else 0
     _init(k["use_pair"], False)
-    targets = [None, *model.label_names]
-    if st.session_state.get(k["target"], None) not in targets:
-        st.session_state[k["target"]] = None
 
     def load_example() -> None:
         i = st.session_state.get(k["example"])
@@ -493,7 +493,7 @@ def saliency_text_input(model: Any, examples: cached.ExampleTexts, focus: state.
                  format_func=lambda i: f"{i + 1} · {examples.labels[i] or 'unlabelled'} · "
                                        f"{_one_line(examples.texts[i], 100)}",
                  help=f"Examples {examples.note}.")
-    text = st.text_area("Text to explain", key=k["text"], height=110)
+    text = st.text_area("First text" if examples.is_pair and targets is None else label, key=k["text"], height=height)
     cur_text, cur_pair = st.session_state[k["text"]], st.session_state[k["pair"]]
     if focus is not None and cur_text == focus.text and (focus.text_pair or "") == cur_pair:
         conf = f" ({focus.confidence:.0%})" if focus.confidence is not None else ""
@@ -508,15 +508,26 @@ def saliency_text_input(model: Any, examples: cached.ExampleTexts, focus: state.
     if examples.is_pair:
         pair = st.text_area("Second text", key=k["pair"], height=70,
                             help="The dataset holds sentence pairs (e.g. premise and hypothesis).")
+    target = None
     c1, c2 = st.columns([2, 3], gap="large", vertical_alignment="bottom")
-    target = c1.selectbox("Explain the class", targets, key=k["target"],
-                          format_func=lambda t: "the predicted class" if t is None else t,
-                          help="Gradient and perturbation methods explain one class: by default the one the model "
-                               "predicts. Attention does not depend on the class.")
+    if targets is not None:
+        options = [None, *targets]
+        if st.session_state.get(k["target"], None) not in options:
+            st.session_state[k["target"]] = None
+        target = c1.selectbox("Explain the class", options, key=k["target"],
+                              format_func=lambda t: "the predicted class" if t is None else t,
+                              help="Gradient and perturbation methods explain one class: by default the one the "
+                                   "model predicts. Attention does not depend on the class.")
     if not examples.is_pair and c2.toggle("Add a second text", key=k["use_pair"],
                                           help="Feed a sentence pair (e.g. premise / hypothesis) instead of one text."):
         pair = st.text_area("Second text", key=k["pair"], height=70)
     return SaliencyInput(text, pair, target)
+
+
+def saliency_text_input(model: Any, examples: cached.ExampleTexts, focus: state.FocusText | None) -> SaliencyInput:
+    """The Saliency and Instance pages' text and the class to explain (see :func:`text_input`)."""
+    return text_input(examples, focus, prefix="bl.w.sal.", label="Text to explain", height=110,
+                      targets=model.label_names)
 
 
 def param_widget(p: Param, key: str, *, container: Any = st) -> Any:

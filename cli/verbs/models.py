@@ -19,11 +19,12 @@ def _eval_cfg(p: argparse.ArgumentParser) -> None:
 
 @_eval_cfg.handler
 def _evaluate(args: argparse.Namespace) -> Any:
-    from core.models.evaluate import evaluate_model
+    from core.models.evaluate import evaluate
+    from core.models.heldout import heldout_sample
 
     model = open_model(args)
     ds = open_dataset(args, sample=False)
-    ev = evaluate_model(model, ds, n=args.n, seed=args.seed, progress=progress_bar(args, "evaluate"))
+    ev = evaluate(model, heldout_sample(model, ds, args.n, seed=args.seed), progress=progress_bar(args, "evaluate"))
     return ev.to_json()
 
 
@@ -88,7 +89,8 @@ def _train_cfg(p: argparse.ArgumentParser) -> None:
 @_train_cfg.handler
 def _train(args: argparse.Namespace) -> Any:
     from core.data.sampling import take_split
-    from core.models.evaluate import evaluate_model
+    from core.models.evaluate import evaluate
+    from core.models.heldout import heldout_sample
     from core.models.storage import save_model
     from core.training.finetune import TrainConfig, finetune, train_pretrained_head, training_metadata
 
@@ -118,7 +120,7 @@ def _train(args: argparse.Namespace) -> Any:
     meta = training_metadata(res, cfg, base_ref=args.model, dataset=full, split_seed=args.seed, n_train=len(train),
                              n_val=len(val))
     clf.metadata = meta
-    ev = evaluate_model(clf, full, seed=args.seed)  # the metadata marks `full` as training data: test split only
+    ev = evaluate(clf, heldout_sample(clf, full, seed=args.seed))  # the metadata marks `full` as training data
     meta["heldout"] = {"accuracy": ev.accuracy, "n": ev.n, "split": ev.split}
     save_model(clf, out, meta)
     return {"out": str(out), "setting": args.setting, "heldout_accuracy": ev.accuracy, "heldout_n": ev.n,

@@ -44,6 +44,7 @@ def _project(args: argparse.Namespace) -> Any:
     from core.analyses.projection.distances import check_lambda
     from core.analyses.projection.layout import parse_lambdas
     from core.analyses.projection.run import embeddings_for, run_projection, save_projection
+    from core.foundation.cache import fingerprint
     from core.foundation.settings import cache_root
     from core.models.heldout import heldout_sample
 
@@ -70,9 +71,13 @@ def _project(args: argparse.Namespace) -> Any:
         t0 = time.perf_counter()
         run = run_projection(model, sample, dataclasses.replace(params, lam=lam), progress=bar, emb=emb)
         if out is None:
+            # every parameter is in the name (the readable ones in words, all of them in the key), so runs that
+            # differ in anything never share a file; the same name means the same content
             slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model.ref}_{ds.name}_n{len(ds)}")
             mode = "exact" if args.exact else args.metric
-            path = cache_root() / "projections" / f"{slug}_{mode}_lam{lam:g}.npz"
+            key = fingerprint({"params": run.params.to_dict(), "model": model.fingerprint,
+                               "texts": sample.fingerprint, "indices": sample.indices.tolist()}, length=10)
+            path = cache_root() / "projections" / f"{slug}_{mode}_lam{lam:g}_seed{args.seed}_{key}.npz"
             overwrite = True
         else:
             path = out if len(lams) == 1 else out.with_name(f"{out.stem}_lam{lam:g}{out.suffix}")

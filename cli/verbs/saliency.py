@@ -5,12 +5,30 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
-from core.foundation.errors import BackboneLensError
+from typing import TYPE_CHECKING, Any
+
 from cli.common import _parse_params, add_dataset, add_model, add_output, open_dataset, open_model, progress_bar, verb
+from core.analyses.saliency_params import ClassTokensParams, FaithfulnessParams, REPLACEMENTS
+from core.foundation.errors import BackboneLensError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analyses.saliency import SaliencyMethod
+    from core.data.sampling import Sample
+    from core.models.loading import LoadedModel
+
+GAME_METHODS = "decoded_gradcam,integrated_gradients,occlusion"  # the verb's quicker default (no plain Grad-CAM)
+CT = ClassTokensParams.defaults()
 
 
-def _method_json(m: Any) -> dict[str, Any]:
+def _sample(args: argparse.Namespace, model: "LoadedModel") -> "Sample":
+    """``--n`` texts (``--seed``) of the dataset, drawn from all of it (training texts included), as these verbs
+    always did."""
+    from core.models.heldout import heldout_sample
+
+    return heldout_sample(model, open_dataset(args, sample=False), args.n, seed=args.seed, heldout=False)
+
+
+def _method_json(m: "SaliencyMethod") -> dict[str, Any]:
     return {"name": m.name, "title": m.title, "signed": m.signed, "needs_mlm_head": m.needs_mlm_head,
             "uses_target": m.uses_target, "cost": m.cost, "description": m.description,
             "parameters": [{"name": p.name, "type": p.type, "default": p.default, "min": p.minimum, "max": p.maximum,
@@ -82,11 +100,11 @@ def _saliency(args: argparse.Namespace) -> Any:
     return "\n".join(lines)
 
 
-def _parse_layers(text: str | None, model: Any) -> tuple[int, ...] | None:
+def _parse_layers(text: str | None) -> tuple[int, ...] | str:
     if text is None:
-        return None
+        return "default"
     if text.strip() == "all":
-        return tuple(range(model.num_layers + 1))
+        return "all"
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
@@ -97,11 +115,10 @@ def _parse_layers(text: str | None, model: Any) -> tuple[int, ...] | None:
 def _faith_cfg(p: argparse.ArgumentParser) -> None:
     add_model(p)
     add_dataset(p)
-    p.add_argument("--methods", default="decoded_gradcam,integrated_gradients,occlusion",
-                   help="comma-separated method names")
+    p.add_argument("--methods", default=GAME_METHODS, help="comma-separated method names")
     p.add_argument("--layers", default=None, help="layer sweep for decoded_gradcam / layer_gradcam: e.g. 0,2,4,6 "
                    "or all (default: the method's layer only)")
-    p.add_argument("--replacement", choices=("mask", "pad", "delete"), default="mask",
+    p.add_argument("--replacement", choices=REPLACEMENTS, default=FaithfulnessParams.defaults()["replacement"],
                    help="what hidden tokens become (default mask: keeps length and positions)")
     p.add_argument("--max-length", type=int, default=None, help="truncate texts to this many tokens")
     p.add_argument("--param", action="append", metavar="METHOD.NAME=VALUE",
@@ -111,8 +128,10 @@ def _faith_cfg(p: argparse.ArgumentParser) -> None:
 
 @_faith_cfg.handler
 def _faithfulness(args: argparse.Namespace) -> Any:
-    from core.analyses.saliency.faithfulness import MethodSpec, dataset_games
     from core.analyses.saliency import get_method
+    from core.analyses.saliency.faithfulness import run_games
+    from core.analyses.saliency_params import as_assignments
+    from core.foundation.cache import ArrayCache
 
     names = [x.strip() for x in args.methods.split(",") if x.strip()]
     if not names:
@@ -127,19 +146,22 @@ def _faithfulness(args: argparse.Namespace) -> Any:
         get_method(n).resolve_params(None, per[n])
     if args.max_length is not None and args.max_length < 4:
         raise BackboneLensError("--max-length must be at least 4.")
+    layers = _parse_layers(args.layers)
     model = open_model(args)
-    ds = open_dataset(args)
-    layers = _parse_layers(args.layers, model)
-    specs = [MethodSpec(n, per[n], layers if n in ("decoded_gradcam", "layer_gradcam") else None) for n in names]
-    bar = progress_bar(args, "games")
-    res = dataset_games(model, ds, specs, replacement=args.replacement, max_length=args.max_length, seed=args.seed,
-                        progress=None if bar is None else (lambda st, f, msg: bar(int(f * 1000), 1000)))
+    sample = _sample(args, model)
+    # Integrated Gradients plays with its own default steps here unless --param says otherwise
+    params = FaithfulnessParams(methods=tuple(names), layers=layers, replacement=args.replacement,
+                                max_length=args.max_length, ig_steps=get_method("integrated_gradients").param(
+                                    "steps").default, method_params=tuple(a for n in names for a in as_assignments(
+                                        per[n], prefix=f"{n}.")))
+    res = run_games(model, sample, params, cache=ArrayCache(), progress=progress_bar(args, "games"))
     out = res.to_json()
     if not args.json:
         rows = [f"{c.name:28s} hide AUC {c.hide_auc:.3f}  reveal AUC {c.reveal_auc:.3f}  (probability: "
                 f"{c.hide_auc_prob:.3f} / {c.reveal_auc_prob:.3f})" for c in res.curves]
-        head = (f"{res.n} texts of {ds.name}, mean {res.mean_tokens:.0f} tokens, replacement {res.replacement}, "
-                f"accuracy against {res.accuracy_against}; hiding: lower is better, revealing: higher is better")
+        head = (f"{res.n} texts of {sample.dataset.name}, mean {res.mean_tokens:.0f} tokens, replacement "
+                f"{res.replacement}, accuracy against {res.accuracy_against}; hiding: lower is better, revealing: "
+                "higher is better")
         return "\n".join([head, *rows] + ([f"best layer: {out['best_layer']}"] if "best_layer" in out else []))
     return out
 
@@ -148,20 +170,20 @@ def _faithfulness(args: argparse.Namespace) -> Any:
 def _ctok_cfg(p: argparse.ArgumentParser) -> None:
     add_model(p)
     add_dataset(p)
-    p.add_argument("--method", default="decoded_gradcam")
+    p.add_argument("--method", default=CT["method"])
     p.add_argument("--layer", type=int, default=None)
     p.add_argument("--param", action="append", metavar="NAME=VALUE")
-    p.add_argument("--top-k", type=int, default=10)
-    p.add_argument("--min-docs", type=int, default=2, help="a word must occur in this many texts of the class")
-    p.add_argument("--idf", default="bundled", help="IDF corpus: bundled (BBC + tweets), dataset (this dataset), "
-                   "or a text file with one document per line")
+    p.add_argument("--top-k", type=int, default=CT["top_k"])
+    p.add_argument("--min-docs", type=int, default=CT["min_docs"], help=ClassTokensParams.param("min_docs").help)
+    p.add_argument("--idf", default=CT["idf"], help=ClassTokensParams.param("idf").help)
     add_output(p)
 
 
 @_ctok_cfg.handler
 def _class_tokens(args: argparse.Namespace) -> Any:
-    from core.analyses.saliency.class_tokens import bundled_idf, class_representative_tokens, idf_from_texts
     from core.analyses.saliency import get_method
+    from core.analyses.saliency.class_tokens import run_class_tokens
+    from core.analyses.saliency_params import as_assignments
 
     if args.top_k < 1 or args.min_docs < 1:
         raise BackboneLensError("--top-k and --min-docs must be at least 1.")
@@ -170,25 +192,14 @@ def _class_tokens(args: argparse.Namespace) -> Any:
     if args.layer is not None:
         params["layer"] = args.layer
     method.resolve_params(None, params)
-    idf_path = None
-    if args.idf not in ("bundled", "dataset"):
-        idf_path = Path(args.idf).expanduser()
-        if not idf_path.is_file():
-            raise BackboneLensError(f"--idf: {idf_path} is not a file (or say bundled / dataset).")
+    if args.idf not in ("bundled", "dataset") and not Path(args.idf).expanduser().is_file():
+        raise BackboneLensError(f"--idf: {Path(args.idf).expanduser()} is not a file (or say bundled / dataset).")
     model = open_model(args)
-    ds = open_dataset(args)
-    if args.idf == "bundled":
-        idf = bundled_idf(model.tokenizer)
-    elif args.idf == "dataset":
-        idf = idf_from_texts(model.tokenizer, ds.texts, source=f"{ds.name} ({len(ds):,} texts)")
-    else:
-        assert idf_path is not None
-        lines = [x for x in idf_path.read_text("utf-8", errors="replace").splitlines() if x.strip()]
-        idf = idf_from_texts(model.tokenizer, lines, source=f"{idf_path.name} ({len(lines):,} lines)")
-    res = method(model, list(ds.texts), None if ds.text_pairs is None else list(ds.text_pairs),
-                 progress=progress_bar(args, args.method), **params)
-    ct = class_representative_tokens(res, model.tokenizer, idf=idf, top_k=args.top_k, min_docs=args.min_docs)
-    out = {"model": model.ref, "dataset": ds.name, "n": len(ds), **ct.to_json()}
+    sample = _sample(args, model)
+    ct = run_class_tokens(model, sample, ClassTokensParams(method=method.name, method_params=as_assignments(params),
+                                                           top_k=args.top_k, min_docs=args.min_docs, idf=args.idf),
+                          progress=progress_bar(args, args.method))
+    out = {"model": model.ref, "dataset": sample.dataset.name, "n": len(sample), **ct.to_json()}
     if args.json:
         return out
     return "\n".join([f"{method.name}: top {ct.top_k} words per predicted class (idf: {ct.idf_source}); mean "

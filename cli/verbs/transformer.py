@@ -1,29 +1,56 @@
 """CLI verbs inside the transformer: ``layers`` (where in depth the classes separate), ``heads`` (attention-head
-importance with the pruning check), ``attention`` (attention maps of one text) and ``instance`` (IG attribution,
-integrated-Hessians interactions, attribution entropy). Imported by :mod:`core.cli`."""
+importance with the pruning check), ``attention`` (attention maps of one text), ``instance`` (IG attribution,
+integrated-Hessians interactions, attribution entropy) and ``topics`` (clusters named by their words).
+
+Defaults, choices and method names come from the analyses' parameter classes and registries
+(:mod:`core.analyses.transformer`); the texts of a dataset are drawn with
+:func:`core.models.heldout.heldout_sample` (the held-out test split when a model was trained on the dataset)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from cli.common import add_dataset, add_model, add_output, open_dataset, progress_bar, verb
+from cli.common import add_dataset, add_model, add_output, open_dataset, open_model, progress_bar, verb
+from core.analyses.transformer.attention_maps import DEFAULT_MAX_TOKENS
+from core.analyses.transformer.head_importance import HEAD_METHODS, HeadImportanceParams
+from core.analyses.transformer.instance_view import BASELINES, EntropyParams, InstanceParams
+from core.analyses.transformer.layers import LayersParams
+from core.analyses.transformer.topics import CLUSTERING, REDUCTIONS, TopicsParams
 from core.foundation.errors import BackboneLensError
-from cli.common import open_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.data.sampling import Sample
+    from core.models.loading import LoadedModel
+
+
+def _default(params: type, name: str) -> Any:
+    return params.param(name).default
+
+
+def _sample(args: argparse.Namespace, models: "Sequence[LoadedModel]") -> "Sample":
+    """``--n`` texts (all without it) of ``--dataset`` drawn with ``--seed``, from the held-out test split when one
+    of ``models`` (a classifier) was trained on it."""
+    from core.models.heldout import heldout_sample
+
+    return heldout_sample(models, open_dataset(args, sample=False), args.n, seed=args.seed, classifiers_only=True)
+
+
+def _texts_from(sample: "Sample") -> str:
+    return "held-out test split" if sample.split == "test" else f"all of {sample.source}"
 
 
 @verb("layers", "per-layer separability of the true labels: k-NN accuracy and silhouette at every layer")
 def _layers_cfg(p: argparse.ArgumentParser) -> None:
     add_model(p)
     add_dataset(p)
-    p.add_argument("--k", type=int, default=10, help="neighbours of the k-NN vote (default 10)")
+    k = LayersParams.param("k")
+    p.add_argument("--k", type=int, default=k.default, help=f"{k.help} (default {k.default})")
     add_output(p)
 
 
 @_layers_cfg.handler
 def _layers(args: argparse.Namespace) -> Any:
-    from core.data.sampling import sample
-    from core.models.heldout import heldout_pool
-    from core.analyses.transformer.layers import layer_sweep
+    from core.analyses.transformer.layers import run_layers
     from core.models.refs import load_model
 
     refs = [r.strip() for r in args.model.split(",") if r.strip()]
@@ -32,18 +59,18 @@ def _layers(args: argparse.Namespace) -> Any:
     if args.k < 1:
         raise BackboneLensError(f"--k must be at least 1, got {args.k}.")
     models = [load_model(r, device=args.device, trust_remote_code=args.trust_remote_code) for r in refs]
-    full = open_dataset(args, sample=False)
-    pool, split, by = heldout_pool(models, full)
-    ds = sample(pool, args.n, seed=args.seed) if args.n else pool
-    where = (f"held-out test split ({by.ref} was trained on {full.name})" if by is not None
-             else f"all of {full.name}")
-    results = [layer_sweep(m, ds, k=args.k, seed=args.seed, progress=progress_bar(args, args.verb))[0] for m in models]
-    out = {"dataset": ds.name, "n": len(ds), "texts_from": where, "models": [r.to_json() for r in results]}
+    sample = _sample(args, models)
+    where = _texts_from(sample) + (f" ({sample.trained_by} was trained on {sample.source})"
+                                   if sample.split == "test" else "")
+    res = run_layers(models, sample, LayersParams(k=args.k), progress=progress_bar(args, args.verb))
+    results = res.separability
+    out = {"dataset": sample.dataset.name, "n": len(sample), "texts_from": where,
+           "models": [r.to_json() for r in results]}
     if len(results) == 1:
         out.update(results[0].to_json())
     if args.json:
         return out
-    lines = [f"{len(ds)} texts ({where}); k = {args.k}; chance {results[0].chance:.3f}"]
+    lines = [f"{len(sample)} texts ({where}); k = {args.k}; chance {results[0].chance:.3f}"]
     for r in results:
         lines.append(f"{r.model_ref}: classes separate by layer {r.separation_layer()}")
         lines += [f"  layer {int(l):2d}  k-NN accuracy {a:.3f}  silhouette {s:+.3f}"
@@ -55,23 +82,20 @@ def _layers(args: argparse.Namespace) -> Any:
 def _heads_cfg(p: argparse.ArgumentParser) -> None:
     add_model(p)
     add_dataset(p)
-    p.add_argument("--method", choices=("attribution", "mask"), default="attribution",
+    p.add_argument("--method", choices=HEAD_METHODS.names(), default=_default(HeadImportanceParams, "method"),
                    help="attribution: Hao et al. (integrated gradients of the logit w.r.t. each head's attention); "
                         "mask: Michel et al. (|gradient of the loss w.r.t. a head mask|)")
-    p.add_argument("--steps", type=int, default=10, help="integration nodes of the attribution (default 10)")
+    steps = _default(HeadImportanceParams, "steps")
+    p.add_argument("--steps", type=int, default=steps, help=f"integration nodes of the attribution (default {steps})")
     p.add_argument("--no-compare", action="store_true", help="skip the other method and the rank correlation")
     p.add_argument("--no-pruning", action="store_true", help="skip the pruning check")
-    p.add_argument("--max-length", type=int, default=None, help="truncate texts to this many tokens")
+    p.add_argument("--max-length", type=int, default=None, help=HeadImportanceParams.param("max_length").help)
     add_output(p)
 
 
 @_heads_cfg.handler
 def _heads(args: argparse.Namespace) -> Any:
-    from core.analyses.transformer.head_importance import head_importance
-    from cli.common import open_model
-    from core.data.sampling import sample
-    from core.analyses.projection.run import model_labels
-    from core.models.heldout import heldout_pool
+    from core.analyses.transformer.head_importance import run_head_importance
 
     if args.steps < 1:
         raise BackboneLensError(f"--steps must be at least 1, got {args.steps}.")
@@ -79,16 +103,11 @@ def _heads(args: argparse.Namespace) -> Any:
         raise BackboneLensError("--max-length must be at least 4.")
     model = open_model(args)
     model.require_head()
-    full = open_dataset(args, sample=False)
-    pool, _, by = heldout_pool([model], full)
-    ds = sample(pool, args.n, seed=args.seed) if args.n else pool
-    labels = model_labels(model, ds)[0]
-    res = head_importance(model, list(ds.texts), None if ds.text_pairs is None else list(ds.text_pairs),
-                          labels=labels, method=args.method, compare=not args.no_compare,
-                          prune=not args.no_pruning, steps=args.steps, seed=args.seed, max_length=args.max_length,
-                          progress=progress_bar(args, args.verb))
-    out = {**res.to_json(), "dataset": ds.name,
-           "texts_from": "held-out test split" if by is not None else f"all of {full.name}"}
+    sample = _sample(args, [model])
+    params = HeadImportanceParams(method=args.method, steps=args.steps, compare=not args.no_compare,
+                                  prune=not args.no_pruning, max_length=args.max_length)
+    res = run_head_importance(model, sample, params, progress=progress_bar(args, args.verb))
+    out = {**res.to_json(), "dataset": sample.dataset.name, "texts_from": _texts_from(sample)}
     if model.notes:
         out["model_notes"] = list(model.notes)
     if args.json:
@@ -112,14 +131,14 @@ def _attention_cfg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-pair", default=None, help="second segment (sentence pairs)")
     p.add_argument("--layer", type=int, default=None, help="layer, 0-based (default: the last)")
     p.add_argument("--head", type=int, default=0, help="head, 0-based (default 0)")
-    p.add_argument("--max-tokens", type=int, default=48, help="tokens shown (default 48; the model reads all)")
+    p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                   help=f"tokens shown (default {DEFAULT_MAX_TOKENS}; the model reads all)")
     add_output(p)
 
 
 @_attention_cfg.handler
 def _attention(args: argparse.Namespace) -> Any:
     from core.analyses.transformer.attention_maps import attention_maps, check_layer_head
-    from cli.common import open_model
 
     model = open_model(args)
     maps = attention_maps(model, args.text, args.text_pair, max_tokens=args.max_tokens)
@@ -143,23 +162,26 @@ def _attention(args: argparse.Namespace) -> Any:
 @verb("instance", "one text: IG attribution, integrated-Hessians token interactions, attribution entropy; or, "
       "with --dataset, is attribution entropy higher on errors and low-confidence texts (AUROC)")
 def _instance_cfg(p: argparse.ArgumentParser) -> None:
+    one, study = InstanceParams(), EntropyParams()
     add_model(p)
     p.add_argument("--text", default=None, help="the text to explain (or --dataset for the entropy study)")
     p.add_argument("--text-pair", default=None, help="second segment (sentence pairs)")
     p.add_argument("--target", default=None, help="class to explain: number or label name (default: predicted)")
     p.add_argument("--ig-steps", type=int, default=None,
-                   help="integrated-gradients steps (default 50 for a text, 20 for the entropy study)")
-    p.add_argument("--steps", type=int, default=32, help="integrated-Hessians path points (default 32)")
-    p.add_argument("--max-tokens", type=int, default=16, help="tokens with interaction rows (default 16)")
-    p.add_argument("--baseline", choices=("pad", "mask", "zero"), default="pad")
+                   help=f"integrated-gradients steps (default {one.ig_steps} for a text, {study.steps} for the "
+                        "entropy study)")
+    p.add_argument("--steps", type=int, default=one.steps,
+                   help=f"integrated-Hessians path points (default {one.steps})")
+    p.add_argument("--max-tokens", type=int, default=one.max_tokens,
+                   help=f"tokens with interaction rows (default {one.max_tokens})")
+    p.add_argument("--baseline", choices=BASELINES, default=one.baseline)
     add_dataset(p, required=False)
     add_output(p)
 
 
 @_instance_cfg.handler
 def _instance(args: argparse.Namespace) -> Any:
-    from cli.common import open_model
-    from core.analyses.transformer.instance_view import entropy_study, instance_view
+    from core.analyses.transformer.instance_view import instance_view, run_entropy
 
     if (args.text is None) == (args.dataset is None):
         raise BackboneLensError("Give either --text (one text) or --dataset (the entropy study), not both.")
@@ -168,8 +190,9 @@ def _instance(args: argparse.Namespace) -> Any:
     model = open_model(args)
     model.require_head()
     if args.text is not None:
-        v = instance_view(model, args.text, args.text_pair, target=args.target, ig_steps=args.ig_steps or 50,
-                          steps=args.steps, baseline=args.baseline, max_tokens=args.max_tokens,
+        params = InstanceParams(ig_steps=args.ig_steps or InstanceParams().ig_steps, steps=args.steps,
+                                max_tokens=args.max_tokens, baseline=args.baseline)
+        v = instance_view(model, args.text, args.text_pair, params, target=args.target,
                           progress=progress_bar(args, args.verb))
         out = {"model": model.ref, **v.to_json()}
         if args.json:
@@ -183,14 +206,10 @@ def _instance(args: argparse.Namespace) -> Any:
                      f"{v.completeness_error:.1%}):")
         lines += [f"  {x} × {y}: {val:+.4f}" for x, y, val in v.top_pairs()]
         return "\n".join(lines)
-    from core.data.sampling import sample
-    from core.models.heldout import heldout_pool
-
-    full = open_dataset(args, sample=False)
-    pool, _, by = heldout_pool([model], full)
-    ds = sample(pool, args.n, seed=args.seed) if args.n else pool
-    st = entropy_study(model, ds, steps=args.ig_steps or 20, baseline=args.baseline, progress=progress_bar(args, args.verb))
-    out = {**st.to_json(), "texts_from": "held-out test split" if by is not None else f"all of {full.name}"}
+    sample = _sample(args, [model])
+    params = EntropyParams(steps=args.ig_steps or EntropyParams().steps, baseline=args.baseline)
+    st = run_entropy(model, sample, params, progress=progress_bar(args, args.verb))
+    out = {**st.to_json(), "texts_from": _texts_from(sample)}
     if args.json:
         return out
 
@@ -205,10 +224,11 @@ def _instance(args: argparse.Namespace) -> Any:
         f"(length alone: {f(st.auroc_low_confidence_length)})"] + [f"note: {n}" for n in st.notes])
 
 
-def parse_clusters(text: str) -> int | str:
-    """``auto`` or a whole number (range checks happen in :func:`core.analyses.transformer.topics.check_n_clusters`)."""
+def parse_clusters(text: str) -> int | None:
+    """None for ``auto``, else a whole number (range checks happen in
+    :func:`core.analyses.transformer.topics.check_n_clusters`)."""
     if text.strip().lower() == "auto":
-        return "auto"
+        return None
     try:
         return int(text)
     except ValueError:
@@ -217,40 +237,35 @@ def parse_clusters(text: str) -> int | str:
 
 @verb("topics", "cluster the embeddings, name each cluster with c-TF-IDF words, error rate per cluster")
 def _topics_cfg(p: argparse.ArgumentParser) -> None:
+    d = TopicsParams()
     add_model(p)
     add_dataset(p)
-    p.add_argument("--method", choices=("kmeans", "agglomerative", "hdbscan"), default="kmeans",
-                   help="clustering of the L2-normalised pooled embeddings (default kmeans)")
+    p.add_argument("--method", choices=CLUSTERING.names(), default=d.method,
+                   help=f"clustering of the L2-normalised pooled embeddings (default {d.method})")
     p.add_argument("--clusters", default="auto", help="number of clusters, or auto: the best silhouette over "
                    "k = 2..min(12, n/10) (default auto; HDBSCAN always finds its own)")
-    p.add_argument("--top-n", type=int, default=10, help="topic words per cluster (default 10)")
+    p.add_argument("--top-n", type=int, default=d.top_n, help=f"topic words per cluster (default {d.top_n})")
     p.add_argument("--rerank", action="store_true", help="re-rank the 30 best c-TF-IDF words by the cosine "
                    "similarity of their embedding to the cluster centroid (KeyBERTInspired)")
-    p.add_argument("--reduce", choices=("none", "umap"), default="none",
+    p.add_argument("--reduce", choices=REDUCTIONS, default=d.reduce,
                    help="cluster the embeddings as they are (default) or after UMAP to 5 dimensions")
     add_output(p)
 
 
 @_topics_cfg.handler
 def _topics(args: argparse.Namespace) -> Any:
-    from core.data.sampling import sample
-    from core.models.heldout import heldout_pool
-    from core.analyses.transformer.topics import check_n_clusters, topics
+    from core.analyses.transformer.topics import check_params, run_topics
 
-    k = parse_clusters(args.clusters)
+    params = TopicsParams(method=args.method, n_clusters=parse_clusters(args.clusters), top_n=args.top_n,
+                          rerank=args.rerank, reduce=args.reduce)
     if args.top_n < 1:
         raise BackboneLensError(f"--top-n must be at least 1, got {args.top_n}.")
     if args.n is not None:
-        check_n_clusters(k, args.n, args.method)  # fail before loading the model
+        check_params(params, args.n)  # fail before loading the model
     model = open_model(args)
-    full = open_dataset(args, sample=False)
-    pool, _, by = heldout_pool([model], full)
-    note = (f"{by.ref} was trained on {full.name}; the texts come from its held-out test split." if by is not None
-            else f"{model.ref} was not trained on {full.name}; texts are sampled from all of it.")
-    ds = sample(pool, args.n, seed=args.seed) if args.n else pool
-    res = topics(model, ds, method=args.method, n_clusters=k, top_n=args.top_n, rerank=args.rerank,
-                 reduce=args.reduce, seed=args.seed, progress=progress_bar(args, args.verb))
-    out = {**res.to_json(), "split": note}
+    sample = _sample(args, [model])
+    res = run_topics(model, sample, params, progress=progress_bar(args, args.verb))
+    out = {**res.to_json(), "split": sample.reason}
     if args.json:
         return out
     sil = "n/a" if res.silhouette is None else f"{res.silhouette:.3f}"
@@ -262,7 +277,7 @@ def _topics(args: argparse.Namespace) -> Any:
     for t in res.topics:
         e = "n/a" if t.error_rate is None else f"{t.error_rate:6.1%}"
         lines.append(f"  #{t.id:<2d} {t.size:5d} texts  error {e}  {', '.join(t.words)}")
-    if res.method == "hdbscan":
+    if res.has_noise:
         lines.append(f"  noise {res.noise} texts (in no cluster)")
-    lines += [*res.notes, note]
+    lines += [*res.notes, sample.reason]
     return "\n".join(lines)

@@ -22,7 +22,9 @@ def _demo(args: argparse.Namespace) -> Any:
     from core.training import demo_workspace as demo
 
     if args.action == "status":
-        return {"ready": demo.demo_ready(), "models": demo.demo_status(), "manifest": demo.read_manifest(),
+        problems = demo.demo_problems(verify=True)
+        return {"ready": not problems, "models": {m: m not in problems for m in (*demo.DEMO_MODELS, "mlm-head")},
+                "problems": problems, "manifest": demo.read_manifest(),
                 "folder": str(demo.demo_root())}
     return demo.build_demo(force=args.force, profile=args.profile, progress=progress_bar(args, args.verb))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
-import numpy as np
 from core.foundation.errors import DatasetError
 from core.data.datasets import TextDataset, _make
+from core.data.labels import encode_labels
 
 
 def _read_table(path: Path, encoding: str):
@@ -15,10 +15,11 @@ def _read_table(path: Path, encoding: str):
 
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     try:
-        if suffix in (".csv", ".csv.gz"):
-            return pd.read_csv(path, encoding=encoding, dtype=object, keep_default_na=False)
-        if suffix in (".tsv", ".tsv.gz", ".tab"):
-            return pd.read_csv(path, sep="\t", encoding=encoding, dtype=object, keep_default_na=False)
+        if suffix in (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".tab"):
+            sep = "," if suffix.startswith(".csv") else "\t"
+            df = pd.read_csv(path, sep=sep, encoding=encoding, dtype=object, keep_default_na=False)
+            _check_header(path, sep, encoding)
+            return df
         if suffix in (".jsonl", ".ndjson", ".jsonl.gz"):
             return pd.read_json(path, lines=True, encoding=encoding, dtype=False)
         if suffix == ".json":
@@ -28,6 +29,8 @@ def _read_table(path: Path, encoding: str):
                 return pd.read_json(path, lines=True, encoding=encoding, dtype=False)
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
+    except DatasetError:
+        raise
     except UnicodeDecodeError as e:
         raise DatasetError(
             f"{path.name} is not valid {encoding} text (byte 0x{e.object[e.start]:02x} at position "
@@ -39,6 +42,22 @@ def _read_table(path: Path, encoding: str):
         f"Unsupported file type '{path.suffix}' for {path.name}; use .csv, .tsv, .jsonl, .json or .parquet, "
         "or a folder saved with datasets.save_to_disk."
     )
+
+
+def _check_header(path: Path, sep: str, encoding: str) -> None:
+    """Refuse a table whose header names a column twice (pandas would rename the second one silently)."""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding=encoding, newline="") as f:  # type: ignore[operator]
+        header = next(csv.reader(f, delimiter=sep), [])
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, 1):
+        if name in seen:
+            raise DatasetError(f"{path.name} has two columns named '{name}' (columns {seen[name]} and {i}); rename "
+                               "one so the columns can be told apart.")
+        seen[name] = i
 
 
 def _read_hf_folder(path: Path):
@@ -118,45 +137,15 @@ def load_file(
     if not keep:
         raise DatasetError(f"Column '{tcol}' of {p.name} holds no non-empty text.")
     labels = None
+    notes: list[str] = []
     names: list[str] = list(label_names) if label_names else []
     if lcol is not None:
         raw = df[lcol].tolist()
         if hf_labels and hf_labels[0] == lcol and not names:
             names = list(hf_labels[1])
-        labels, names = _encode_labels(raw, names, lcol, p)
+        labels, names, label_notes = encode_labels(raw, names, column=str(lcol), source=p.name)
+        notes.extend(label_notes)
     texts = [texts[i] for i in keep]
     pairs = None if pairs is None else [pairs[i] for i in keep]
     labels = None if labels is None else labels[keep]
-    return _make(str(p), texts, labels, names, pairs, description=f"{p.name} ({len(texts)} rows)")
-
-
-def _encode_labels(raw: list, names: list[str], col: str, path: Path) -> tuple[np.ndarray, list[str]]:
-    vals = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in raw]
-    def as_int(v):
-        try:
-            f = float(v)
-            return int(f) if f == int(f) else None
-        except (TypeError, ValueError):
-            return None
-    ints = [as_int(v) for v in vals if v != ""]
-    if ints and all(i is not None for i in ints) and not any(str(v) in names for v in vals if v != ""):
-        ids = np.array([as_int(v) if v != "" else -1 for v in vals], dtype=np.int64)
-        k = int(ids.max()) + 1
-        if not names:
-            names = [str(i) for i in range(k)]
-        if k > len(names) or ids.min() < -1:
-            raise DatasetError(
-                f"Label column '{col}' of {path.name} holds ids up to {k - 1} but only {len(names)} "
-                "label names were given."
-            )
-        return ids, names
-    strs = [str(v).strip() for v in vals]
-    if not names:
-        names = sorted({s for s in strs if s})
-    unknown = sorted({s for s in strs if s and s not in names})
-    if unknown:
-        raise DatasetError(
-            f"Label column '{col}' of {path.name} holds labels not among the label names "
-            f"({', '.join(names)}): {', '.join(unknown[:5])}."
-        )
-    return np.array([names.index(s) if s else -1 for s in strs], dtype=np.int64), names
+    return _make(str(p), texts, labels, names, pairs, description=f"{p.name} ({len(texts)} rows)", notes=notes)

@@ -357,4 +357,17 @@ class Params:
         return out
 
 
-__all__ = ["Param", "ParamError", "Params", "param", "show_value", "unknown_name_message"]
+def same_param(params_type: type, name: str, **changes: Any) -> Any:
+    """A new dataclass field declared exactly as the field ``name`` of the :class:`Params` class ``params_type``
+    (default, type, range, help): for a section parameter that *is* that analysis parameter, so that its
+    declaration lives in one place (``lam: float = same_param(ProjectionParams, "lam")``). ``changes``: what the
+    new field declares otherwise (``default=12``, ``help=...``)."""
+    f = next((f for f in dataclasses.fields(params_type) if f.name == name), None)
+    if f is None:
+        raise TypeError(f"{params_type.__name__} declares no parameter {name!r}")
+    default = changes.pop("default", f.default)
+    metadata = {k: {**v, **changes} for k, v in f.metadata.items()} if changes else f.metadata
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+__all__ = ["Param", "ParamError", "Params", "param", "same_param", "show_value", "unknown_name_message"]

@@ -7,6 +7,9 @@ model produces; for our own models it is an :class:`MLPHead` on CLS or mean-pool
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -28,6 +31,28 @@ class MLPHead(nn.Module):
         """pooled: (b, d) → logits (b, C)."""
         x = torch.tanh(self.dense(self.dropout(pooled)))
         return self.out(self.dropout(x))
+
+    def spec(self) -> dict[str, Any]:
+        """What the metadata records to rebuild this head (see :meth:`from_spec`)."""
+        return {"type": "mlp", "dim": self.dim, "num_labels": self.num_labels, "hidden": self.hidden,
+                "dropout": float(self.dropout.p)}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], file: Path | None = None) -> "MLPHead":
+        """The head described by ``spec``, with the weights of the safetensors ``file`` when given."""
+        head = cls(spec["dim"], spec["num_labels"], spec.get("hidden"), spec.get("dropout", 0.1))
+        if file is not None:
+            from safetensors.torch import load_file
+
+            head.load_state_dict(load_file(str(file)))
+        return head
+
+
+def save_module(module: nn.Module, file: Path) -> None:
+    """A module's state dict as a safetensors file (tensors moved to the CPU)."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(file))
 
 
 class HFSequenceHead(nn.Module):

@@ -17,9 +17,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 from core.foundation.errors import ModelError
+from core.models.folder_checks import check_model_folder, check_tokenizer_fits
 from core.models.decoding_heads import HFMaskedLMHead
 from core.models.classifier_heads import HFSequenceHead, MLPHead
-from core.foundation.settings import default_device
+from core.foundation.settings import resolve_device
 from core.models.decoding_heads import load_decoding_head
 
 
@@ -292,7 +293,8 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
     except Exception:  # noqa: BLE001
         pass
     src = str(path) if path is not None else ref
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
+    folder_notes = check_model_folder(path) if path is not None else []
     kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if path is None:
         cached = _in_hub_cache(ref)
@@ -325,6 +327,12 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
             if path is None:
                 raise _hub_error(ref, e) from None
             raise ModelError(f"Could not load weights from {path}: {str(e).splitlines()[0]}") from None
+        except Exception as e:  # noqa: BLE001 - a damaged or foreign checkpoint: one sentence naming the folder
+            if "weights_only" in str(e) or "Unpickl" in type(e).__name__:
+                raise ModelError(f"Refused the pickle checkpoint in {src}: it holds objects other than tensors, and "
+                                 "loading those could run code. Convert it to safetensors.") from None
+            raise ModelError(f"Could not load the weights in {src}: {type(e).__name__}: "
+                             f"{(str(e).splitlines() or [''])[0][:200]}") from None
 
     head: nn.Module | None = None
     mlm: nn.Module | None = None
@@ -335,11 +343,7 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
         pooling = meta["pooling"]
         label_names = tuple(meta.get("label_names", ()))
         if path is not None and (path / HEAD_FILE).exists():
-            from safetensors.torch import load_file
-
-            hs = meta["head"]
-            head = MLPHead(hs["dim"], hs["num_labels"], hs.get("hidden"), hs.get("dropout", 0.1))
-            head.load_state_dict(load_file(str(path / HEAD_FILE)))
+            head = MLPHead.from_spec(meta["head"], path / HEAD_FILE)
     elif any(a.endswith("ForSequenceClassification") for a in archs):
         full = _load(transformers.AutoModelForSequenceClassification)
         encoder = full.base_model
@@ -366,9 +370,10 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
         max_len = min(max_len, int(meta["max_length"]))
     elif st_len:
         max_len = min(max_len, st_len)
+    check_tokenizer_fits(tokenizer, encoder, src)
     lm = LoadedModel(ref=ref, path=path, tokenizer=tokenizer, encoder=encoder, head=head, mlm_head=mlm,
                      label_names=label_names, pooling=pooling, max_length=max_len, model_type=model_type,
-                     metadata=meta, device=dev)
+                     metadata=meta, device=dev, notes=list(folder_notes))
     for m in (encoder, head, mlm):
         if m is not None:
             m.to(dev).eval()

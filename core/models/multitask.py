@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 import torch
 from core.foundation.errors import BackboneLensError, ModelError
-from core.models.classifier_heads import MLPHead
+from core.foundation.files import staged_folder
+from core.models.classifier_heads import MLPHead, save_module
 from core.models.loading import META_FILE, LoadedModel, load_model_files
-from core.models.storage import replace_folder
 
 MULTITASK_FORMAT = "backbone-lens-multitask/1"
 
@@ -97,34 +95,23 @@ def save_multitask(mt: MultiTaskModel, folder: str | Path) -> Path:
 
     An existing ``folder`` is replaced only if it is a Backbone Lens model folder.
     """
-    from safetensors.torch import save_file
 
     folder = Path(folder).expanduser()
     _check_target(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with staged_folder(folder) as tmp:
         mt.base.encoder.save_pretrained(tmp, safe_serialization=True)
         mt.base.tokenizer.save_pretrained(tmp)
         (tmp / HEADS_DIR).mkdir()
         tasks_meta: dict[str, dict] = {}
         for t in mt.tasks:
-            h = mt.heads[t]
-            save_file({k: v.detach().cpu().contiguous() for k, v in h.state_dict().items()},
-                      str(tmp / HEADS_DIR / f"{t}.safetensors"))
+            save_module(mt.heads[t], tmp / HEADS_DIR / f"{t}.safetensors")
             own = dict(mt.metadata.get("tasks", {}).get(t, {}))
             tasks_meta[t] = {**own, "label_names": list(mt.label_names[t]), "dataset": mt.datasets[t],
-                             "head": {"type": "mlp", "dim": h.dim, "num_labels": h.num_labels, "hidden": h.hidden,
-                                      "dropout": float(h.dropout.p)},
-                             "pair": bool(own.get("pair", False)), "max_length": mt.max_length_of(t),
-                             "heldout": own.get("heldout")}
+                             "head": mt.heads[t].spec(), "pair": bool(own.get("pair", False)),
+                             "max_length": mt.max_length_of(t), "heldout": own.get("heldout")}
         meta = {**mt.metadata, "format": MULTITASK_FORMAT, "tasks": tasks_meta, "setting": mt.metadata.get("setting"),
                 "pooling": mt.base.pooling, "max_length": max(mt.max_length_of(t) for t in mt.tasks)}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str), "utf-8")
-        replace_folder(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
@@ -132,7 +119,6 @@ def load_multitask_folder(ref: str, path: Path, meta: dict[str, Any], *, device:
                           trust_remote_code: bool = False, attn_implementation: str | None = None) -> MultiTaskModel:
     """Load the folder ``path`` written by :func:`save_multitask` (``meta``: its ``backbone_lens.json``; ``ref``:
     the name it is known by). :func:`core.models.refs.load_multitask` resolves a reference first."""
-    from safetensors.torch import load_file
 
     base_ref = ref
     base = load_model_files(ref, path, device=device, trust_remote_code=trust_remote_code,
@@ -143,9 +129,7 @@ def load_multitask_folder(ref: str, path: Path, meta: dict[str, Any], *, device:
         f = base.path / HEADS_DIR / f"{t}.safetensors"
         if not f.is_file():
             raise ModelError(f"{base_ref} lists task '{t}' but has no {HEADS_DIR}/{t}.safetensors.")
-        hs = tm["head"]
-        head = MLPHead(hs["dim"], hs["num_labels"], hs.get("hidden"), hs.get("dropout", 0.1))
-        head.load_state_dict(load_file(str(f)))
+        head = MLPHead.from_spec(tm["head"], f)
         heads[t] = head.to(base.device).eval()
     base.head, base.label_names = None, ()
     tasks = meta.get("tasks", {})

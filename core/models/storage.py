@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 from core.models.decoding_heads import DecodingHead
-from core.models.classifier_heads import MLPHead
+from core.foundation.files import staged_folder
+from core.models.classifier_heads import MLPHead, save_module
 from core.models.loading import LoadedModel
 from core.models.loading import HEAD_FILE, META_FILE, MLM_FILE
 
 
 def save_model(model: LoadedModel, folder: str | Path, metadata: dict[str, Any]) -> Path:
     """Write encoder (save_pretrained, safetensors), tokenizer, head and metadata to ``folder`` atomically."""
-    import shutil
-    import tempfile
-
-    from safetensors.torch import save_file
-
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with staged_folder(folder) as tmp:
         model.encoder.save_pretrained(tmp, safe_serialization=True)
         model.tokenizer.save_pretrained(tmp)
         meta = dict(metadata)
@@ -30,33 +23,12 @@ def save_model(model: LoadedModel, folder: str | Path, metadata: dict[str, Any])
         meta.setdefault("label_names", list(model.label_names))
         meta.setdefault("max_length", model.max_length)
         if isinstance(model.head, MLPHead):
-            h = model.head
-            meta["head"] = {"type": "mlp", "dim": h.dim, "num_labels": h.num_labels, "hidden": h.hidden,
-                            "dropout": float(h.dropout.p)}
-            save_file({k: v.detach().cpu().contiguous() for k, v in h.state_dict().items()}, str(tmp / HEAD_FILE))
+            meta["head"] = model.head.spec()
+            save_module(model.head, tmp / HEAD_FILE)
         if isinstance(model.mlm_head, DecodingHead):
-            save_file({k: v.detach().cpu().contiguous() for k, v in model.mlm_head.state_dict().items()},
-                      str(tmp / MLM_FILE))
+            save_module(model.mlm_head, tmp / MLM_FILE)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str), "utf-8")
-        replace_folder(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
-
-
-def replace_folder(tmp: Path, folder: Path) -> None:
-    """Move the finished folder ``tmp`` (a sibling of ``folder``) into place, replacing ``folder`` if present."""
-    import shutil
-
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, folder)
 
 
 def fitted_head_path(model: LoadedModel) -> Path:

@@ -21,11 +21,13 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.foundation.cache import atomic_write_text
 from core.data.refs import load_dataset
 from core.data.sampling import sample, take_split
-from core.models.evaluate import evaluate_model
+from core.models.evaluate import evaluate
+from core.models.heldout import heldout_sample
 from core.foundation.errors import ModelError
 from core.foundation.settings import cache_root
 from core.models.loading import META_FILE, MLM_FILE
@@ -33,6 +35,10 @@ from core.models.refs import Scheme, load_model, register_scheme
 from core.models.decoding_heads import load_decoding_head
 from core.models.storage import save_model
 from core.training.finetune import TrainConfig, finetune, train_pretrained_head, training_metadata
+from core.data.datasets import TextDataset
+from core.models.classifier_heads import MLPHead
+from core.models.loading import LoadedModel
+from core.training.finetune import TrainResult
 
 DEMO_MODELS = ("bbc-pretrained", "bbc-finetuned", "tweets-pretrained", "tweets-finetuned")
 BASE = "bundled:minilm"
@@ -93,26 +99,68 @@ MLM_NOTE = ("fitted by Backbone Lens on frozen final states of the base MiniLM (
             "transform); decoder tied to this model's word embeddings")
 
 
-def _heldout(clf, meta: dict, dataset, n):
-    """Evaluate on the held-out test split (the metadata marks ``dataset`` as the training data) and record it."""
+def _save_classifier(model: LoadedModel, head: MLPHead, result: TrainResult, cfg: TrainConfig, *, folder: Path,
+                     dataset: TextDataset, n_train: int, n_val: int, eval_n: int | None, mlm_file: Path,
+                     extra: dict[str, Any]) -> dict[str, Any]:
+    """Attach the head and the decoding head, evaluate on the held-out test split (the metadata marks ``dataset``
+    as the training data), save the folder and return the manifest step (checksums, accuracy)."""
+    clf = model.with_head(head, dataset.label_names)
+    clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
+    meta = training_metadata(result, cfg, base_ref=BASE, dataset=dataset, split_seed=SPLIT_SEED, n_train=n_train,
+                             n_val=n_val, extra=extra)
     clf.metadata = meta
-    ev = evaluate_model(clf, dataset, n=n, seed=0)
+    ev = evaluate(clf, heldout_sample(clf, dataset, eval_n, seed=0))
     assert ev.split == "test", "held-out evaluation must not see training data"
     meta["heldout"] = {"accuracy": ev.accuracy, "n": ev.n, "split": ev.split, "macro_f1": ev.macro_f1}
-    return ev
+    save_model(clf, folder, meta)
+    return {"files": file_checksums(folder), "heldout_accuracy": ev.accuracy, "heldout_n": ev.n, "n_train": n_train}
 
 
 
 
-def demo_status() -> dict[str, bool]:
+def file_checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a built model folder (recorded in the manifest by the build)."""
+    from core.foundation.cache import file_sha256
+
+    return {f.name: file_sha256(f) for f in sorted(folder.iterdir()) if f.is_file()}
+
+
+def demo_problems(*, verify: bool = False) -> dict[str, str]:
+    """name → why that demo model cannot be used: not built, a damaged weights file (its header and size
+    disagree), or — with ``verify`` — a file whose checksum differs from the one the build recorded."""
+    from core.models.folder_checks import safetensors_problem
+
     root = demo_root()
-    st = {name: (root / name / "backbone_lens.json").exists() for name in DEMO_MODELS}
-    st["mlm-head"] = (root / "mlm-head" / MLM_FILE).exists()
-    return st
+    recorded = read_manifest().get("steps", {}) if verify else {}
+    out: dict[str, str] = {}
+    for name in (*DEMO_MODELS, "mlm-head"):
+        folder = root / name
+        need = folder / (MLM_FILE if name == "mlm-head" else META_FILE)
+        if not need.exists():
+            out[name] = "not built"
+            continue
+        bad = next(((f.name, why) for f in sorted(folder.glob("*.safetensors"))
+                    if (why := safetensors_problem(f))), None)
+        if bad:
+            out[name] = f"{bad[0]} is damaged: {bad[1]}"
+            continue
+        files = recorded.get(name, {}).get("files")
+        if files:
+            now = file_checksums(folder)
+            changed = sorted(f for f, h in files.items() if now.get(f) != h)
+            if changed:
+                out[name] = f"{', '.join(changed)} changed since the build (checksum differs)"
+    return out
 
 
-def demo_ready() -> bool:
-    return all(demo_status().values())
+def demo_status(*, verify: bool = False) -> dict[str, bool]:
+    """name → whether that demo model is built and intact (see :func:`demo_problems`)."""
+    problems = demo_problems(verify=verify)
+    return {name: name not in problems for name in (*DEMO_MODELS, "mlm-head")}
+
+
+def demo_ready(*, verify: bool = False) -> bool:
+    return all(demo_status(verify=verify).values())
 
 
 def read_manifest() -> dict:
@@ -156,7 +204,8 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
 
     # 1. MLM decoding head --------------------------------------------------------------
     mlm_dir = root / "mlm-head"
-    if force or _profile_of(mlm_dir) != profile or not (mlm_dir / MLM_FILE).exists():
+    damaged = demo_problems()  # a step whose files are missing or damaged is built again
+    if force or _profile_of(mlm_dir) != profile or not (mlm_dir / MLM_FILE).exists() or "mlm-head" in damaged:
         from core.training.mlm_head import fit_decoding_head
 
         t0 = time.perf_counter()
@@ -172,7 +221,8 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
                                 "demo_profile": profile, "demo_version": DEMO_VERSION, "mlm_report": rep.to_json(),
                                 "note": "Fitted by Backbone Lens on frozen final hidden states; not an original "
                                         "pre-trained MLM head."})
-        steps["mlm-head"] = {**rep.to_json(), "seconds": round(time.perf_counter() - t0, 1)}
+        steps["mlm-head"] = {**rep.to_json(), "seconds": round(time.perf_counter() - t0, 1),
+                             "files": file_checksums(mlm_dir)}
         save_manifest()
     mlm_file = mlm_dir / MLM_FILE
 
@@ -184,7 +234,7 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
         val = sample(sp["validation"], 400 if profile == "full" else 80, seed=3)
         name = f"{task}-pretrained"
         pre_head = None
-        if force or _profile_of(root / name) != profile:
+        if force or _profile_of(root / name) != profile or name in damaged:
             t0 = time.perf_counter()
             say(name, 0.0, "embedding training texts with frozen MiniLM")
             cfg = TrainConfig(setting="pretrained", seed=0, epochs=300, lr=2e-3, patience=15, max_length=ml)
@@ -192,18 +242,14 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
             pre_head, res = train_pretrained_head(
                 base, train_pre, val, cfg,
                 progress=scaled(say, 0.0, 1.0, stage=name))
-            clf = base.with_head(pre_head, data[task].label_names)
-            clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
-            meta = training_metadata(res, cfg, base_ref=BASE, dataset=data[task], split_seed=SPLIT_SEED,
-                                     n_train=len(train_pre), n_val=len(val),
-                                     extra={"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE})
-            ev = _heldout(clf, meta, data[task], P.eval_n[task])
-            save_model(clf, root / name, meta)
-            steps[name] = {"seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
-                           "heldout_n": ev.n, "n_train": len(train_pre)}
+            extra = {"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE}
+            steps[name] = _save_classifier(base, pre_head, res, cfg, folder=root / name, dataset=data[task],
+                                           n_train=len(train_pre), n_val=len(val), eval_n=P.eval_n[task],
+                                           mlm_file=mlm_file, extra=extra)
+            steps[name]["seconds"] = round(time.perf_counter() - t0, 1)
             save_manifest()
         name_ft = f"{task}-finetuned"
-        if force or _profile_of(root / name_ft) != profile:
+        if force or _profile_of(root / name_ft) != profile or name_ft in damaged:
             t0 = time.perf_counter()
             if pre_head is None:
                 pre_head = load_model(f"demo:{task}-pretrained").head
@@ -216,16 +262,12 @@ def build_demo(*, force: bool = False, profile: str = "full", progress: Progress
             say(name_ft, 0.0, "fine-tuning MiniLM with the head")
             head, res = finetune(ft_model, train_ft, val, cfg, init_head=pre_head,
                                  progress=scaled(say, 0.0, 1.0, stage=name_ft))
-            clf = ft_model.with_head(head, data[task].label_names)
-            clf.mlm_head = load_decoding_head(clf.encoder, mlm_file)
-            meta = training_metadata(res, cfg, base_ref=BASE, dataset=data[task], split_seed=SPLIT_SEED,
-                                     n_train=len(train_ft), n_val=len(val),
-                                     extra={"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE,
-                                            "init_head": f"demo:{task}-pretrained"})
-            ev = _heldout(clf, meta, data[task], P.eval_n[task])
-            save_model(clf, root / name_ft, meta)
-            steps[name_ft] = {"seconds": round(time.perf_counter() - t0, 1), "heldout_accuracy": ev.accuracy,
-                              "heldout_n": ev.n, "n_train": len(train_ft)}
+            extra = {"demo_profile": profile, "demo_version": DEMO_VERSION, "max_length": ml, "mlm_head": MLM_NOTE,
+                     "init_head": f"demo:{task}-pretrained"}
+            steps[name_ft] = _save_classifier(ft_model, head, res, cfg, folder=root / name_ft, dataset=data[task],
+                                              n_train=len(train_ft), n_val=len(val), eval_n=P.eval_n[task],
+                                              mlm_file=mlm_file, extra=extra)
+            steps[name_ft]["seconds"] = round(time.perf_counter() - t0, 1)
             save_manifest()
     manifest["last_build_seconds"] = round(time.perf_counter() - t_all, 1)
     save_manifest()

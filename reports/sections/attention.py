@@ -1,7 +1,7 @@
 """``attention``: what the attention heads look at in a few texts (BertViz's head and model views, printed).
 
 For each text (or text pair) the model's attention weights are read for every layer and head
-(``core.attention_maps``): the token-to-token map of the chosen heads (rows = the attending token, columns =
+(``core.analyses.transformer.attention_maps``): the token-to-token map of the chosen heads (rows = the attending token, columns =
 the token attended to), an overview grid of every head's small map, and for a pair the cross-segment attention
 (the share of attention each text's tokens pay to the other text, per layer and head). The heads are given as
 ``layer.head`` (``2.5``; ``3.mean`` = the layer's mean over heads) or taken from the head importance of the same
@@ -16,15 +16,19 @@ cross-segment shares averaged over heads and pair texts); per text: ``n_tokens``
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from reports.sections.registry import Param, figure, register
-from reports.sections.shared import dataset_facts, for_print, model_facts, section_dataset, section_model, shorten
+from core.foundation.params import Params, param
+from reports.sections.registry import figure, register
+from reports.sections.shared import (HEADS_N, LATEST, dataset_facts, for_print, head_importance_once, model_facts,
+                                     section_dataset, section_model, shorten)
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.transformer.attention_maps import AttentionMaps
+    from core.models.loading import LoadedModel
     from reports.context import ReportContext
 
 HEAD_SPEC = re.compile(r"^\s*(\d+)\s*[.:]\s*(\d+|mean)\s*$")
@@ -48,35 +52,40 @@ def parse_heads(specs: Sequence[str], n_layers: int, n_heads: int) -> list[tuple
     return out
 
 
-@register("attention", title="Attention maps", params=[
-    Param("model", "str", None, "the model whose attention is shown (default: the report's model; any encoder)"),
-    Param("texts", "str_list", (), "texts to show (default: texts of the dataset, see rows and examples)"),
-    Param("pairs", "str_list", (), "second texts, one for each of texts, to show text pairs"),
-    Param("dataset", "str", None, "dataset reference the rows or examples come from (default: the report's dataset)"),
-    Param("rows", "int_list", None, "positions of texts in the whole dataset (from 0), when texts is not given",
-          minimum=0),
-    Param("examples", "int", 1, "texts drawn (report seed) from the held-out test split when the model was trained "
-          "on the dataset, else from all of it, when neither texts nor rows are given", minimum=1, maximum=5),
-    Param("heads", "str_list", (), "heads to show large, as layer.head from 0 (e.g. 2.5) or layer.mean"),
-    Param("top_heads", "int", 0, "also show the most important heads of the model's head importance (the heads "
-          "section's result when it comes earlier, else 100 texts, attention attribution, 10 steps)", minimum=0,
-          maximum=6),
-    Param("max_tokens", "int", 40, "tokens shown on each map (the model reads the whole text)", minimum=4,
-          maximum=48),
-    Param("grid", "bool", True, "add the overview of every head's map for each text"),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
+@dataclass(frozen=True)
+class AttentionSectionParams(Params):
+    model: str | None = param(None, "the model whose attention is shown (default: the report's model; any encoder)",
+                              type="str")
+    texts: tuple[str, ...] = param((), "texts to show (default: texts of the dataset, see rows and examples)",
+                                   type="str_list")
+    pairs: tuple[str, ...] = param((), "second texts, one for each of texts, to show text pairs", type="str_list")
+    dataset: str | None = param(None, "dataset reference the rows or examples come from (default: the report's "
+                                "dataset)", type="str")
+    rows: tuple[int, ...] | None = param(None, "positions of texts in the whole dataset (from 0), when texts is not "
+                                         "given", type="int_list", minimum=0)
+    examples: int = param(1, "texts drawn (report seed) from the held-out test split when the model was trained on "
+                          "the dataset, else from all of it, when neither texts nor rows are given", minimum=1,
+                          maximum=5)
+    heads: tuple[str, ...] = param((), "heads to show large, as layer.head from 0 (e.g. 2.5) or layer.mean",
+                                   type="str_list")
+    top_heads: int = param(0, f"also show the most important heads of the model's head importance (the heads "
+                           f"section's result when it comes earlier, else {HEADS_N} texts, attention attribution, 10 "
+                           "steps)", minimum=0, maximum=6)
+    max_tokens: int = param(40, "tokens shown on each map (the model reads the whole text)", minimum=4, maximum=48)
+    grid: bool = param(True, "add the overview of every head's map for each text")
+
+
+@register("attention", title="Attention maps", params=AttentionSectionParams)
+def compute(ctx: "ReportContext", p: AttentionSectionParams) -> dict:
     """Token-to-token attention of chosen heads, every head at a glance, and cross-segment attention for pairs."""
     from core.analyses.transformer.attention_maps import attention_maps
     from core.foundation.errors import BackboneLensError
 
-    texts = list(params.get("texts") or ())
-    pairs = list(params.get("pairs") or ())
-    max_tokens = int(params.get("max_tokens", 40))
-    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(params.get("model")), "seed": ctx.spec.seed,
-                               "max_tokens": max_tokens, "source": "texts" if texts else "dataset"}
+    texts, pairs = list(p.texts or ()), list(p.pairs or ())
+    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(p.model), "seed": ctx.spec.seed,
+                               "max_tokens": p.max_tokens, "source": "texts" if texts else "dataset"}
     try:
-        model = section_model(ctx, params.get("model"))
+        model = section_model(ctx, p.model)
         context["model"] = model_facts(model)
         if pairs and len(pairs) != len(texts):
             return {"available": False, "reason": f"pairs has {len(pairs)} second text{'s' if len(pairs) != 1 else ''}"
@@ -87,14 +96,14 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
             items = [{"text": t, "text_pair": pairs[i] if pairs else None, "row": None, "label": None}
                      for i, t in enumerate(texts)]
         else:
-            items, facts = _dataset_items(ctx, params, model)
+            items, facts = _dataset_items(ctx, p, model)
             context.update(facts)
-        maps = [attention_maps(model, it["text"], it["text_pair"], max_tokens=max_tokens) for it in items]
+        maps = [attention_maps(model, it["text"], it["text_pair"], max_tokens=p.max_tokens) for it in items]
         L, H = maps[0].n_layers, maps[0].n_heads
-        chosen = parse_heads(list(params.get("heads") or ()), L, H)
+        chosen = parse_heads(list(p.heads or ()), L, H)
         top_note = None
-        if int(params.get("top_heads", 0)):
-            ranked, top_note = _top_heads(ctx, model, int(params.get("top_heads", 0)))
+        if p.top_heads:
+            ranked, top_note = _top_heads(ctx, model, p.top_heads)
             chosen += [lh for lh in ranked if lh not in chosen]
         if not chosen:
             chosen = [(L - 1, None)]
@@ -103,25 +112,25 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
 
             probs = [predict_proba(model, [it["text"]], None if it["text_pair"] is None else [it["text_pair"]])[0]
                      for it in items]
-            for it, p in zip(items, probs):
-                c = int(np.argmax(p))
-                it.update(prediction=model.label_names[c], probability=float(p[c]))
+            for it, pr in zip(items, probs):
+                c = int(np.argmax(pr))
+                it.update(prediction=model.label_names[c], probability=float(pr[c]))
     except BackboneLensError as e:  # empty text, bad head, a model without attention weights …: one sentence
         ctx.say("attention", 1.0, f"attention maps not computed: {e}")
         return {"available": False, "reason": str(e), **context}
     context["top_note"] = top_note
-    return attention_fragment(maps, items, chosen, grid=bool(params.get("grid", True)), context=context)
+    return attention_fragment(maps, items, chosen, grid=p.grid, context=context)
 
 
-def _dataset_items(ctx: "ReportContext", params: dict, model: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _dataset_items(ctx: "ReportContext", p: AttentionSectionParams, model: "LoadedModel"
+                   ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The texts picked by ``rows`` (positions in the whole dataset) or drawn as ``examples``."""
     from core.analyses.transformer.attention_maps import AttentionMapError
-    from core.data.sampling import sample
-    from core.models.heldout import heldout_pool
+    from core.models.heldout import heldout_sample
 
-    ds_ref = params.get("dataset") or ctx.spec.dataset.ref
-    full = section_dataset(ctx, params.get("dataset"))
-    rows = list(params.get("rows") or ())
+    ds_ref = p.dataset or ctx.spec.dataset.ref
+    full = section_dataset(ctx, p.dataset)
+    rows = list(p.rows or ())
     if rows:
         bad = [r for r in rows if r >= len(full)]
         if bad:
@@ -130,12 +139,12 @@ def _dataset_items(ctx: "ReportContext", params: dict, model: Any) -> tuple[list
         ds = full
         idx = rows
     else:
-        pool, split, _ = heldout_pool([model], full)
-        ds = sample(pool, int(params.get("examples", 1)), seed=ctx.spec.seed)
+        sample = heldout_sample([model], full, p.examples, seed=ctx.spec.seed, classifiers_only=True)
+        ds = sample.dataset
         idx = list(range(len(ds)))
-        picked = [int(ds.indices[i]) if ds.indices is not None else i for i in idx]
-        note = (f"drawn at random (seed {ctx.spec.seed}) from the held-out test split of {full.name}" if split == "test"
-                else f"drawn at random (seed {ctx.spec.seed}) from {full.name}")
+        picked = [int(i) for i in sample.indices]
+        note = (f"drawn at random (seed {ctx.spec.seed}) from the held-out test split of {full.name}"
+                if sample.split == "test" else f"drawn at random (seed {ctx.spec.seed}) from {full.name}")
     names = ds.label_names
     items = [{"text": ds.texts[i], "text_pair": ds.text_pairs[i] if ds.text_pairs is not None else None, "row": r,
               "label": names[int(ds.labels[i])] if ds.labels is not None and 0 <= int(ds.labels[i]) < len(names)
@@ -143,19 +152,17 @@ def _dataset_items(ctx: "ReportContext", params: dict, model: Any) -> tuple[list
     return items, {"texts_note": note, "dataset": dataset_facts(full, ds if not rows else full, ds_ref)}
 
 
-def _top_heads(ctx: "ReportContext", model: Any, k: int) -> tuple[list[tuple[int, int]], str]:
+def _top_heads(ctx: "ReportContext", model: "LoadedModel", k: int) -> tuple[list[tuple[int, int]], str]:
     """The ``k`` most important heads: from a heads section earlier in this build, else computed with its defaults."""
-    from core.data.sampling import sample
-    from core.models.heldout import heldout_pool
-    from reports.sections.shared import LATEST, importance_of
+    from core.analyses.transformer.head_importance import HeadImportanceParams
+    from core.models.heldout import heldout_sample
 
     res = ctx._memo.get(LATEST + model.fingerprint)
     if res is not None:
         return res.ranking()[:k], (f"the {k} most important by {res.method} head importance on {res.n:,} texts, "
                                    "from the head-importance section")
-    pool, _, _ = heldout_pool([model], ctx.full_dataset)
-    ds = sample(pool, 100, seed=ctx.spec.seed)
-    res, _ = importance_of(ctx, model, ds, method="attribution", steps=10, compare=False, prune=False)
+    sample = heldout_sample([model], ctx.full_dataset, HEADS_N, seed=ctx.spec.seed, classifiers_only=True)
+    res = head_importance_once(ctx, model, sample, HeadImportanceParams(compare=False, prune=False))
     return res.ranking()[:k], f"the {k} most important by attention attribution on {res.n:,} texts"
 
 

@@ -3,22 +3,24 @@
 For each text, content tokens are hidden (or only they are kept) in the order a method ranks
 them; a faithful order makes the prediction collapse fast when hiding and recover fast when
 revealing. The same games with a random order are the baseline. Computed by
-``core.analyses.saliency.faithfulness.dataset_games`` (disk-cached) on a sample of the held-out split.
+``core.analyses.saliency.faithfulness.run_games`` (disk-cached) on a sample of the held-out split; the
+section's parameters are the games' own (:class:`~core.analyses.saliency_params.FaithfulnessParams`) and ``n``.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from reports.sections.registry import Param, figure, register
-from reports.sections.shared import GRADCAM, heldout_sample, saliency_method_names
+from core.analyses.saliency_params import GAMES_N, GRADCAM, FaithfulnessParams
+from core.foundation.params import Params, param, same_param
+from reports.sections.registry import figure, register
+from reports.sections.shared import sample_facts
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.saliency.faithfulness import FaithfulnessResult, GameCurve
     from reports.context import ReportContext
 
-DEFAULT_METHODS = ("decoded_gradcam", "layer_gradcam", "integrated_gradients", "occlusion")
 REPLACEMENT_WHY = {
     "mask": "Hidden tokens become the mask token: it keeps the text's length and every token's position, and an "
             "encoder pre-trained with masked language modelling reads it as “a token is missing here” — the "
@@ -38,68 +40,61 @@ SHORT = {"decoded_gradcam": "decoded Grad-CAM", "layer_gradcam": "plain layer Gr
 TABLE_TITLES = {"decoded_gradcam": "Decoded Grad-CAM", "layer_gradcam": "Plain Grad-CAM", "random": "Random order"}
 
 
-@register("faithfulness", title="Saliency faithfulness", params=[
-    Param("n", "int", 100, "texts in the games: a random sample (report seed) of the held-out test split when the "
-          "model was trained on the dataset, else of the whole dataset", minimum=10),
-    Param("methods", "str_list", DEFAULT_METHODS, "saliency methods to test (a random order is always added)",
-          vocabulary=saliency_method_names, item="saliency method", nonempty=True),
-    Param("layers", "int_list", "all", "layers for decoded and plain Grad-CAM: all (a sweep over every layer, "
-          "0 = embeddings), default (two thirds of the depth only) or a list", choices=("all", "default"), minimum=0),
-    Param("replacement", "choice", "mask", "what a hidden token becomes: mask, pad or delete",
-          choices=("mask", "pad", "delete")),
-    Param("max_length", "int", None, "cut texts to this many tokens (default: the model's maximum)", minimum=4),
-    Param("ig_steps", "int", 20, "integration steps of Integrated Gradients (the method's own default is 50; "
-          "20 keeps the games affordable)", minimum=1, maximum=1000),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
+@dataclass(frozen=True)
+class FaithfulnessSectionParams(Params):
+    """The section's parameters: the sample size and the games' own (declared once, in FaithfulnessParams)."""
+
+    n: int = param(GAMES_N, "texts in the games: a random sample (report seed) of the held-out test split when the "
+                   "model was trained on the dataset, else of the whole dataset", minimum=10)
+    methods: tuple[str, ...] = same_param(FaithfulnessParams, "methods")
+    layers: tuple[int, ...] | str = same_param(FaithfulnessParams, "layers")
+    replacement: str = same_param(FaithfulnessParams, "replacement")
+    max_length: int | None = same_param(FaithfulnessParams, "max_length")
+    ig_steps: int = same_param(FaithfulnessParams, "ig_steps")
+
+    def games(self, methods: tuple[str, ...]) -> FaithfulnessParams:
+        """The games' parameters for ``methods`` (those of the spec that can run on the model)."""
+        return FaithfulnessParams(methods=methods, layers=self.layers, replacement=self.replacement,
+                                  max_length=self.max_length, ig_steps=self.ig_steps)
+
+
+@register("faithfulness", title="Saliency faithfulness", params=FaithfulnessSectionParams)
+def compute(ctx: "ReportContext", p: FaithfulnessSectionParams) -> dict:
     """Hiding and revealing games: which saliency method (and which layer) finds the tokens the model uses."""
-    from core.foundation.errors import BackboneLensError
-    from core.analyses.saliency.faithfulness import MethodSpec, dataset_games
     from core.analyses.saliency import SaliencyError, default_layer, get_method
+    from core.analyses.saliency.faithfulness import run_games
+    from core.analyses.saliency.registry import require_mlm_head
+    from core.foundation.cache import ArrayCache
+    from core.foundation.errors import BackboneLensError
+    from core.models.heldout import heldout_sample
 
     model = ctx.model
-    n = int(params.get("n", 100))
-    layers = params.get("layers", "all")
-    ig_steps = int(params.get("ig_steps", 20))
-    context: dict[str, Any] = {"n_requested": n, "layers_param": layers if isinstance(layers, str) else list(layers),
-                               "ig_steps": ig_steps, "skipped": []}
+    context: dict[str, Any] = {"n_requested": p.n, "layers_param": p.layers if isinstance(p.layers, str)
+                               else list(p.layers), "ig_steps": p.ig_steps, "skipped": []}
     try:
         model.require_head()
-        ds, info = heldout_sample(ctx, n)
-        context.update(info)
+        sample = heldout_sample(model, ctx.full_dataset, p.n, seed=ctx.spec.seed)
+        context.update(sample_facts(sample))
         L = model.num_layers
         context.update(num_layers=L, default_layer=default_layer(model))
-        specs = []
-        for name in params.get("methods") or DEFAULT_METHODS:
+        methods = []
+        for name in p.methods:
             m = get_method(name)
             if m.needs_mlm_head:
-                from core.analyses.saliency.registry import require_mlm_head
-
                 try:
                     require_mlm_head(model, name)
                 except SaliencyError as e:
                     context["skipped"].append({"name": name, "title": m.title, "reason": str(e)})
                     continue
-            if name in GRADCAM:
-                if layers == "all":
-                    specs.append(MethodSpec(name, layers=tuple(range(L + 1))))
-                elif layers == "default":
-                    specs.append(MethodSpec(name))
-                else:
-                    bad = [li for li in layers if li > L]
-                    if bad:
-                        raise SaliencyError(f"Layer {bad[0]} is out of range: model {model.ref} has layers 0 (the "
-                                            f"embeddings) to {L}.")
-                    specs.append(MethodSpec(name, layers=tuple(layers)))
-            elif name == "integrated_gradients":
-                specs.append(MethodSpec(name, {"steps": ig_steps}))
-            else:
-                specs.append(MethodSpec(name))
-        if not specs:
+            bad = [li for li in p.layers if li > L] if name in GRADCAM and not isinstance(p.layers, str) else []
+            if bad:
+                raise SaliencyError(f"Layer {bad[0]} is out of range: model {model.ref} has layers 0 (the "
+                                    f"embeddings) to {L}.")
+            methods.append(name)
+        if not methods:
             raise SaliencyError("None of the saliency methods can run on this model.")
-        res = dataset_games(model, ds, specs, replacement=params.get("replacement", "mask"),
-                            max_length=params.get("max_length"), seed=ctx.spec.seed,
-                            progress=lambda stage, frac, msg: ctx.say("faithfulness", frac, msg))
+        res = run_games(model, sample, p.games(tuple(methods)), cache=ArrayCache(),
+                        progress=lambda stage, frac, msg: ctx.say("faithfulness", frac, f"{stage}: {msg}"))
     except BackboneLensError as e:  # no head, no mask token, bad layer …: one sentence in the report
         ctx.say("faithfulness", 1.0, f"faithfulness not computed: {e}")
         return {"available": False, "reason": str(e), **context}

@@ -1,6 +1,7 @@
 """``heads``: which attention heads the classifier's decision rests on, and whether that ranking is real.
 
-Every head of every layer gets an importance score on a sample of texts (``core.attention_heads``): attention
+Every head of every layer gets an importance score on a sample of texts
+(``core.analyses.transformer.head_importance``): attention
 attribution (Hao et al. 2021, integrated gradients of the predicted class's logit with respect to the head's
 attention weights) or the head-mask gradient (Michel et al. 2019, |∂ loss / ∂ gate| at the intact model), with
 the other method beside it and the Spearman correlation of the two rankings. The pruning check masks heads in the
@@ -17,71 +18,64 @@ heads ranked least important matter less than random ones), ``top_heads`` ([{ran
 and ``accuracy_at`` ({k: {least, most, random}} for every checked k)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-import numpy as np
-from reports.sections.registry import Param, figure, register
-from reports.sections.shared import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
-                                     section_model)
-from reports.sections.shared import LATEST, importance_of
 
+import numpy as np
+
+from core.analyses.transformer.head_importance import HEAD_METHODS, HeadImportanceParams
+from core.foundation.params import Params, param, same_param
+from reports.sections.registry import figure, register
+from reports.sections.shared import (HEADS_N, LATEST, dataset_facts, for_print, head_importance_once, model_facts,
+                                     section_dataset, section_model)
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.transformer.head_importance import HeadImportance
     from reports.context import ReportContext
 
 
-METHOD_TITLES = {"attribution": "attention attribution", "mask": "head-mask gradient"}
-
-
-METHOD_CITES = {"attribution": "Hao et al. 2021", "mask": "Michel et al. 2019"}
-
-
 def label(layer: int, head: int) -> str:
     return f"L{layer}·H{head}"
 
 
-@register("heads", title="Attention heads", params=[
-    Param("model", "str", None, "the classifier whose heads are ranked (default: the report's model)"),
-    Param("dataset", "str", None, "dataset reference the texts come from, e.g. bundled:tweets (default: the "
-          "report's dataset)"),
-    Param("n", "int", 100, "texts: a random sample (report seed) of the held-out test split when the model was "
-          "trained on the dataset, else of the whole dataset", minimum=8),
-    Param("method", "choice", "attribution", "attribution (attention attribution, Hao et al. 2021) or mask "
-          "(head-mask gradient, Michel et al. 2019)", choices=("attribution", "mask")),
-    Param("steps", "int", 10, "integration steps of the attention attribution", minimum=1, maximum=100),
-    Param("compare", "bool", True, "also compute the other method and the Spearman correlation of the rankings"),
-    Param("prune", "bool", True, "run the pruning check (accuracy with k heads masked in three orders)"),
-    Param("top", "int", 10, "rows of the table of the most important heads", minimum=1, maximum=50),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
-    """Attention-head importance (attribution or head-mask gradient) and the pruning check of the ranking."""
-    from core.data.sampling import sample
-    from core.analyses.projection.run import model_labels
-    from core.foundation.errors import BackboneLensError
+@dataclass(frozen=True)
+class HeadsSectionParams(Params):
+    model: str | None = param(None, "the classifier whose heads are ranked (default: the report's model)", type="str")
+    dataset: str | None = param(None, "dataset reference the texts come from, e.g. bundled:tweets (default: the "
+                                "report's dataset)", type="str")
+    n: int = param(HEADS_N, "texts: a random sample (report seed) of the held-out test split when the model was "
+                   "trained on the dataset, else of the whole dataset", minimum=8)
+    method: str = same_param(HeadImportanceParams, "method")
+    steps: int = same_param(HeadImportanceParams, "steps")
+    compare: bool = same_param(HeadImportanceParams, "compare")
+    prune: bool = same_param(HeadImportanceParams, "prune")
+    top: int = param(10, "rows of the table of the most important heads", minimum=1, maximum=50)
 
-    n = int(params.get("n", 100))
-    method = params.get("method") or "attribution"
-    steps = int(params.get("steps", 10))
-    compare, prune = bool(params.get("compare", True)), bool(params.get("prune", True))
-    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(params.get("model")), "n_requested": n,
-                               "seed": ctx.spec.seed, "steps": steps}
+
+@register("heads", title="Attention heads", params=HeadsSectionParams)
+def compute(ctx: "ReportContext", p: HeadsSectionParams) -> dict:
+    """Attention-head importance (attribution or head-mask gradient) and the pruning check of the ranking."""
+    from core.foundation.errors import BackboneLensError
+    from core.models.heldout import heldout_sample
+
+    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(p.model), "n_requested": p.n, "seed": ctx.spec.seed,
+                               "steps": p.steps}
     try:
-        model = section_model(ctx, params.get("model"))
+        model = section_model(ctx, p.model)
         model.require_head()
-        ds_ref = params.get("dataset") or ctx.spec.dataset.ref
-        full = section_dataset(ctx, params.get("dataset"))
-        pool, split, split_note = heldout_pool([model], full)
-        ds = sample(pool, n, seed=ctx.spec.seed)
-        _, label_note = model_labels(model, ds)
-        context.update(split=split, split_note=split_note, n_pool=len(pool), label_note=label_note or None,
-                       model=model_facts(model), dataset=dataset_facts(full, ds, ds_ref))
-        res, hit = importance_of(ctx, model, ds, method=method, steps=steps, compare=compare, prune=prune)
+        ds_ref = p.dataset or ctx.spec.dataset.ref
+        full = section_dataset(ctx, p.dataset)
+        sample = heldout_sample([model], full, p.n, seed=ctx.spec.seed, classifiers_only=True)
+        context.update(split=sample.split, split_note=sample.reason, n_pool=sample.n_pool, model=model_facts(model),
+                       dataset=dataset_facts(full, sample.dataset, ds_ref))
+        res = head_importance_once(ctx, model, sample, HeadImportanceParams(method=p.method, steps=p.steps,
+                                                                           compare=p.compare, prune=p.prune))
     except BackboneLensError as e:  # no head, unsupported architecture, unknown model …: one sentence
         ctx.say("heads", 1.0, f"head importance not computed: {e}")
         return {"available": False, "reason": str(e), **context}
     ctx._memo.setdefault(LATEST + model.fingerprint, res)  # for an attention section's top heads
-    context["cache_hit"] = hit
-    return heads_fragment(res, top=int(params.get("top", 10)), context=context)
+    context.update(label_note=res.label_note or None, cache_hit=res.cache_hit)
+    return heads_fragment(res, top=p.top, context=context)
 
 
 def _f(v: Any) -> float | None:
@@ -98,41 +92,33 @@ def heads_fragment(res: "HeadImportance", *, top: int = 10, context: dict[str, A
     ctx = {"model_ref": res.model_ref, "model": None, "dataset": None, "split": None, "split_note": None,
            "n_pool": None, "label_note": None, "seed": 0, "steps": None, "cache_hit": False, **(context or {})}
     L, H = res.importance.shape
-    method = res.method
-    other = "mask" if method == "attribution" else "attribution"
-    ranking = res.ranking()
-    other_rank: dict[tuple[int, int], int] = {}
-    if res.other is not None:
-        flat = res.other.ravel()
-        order = sorted(range(L * H), key=lambda i: -flat[i])
-        other_rank = {divmod(i, H): r + 1 for r, i in enumerate(order)}
-    top_heads = [{"rank": r, "layer": l, "head": h, "label": label(l, h), "importance": float(res.importance[l, h]),
-                  "other_importance": None if res.other is None else float(res.other[l, h]),
-                  "other_rank": other_rank.get((l, h))} for r, (l, h) in enumerate(ranking[:top], start=1)]
+    method, other = res.method, res.other_method
+    title, cite = HEAD_METHODS.title(method).lower(), HEAD_METHODS[method].cite
+    other_title, other_cite = HEAD_METHODS.title(other).lower(), HEAD_METHODS[other].cite
+    top_heads = [{**t, "label": label(t["layer"], t["head"])} for t in res.top_heads(top)]
     cell = head_cell_size(L, H, width=300)  # one above the other, each at full size in the printed column
     rho = "–" if res.spearman is None else f"{res.spearman:.2f}"
     fig_imp = figure(for_print(head_matrix_chart(
-        res.importance, title=METHOD_TITLES[method].capitalize(), value_title="importance", cell=cell,
+        res.importance, title=title.capitalize(), value_title="importance", cell=cell,
         subtitle="numbers: the five most important heads", legend="swatches")),
         caption=(f"Importance of each of the {L * H} heads ({L} layers × {H} heads, both counted from 0) by "
-                 f"{METHOD_TITLES[method]} ({METHOD_CITES[method]}), averaged over {res.n:,} texts; the five most "
-                 "important carry their rank. "
+                 f"{title} ({cite}), averaged over {res.n:,} texts; the five most important carry their rank. "
                  + ("Orange cells help the predicted class, blue cells work against it." if method == "attribution"
                     and float(res.importance.min()) < 0 else "Darker = more important.")),
-        alt=f"Heat map of {METHOD_TITLES[method]} per attention head, {L} layers by {H} heads")
+        alt=f"Heat map of {title} per attention head, {L} layers by {H} heads")
     fig_other = None
     if res.other is not None:
         fig_other = figure(for_print(head_matrix_chart(
-            res.other, title=f"{METHOD_TITLES[other].capitalize()} (other method)", value_title="importance",
+            res.other, title=f"{other_title.capitalize()} (other method)", value_title="importance",
             cell=cell, subtitle=f"Spearman ρ = {rho} with the ranking above", legend="swatches")),
-            caption=(f"The same heads ranked by {METHOD_TITLES[other]} ({METHOD_CITES[other]}). Spearman ρ = {rho}: "
+            caption=(f"The same heads ranked by {other_title} ({other_cite}). Spearman ρ = {rho}: "
                      "1 = the two methods rank the heads identically, 0 = unrelated rankings."),
-            alt=f"Heat map of {METHOD_TITLES[other]} per attention head")
+            alt=f"Heat map of {other_title} per attention head")
+    computed = res.other is not None
     out: dict[str, Any] = {
-        "available": True, "reason": None, **ctx, "method": method, "method_title": METHOD_TITLES[method],
-        "method_cite": METHOD_CITES[method], "other_method": other if res.other is not None else None,
-        "other_title": METHOD_TITLES[other] if res.other is not None else None,
-        "other_cite": METHOD_CITES[other] if res.other is not None else None,
+        "available": True, "reason": None, **ctx, "method": method, "method_title": title, "method_cite": cite,
+        "other_method": other if computed else None, "other_title": other_title if computed else None,
+        "other_cite": other_cite if computed else None,
         "n": res.n, "layers": L, "heads": H, "n_heads": L * H,
         "spearman": _f(res.spearman), "intact_accuracy": None, "pruning_gap": None, "pruning_gap_least": None,
         "accuracy_against": None, "top_heads": top_heads, "accuracy_at": {}, "pruning": None,

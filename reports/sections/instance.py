@@ -8,66 +8,74 @@ spread out. Figures for checks: ``auroc_error``, ``auroc_low_confidence``, ``len
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reports.sections.registry import Param, figure, register
-from reports.sections.shared import dataset_facts, for_print, heldout_pool, model_facts, section_dataset, section_model
+from core.analyses.transformer.instance_view import EntropyParams, InstanceParams
+from core.foundation.params import Params, param, same_param
+from reports.sections.registry import figure, register
+from reports.sections.shared import dataset_facts, for_print, model_facts, section_dataset, section_model
 
 if TYPE_CHECKING:  # pragma: no cover
+    from core.analyses.transformer.instance_view import EntropyStudy, InstanceView
     from reports.context import ReportContext
 
 
-@register("instance", title="Instance view", params=[
-    Param("model", "str", None, "model reference for this section (default: the report's model)"),
-    Param("dataset", "str", None, "dataset for the entropy study (default: the report's dataset)"),
-    Param("texts", "str_list", None, "texts to explain in depth (default: the most spread-out ones of the study)"),
-    Param("examples", "int", 2, "texts taken from the study when none are given", minimum=0, maximum=10),
-    Param("study_n", "int", 200, "texts of the entropy study (held-out split when the model was trained on the "
-          "dataset); 0 = no study", minimum=0),
-    Param("study_steps", "int", 20, "integrated-gradients steps per text in the study", minimum=2, maximum=500),
-    Param("ig_steps", "int", 50, "integrated-gradients steps for the explained texts", minimum=2, maximum=1000),
-    Param("steps", "int", 32, "integrated-Hessians path points", minimum=4, maximum=512),
-    Param("max_tokens", "int", 12, "tokens with interaction rows (the most attributed)", minimum=2, maximum=40),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
-    """IG + integrated Hessians for a few texts, and the attribution-entropy study."""
-    from core.foundation.cache import ArrayCache
-    from core.data.sampling import sample
-    from core.foundation.errors import BackboneLensError
-    from core.analyses.transformer.instance_view import entropy_study, instance_view
+@dataclass(frozen=True)
+class InstanceSectionParams(Params):
+    model: str | None = param(None, "model reference for this section (default: the report's model)", type="str")
+    dataset: str | None = param(None, "dataset for the entropy study (default: the report's dataset)", type="str")
+    texts: tuple[str, ...] | None = param(None, "texts to explain in depth (default: the most spread-out ones of the "
+                                          "study)", type="str_list")
+    examples: int = param(2, "texts taken from the study when none are given", minimum=0, maximum=10)
+    study_n: int = param(200, "texts of the entropy study (held-out split when the model was trained on the "
+                         "dataset); 0 = no study", minimum=0)
+    study_steps: int = same_param(EntropyParams, "steps")
+    ig_steps: int = same_param(InstanceParams, "ig_steps")
+    steps: int = same_param(InstanceParams, "steps")
+    max_tokens: int = same_param(InstanceParams, "max_tokens", default=12)
 
-    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(params.get("model")), "seed": ctx.spec.seed}
+
+@register("instance", title="Instance view", params=InstanceSectionParams)
+def compute(ctx: "ReportContext", p: InstanceSectionParams) -> dict:
+    """IG + integrated Hessians for a few texts, and the attribution-entropy study."""
+    from core.analyses.transformer.instance_view import instance_view, run_entropy
+    from core.foundation.cache import ArrayCache
+    from core.foundation.errors import BackboneLensError
+    from core.models.heldout import heldout_sample
+
+    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(p.model), "seed": ctx.spec.seed}
     try:
-        model = section_model(ctx, params.get("model"))
+        model = section_model(ctx, p.model)
         model.require_head()
-        study = ds = None
-        texts = list(params.get("texts") or ())
-        if int(params.get("study_n", 200)) > 0:
-            full = section_dataset(ctx, params.get("dataset"))
-            pool, split, note = heldout_pool([model], full)
-            ds = sample(pool, int(params["study_n"]), seed=ctx.spec.seed)
-            study = entropy_study(model, ds, steps=int(params.get("study_steps", 20)), progress=ctx.say)
-            context.update(split=split, split_note=note, dataset=dataset_facts(full, ds, full.name))
+        study = None
+        texts = list(p.texts or ())
+        if p.study_n > 0:
+            full = section_dataset(ctx, p.dataset)
+            sample = heldout_sample([model], full, p.study_n, seed=ctx.spec.seed, classifiers_only=True)
+            study = run_entropy(model, sample, EntropyParams(steps=p.study_steps), progress=ctx.say)
+            context.update(split=sample.split, split_note=sample.reason,
+                           dataset=dataset_facts(full, sample.dataset, full.name))
             if not texts:
-                order = np.argsort(-study.entropy, kind="stable")[: int(params.get("examples", 2))]
-                texts = [ds.texts[i] for i in order]
+                order = np.argsort(-study.entropy, kind="stable")[:p.examples]
+                texts = [sample.texts[i] for i in order]
         if not texts:
             raise BackboneLensError("Give texts to explain or an entropy study (study_n > 0) to pick them from.")
         views, cache = [], ArrayCache()
+        one = InstanceParams(ig_steps=p.ig_steps, steps=p.steps, max_tokens=p.max_tokens)
         for i, t in enumerate(texts):
             ctx.say("instance", i / len(texts), f"explaining text {i + 1} of {len(texts)}")
-            views.append(instance_view(model, t, ig_steps=int(params.get("ig_steps", 50)),
-                                       steps=int(params.get("steps", 32)), max_tokens=int(params.get("max_tokens", 12)),
-                                       cache=cache))
+            views.append(instance_view(model, t, params=one, cache=cache))
     except BackboneLensError as e:
         return {"available": False, "reason": str(e), **context}
     context["model"] = model_facts(model)
     return instance_fragment(views, study, context=context)
 
 
-def instance_fragment(views: list, study: Any = None, *, context: dict[str, Any] | None = None) -> dict[str, Any]:
+def instance_fragment(views: "list[InstanceView]", study: "EntropyStudy | None" = None, *,
+                      context: dict[str, Any] | None = None) -> dict[str, Any]:
     """The snapshot fragment from computed :class:`core.analyses.transformer.instance_view.InstanceView` results and an optional
     :class:`core.analyses.transformer.instance_view.EntropyStudy` (pure; no model)."""
     from figures.instance import entropy_study_chart, interaction_chart

@@ -1,7 +1,7 @@
 """``layers``: where in depth do the classes separate? Per-layer separability of one or more models on the same texts.
 
 Every layer l = 0 (the embedding layer's output) … L of each model gives each text a pooled hidden state;
-``core.analyses.transformer.layers.layer_sweep`` scores each layer by the leave-one-out k-NN accuracy of the true labels (cosine)
+``core.analyses.transformer.layers.run_layers`` scores each layer by the leave-one-out k-NN accuracy of the true labels (cosine)
 against chance (the majority label's share) and by the cosine silhouette of the true labels. The separation
 layer is the first layer that gains 90% of the rise from chance to the best layer. Optionally the first
 model's states at a few layers are drawn as 2-D maps (PCA, t-SNE or UMAP). The section names its models
@@ -15,74 +15,71 @@ Figures for pass/fail checks (``metrics``, e.g. ``layers.separation_layer <= 4``
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from reports.sections.registry import Param, figure, register
-from reports.sections.shared import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
-                                     section_model)
+from core.analyses.transformer.layers import MAP_METHODS, LayersParams
+from core.foundation.params import Params, param, same_param
+from reports.sections.registry import figure, register
+from reports.sections.shared import dataset_facts, for_print, model_facts, section_dataset, section_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.transformer.layers import LayerSeparability
     from reports.context import ReportContext
 
-PROJECTIONS = ("pca", "tsne", "umap")
-PROJECTION_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+
+@dataclass(frozen=True)
+class LayersSectionParams(Params):
+    models: tuple[str, ...] | None = param(
+        None, "the models whose layers are scored: one or more model references, e.g. [demo:bbc-pretrained, "
+        "demo:bbc-finetuned] (default: the report's model)", type="str_list", item="model reference")
+    dataset: str | None = param(None, "dataset reference for this section, e.g. bundled:bbc (default: the report's "
+                                "dataset)", type="str")
+    n: int = param(300, "texts scored: a random sample (report seed) of the held-out test split when a model was "
+                   "trained on the dataset, else of the whole dataset", minimum=10)
+    k: int = same_param(LayersParams, "k")
+    maps: tuple[int, ...] | None = param(None, "layers of the first model to draw as 2-D maps, e.g. [0, 3, 6] (none "
+                                         "by default); layers beyond the model's last are left out with a note",
+                                         type="int_list", minimum=0)
+    projection: str = param("pca", "how the maps are drawn: " + ", ".join(MAP_METHODS.names()[:-1]) + " or "
+                            + MAP_METHODS.names()[-1], type="choice", choices=MAP_METHODS.names())
 
 
-@register("layers", title="Separability by layer", params=[
-    Param("models", "str_list", None, "the models whose layers are scored: one or more model references, e.g. "
-          "[demo:bbc-pretrained, demo:bbc-finetuned] (default: the report's model)", item="model reference"),
-    Param("dataset", "str", None, "dataset reference for this section, e.g. bundled:bbc (default: the report's "
-          "dataset)"),
-    Param("n", "int", 300, "texts scored: a random sample (report seed) of the held-out test split when a model was "
-          "trained on the dataset, else of the whole dataset", minimum=10),
-    Param("k", "int", 10, "neighbours of the k-NN vote", minimum=1),
-    Param("maps", "int_list", None, "layers of the first model to draw as 2-D maps, e.g. [0, 3, 6] (none by "
-          "default); layers beyond the model's last are left out with a note", minimum=0),
-    Param("projection", "choice", "pca", "how the maps are drawn: pca, tsne or umap", choices=PROJECTIONS),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
+@register("layers", title="Separability by layer", params=LayersSectionParams)
+def compute(ctx: "ReportContext", p: LayersSectionParams) -> dict:
     """At which layer the true labels become separable: k-NN accuracy and silhouette per layer, per model."""
-    from core.data.sampling import sample
+    from core.analyses.transformer.layers import map_layer, row_labels, run_layers
     from core.foundation.errors import BackboneLensError
-    from core.analyses.transformer.layers import layer_sweep, project_layer
+    from core.models.heldout import heldout_sample
 
-    refs = list(dict.fromkeys(params.get("models") or ())) or [ctx.spec.model]
-    n, k = int(params.get("n", 300)), int(params.get("k", 10))
-    projection = params.get("projection") or "pca"
-    wanted = list(params.get("maps") or ())
-    context: dict[str, Any] = {"refs": refs, "n_requested": n, "seed": ctx.spec.seed, "k": k}
+    refs = list(dict.fromkeys(p.models or ())) or [ctx.spec.model]
+    context: dict[str, Any] = {"refs": refs, "n_requested": p.n, "seed": ctx.spec.seed, "k": p.k}
     try:
         models = [section_model(ctx, r) for r in refs]
-        ds_ref = params.get("dataset") or ctx.spec.dataset.ref
-        full = section_dataset(ctx, params.get("dataset"))
-        pool, split, split_note = heldout_pool(models, full)
-        ds = sample(pool, n, seed=ctx.spec.seed)
-        seps, maps, notes = [], [], []
-        for i, m in enumerate(models):
-            sep, emb = layer_sweep(m, ds, k=k, seed=ctx.spec.seed, progress=ctx.say)
-            seps.append(sep)
-            if i == 0 and wanted:
-                L = emb.layer_pooled.shape[0] - 1
-                late = [layer for layer in wanted if layer > L]
-                if late:
-                    notes.append(f"{m.ref} has layers 0 … {L}, so the map{'s' if len(late) > 1 else ''} of layer"
-                                 f"{'s' if len(late) > 1 else ''} {', '.join(map(str, late))} "
-                                 f"{'are' if len(late) > 1 else 'is'} left out.")
-                for layer in (x for x in wanted if x <= L):
-                    ctx.say("layers", 1.0, f"mapping layer {layer} with {PROJECTION_NAMES[projection]}")
-                    maps.append((layer, project_layer(emb.layer_pooled[layer], projection, seed=ctx.spec.seed)))
+        ds_ref = p.dataset or ctx.spec.dataset.ref
+        full = section_dataset(ctx, p.dataset)
+        sample = heldout_sample(models, full, p.n, seed=ctx.spec.seed, classifiers_only=True)
+        res = run_layers(models, sample, LayersParams(k=p.k), progress=ctx.say)
+        maps, notes = [], []
+        L = len(res.separability[0].knn_accuracy) - 1
+        late = [layer for layer in p.maps or () if layer > L]
+        if late:
+            notes.append(f"{models[0].ref} has layers 0 … {L}, so the map{'s' if len(late) > 1 else ''} of layer"
+                         f"{'s' if len(late) > 1 else ''} {', '.join(map(str, late))} "
+                         f"{'are' if len(late) > 1 else 'is'} left out.")
+        for layer in (x for x in p.maps or () if x <= L):
+            ctx.say("layers", 1.0, f"mapping layer {layer} with {MAP_METHODS.title(p.projection)}")
+            maps.append((layer, map_layer(models[0], sample, p.projection, layer=layer).points))
     except BackboneLensError as e:  # no labels, too few texts, k too large, unknown model …: one sentence
         ctx.say("layers", 1.0, f"layer separability not computed: {e}")
         return {"available": False, "reason": str(e), **context}
-    names = tuple(ds.label_names)
-    y = np.asarray(ds.labels) if ds.labels is not None else np.full(len(ds), -1)
-    true = [names[int(v)] if 0 <= int(v) < len(names) else "—" for v in y]
-    context.update(split=split, split_note=split_note, n_pool=len(pool), models=[model_facts(m) for m in models],
-                   dataset=dataset_facts(full, ds, ds_ref), notes=notes)
-    return layers_fragment(seps, maps=maps, true=true, label_names=names, projection=projection, context=context)
+    context.update(split=sample.split, split_note=sample.reason, n_pool=sample.n_pool,
+                   models=[model_facts(m) for m in models], dataset=dataset_facts(full, sample.dataset, ds_ref),
+                   notes=notes)
+    return layers_fragment(res.separability, maps=maps, true=row_labels(models[0], sample.dataset, None).true,
+                           label_names=sample.label_names, projection=p.projection, context=context)
 
 
 # ----------------------------------------------------------------------------- the fragment (pure)
@@ -128,7 +125,7 @@ def layers_fragment(seps: Sequence["LayerSeparability"], *, maps: Sequence[tuple
         alt=f"Two line charts of k-NN accuracy and silhouette against the layer for {who}")
     fig_maps = None
     if maps and true is not None:
-        name = PROJECTION_NAMES.get(projection, projection)
+        name = MAP_METHODS.titles().get(projection, projection)
         width = 150 if len(maps) <= 4 else 110
         fig_maps = figure(
             for_print(layer_projection_grid(list(maps), list(true), label_names=label_names, method=name,

@@ -1,11 +1,13 @@
 """``overview``: model facts, dataset statistics, accuracy, per-class scores and confusion matrix."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reports.sections.registry import Param, figure, register
+from core.foundation.params import Params, param
+from reports.sections.registry import figure, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.data.datasets import DatasetStats
@@ -13,11 +15,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from reports.context import ReportContext
 
 
-@register("overview", title="Overview", params=[
-    Param("normalize", "bool", True, "colour confusion-matrix cells by share of their true label (counts stay printed)"),
-    Param("show_length_chart", "bool", True, "include the text-length histogram"),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
+@dataclass(frozen=True)
+class OverviewParams(Params):
+    """Parameters of the ``overview`` section."""
+
+    normalize: bool = param(True, "colour confusion-matrix cells by share of their true label (counts stay printed)")
+    show_length_chart: bool = param(True, "include the text-length histogram")
+
+
+@register("overview", title="Overview", params=OverviewParams)
+def compute(ctx: "ReportContext", params: OverviewParams) -> dict:
     """Model facts, dataset statistics with charts, accuracy, macro-F1, per-class table, confusion matrix."""
     ev, reason = None, None
     try:
@@ -29,8 +36,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
             raise
         reason = str(e)
     return overview_fragment(ctx.model_facts(), ctx.dataset_facts(), ctx.stats(), ev,
-                             normalize=bool(params.get("normalize", True)),
-                             show_length_chart=bool(params.get("show_length_chart", True)),
+                             normalize=params.normalize, show_length_chart=params.show_length_chart,
                              unavailable_reason=reason)
 
 

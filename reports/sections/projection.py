@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from core.analyses.projection.params import ProjectionParams
-from core.foundation.params import Params, param
+from core.foundation.params import Params, param, same_param
 from reports.sections.registry import figure, register
-from reports.sections.shared import for_print, same_param
+from reports.sections.shared import for_print
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.projection.run import ProjectionRun

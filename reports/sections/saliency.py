@@ -7,14 +7,20 @@ highlighted text of every method (``figures.saliency.saliency_comparison_html``,
 re-serialised by the report's ``highlight`` filter) and the words each method ranks first."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
-from reports.sections.registry import Param, register
-from reports.sections.shared import GRADCAM, heldout_sample, saliency_method_names
+
+from core.analyses.saliency_params import EXPLAIN_METHODS, GRADCAM, method_names
+from core.foundation.params import Params, param
+from reports.sections.registry import register
+from reports.sections.shared import sample_facts
 
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.saliency import SaliencyResult
+    from core.models.loading import LoadedModel
     from reports.context import ReportContext
 
 
@@ -27,13 +33,10 @@ KIND_HELP = {"correct": "the correct prediction with the highest probability",
              "given": "a text given in the report specification"}
 
 
-DEFAULT_METHODS = ("decoded_gradcam", "integrated_gradients", "occlusion", "attention_rollout")
-
-
 TOP_WORDS = 3
 
 
-def method_info(model: Any, name: str, params: dict[str, Any]) -> dict[str, Any]:
+def method_info(model: "LoadedModel", name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Title, description and the parameters used, for the report's method table."""
     from core.analyses.saliency import get_method
 
@@ -93,46 +96,53 @@ def top_words(result: "SaliencyResult", k: int = TOP_WORDS) -> list[str]:
     return [w.words[i].strip() for i in idx]
 
 
-@register("saliency_examples", title="Saliency examples", params=[
-    Param("methods", "str_list", DEFAULT_METHODS, "saliency methods compared on every example, in this order",
-          vocabulary=saliency_method_names, item="saliency method", nonempty=True),
-    Param("layer", "int", None, "hidden layer of the Grad-CAM methods (0 = the embeddings); default: two thirds "
-          "of the depth", minimum=0),
-    Param("texts", "str_list", (), "texts to explain instead of picking examples from the dataset"),
-    Param("kinds", "str_list", tuple(KINDS), "which examples to pick: correct (most confident correct), wrong "
-          "(most confident wrong), uncertain (lowest top probability)", choices=tuple(KINDS), item="example kind",
-          nonempty=True),
-    Param("per_kind", "int", 1, "examples of each kind", minimum=1, maximum=5),
-    Param("n", "int", 200, "texts classified to pick the examples from: a random sample (report seed) of the "
-          "held-out test split when the model was trained on the dataset, else of the whole dataset", minimum=1),
-    Param("ig_steps", "int", 50, "integration steps of Integrated Gradients", minimum=1, maximum=1000),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
+@dataclass(frozen=True)
+class SaliencyExamplesParams(Params):
+    """The ``saliency_examples`` section: which methods, on which texts."""
+
+    methods: tuple[str, ...] = param(EXPLAIN_METHODS, "saliency methods compared on every example, in this order",
+                                     vocabulary=method_names, item="saliency method", nonempty=True)
+    layer: int | None = param(None, "hidden layer of the Grad-CAM methods (0 = the embeddings); default: two "
+                              "thirds of the depth", type="int", minimum=0)
+    texts: tuple[str, ...] = param((), "texts to explain instead of picking examples from the dataset",
+                                   type="str_list")
+    kinds: tuple[str, ...] = param(tuple(KINDS), "which examples to pick: correct (most confident correct), wrong "
+                                   "(most confident wrong), uncertain (lowest top probability)", type="str_list",
+                                   choices=tuple(KINDS), item="example kind", nonempty=True)
+    per_kind: int = param(1, "examples of each kind", minimum=1, maximum=5)
+    n: int = param(200, "texts classified to pick the examples from: a random sample (report seed) of the "
+                   "held-out test split when the model was trained on the dataset, else of the whole dataset",
+                   minimum=1)
+    ig_steps: int = param(50, "integration steps of Integrated Gradients", minimum=1, maximum=1000)
+
+
+@register("saliency_examples", title="Saliency examples", params=SaliencyExamplesParams)
+def compute(ctx: "ReportContext", p: SaliencyExamplesParams) -> dict:
     """Texts highlighted by several saliency methods side by side: confident, wrong and uncertain predictions."""
     from core.analyses.projection.run import model_labels
-    from core.models.embeddings import extract_embeddings
-    from core.foundation.errors import BackboneLensError
     from core.analyses.saliency import SaliencyError, default_layer, get_method
+    from core.foundation.errors import BackboneLensError
+    from core.models.embeddings import extract_embeddings
+    from core.models.heldout import heldout_sample
 
     model = ctx.model
-    methods = list(params.get("methods") or DEFAULT_METHODS)
-    given = [t for t in (params.get("texts") or ())]
+    methods, given = list(p.methods), list(p.texts)
     base: dict[str, Any] = {"source": "texts" if given else "dataset", "split": None, "split_note": None,
                             "n": len(given), "n_pool": None, "seed": ctx.spec.seed, "trained_on_dataset": False,
-                            "per_kind": int(params.get("per_kind", 1)), "kinds": list(params.get("kinds") or KINDS)}
+                            "per_kind": p.per_kind, "kinds": list(p.kinds)}
     try:
         model.require_head()
-        layer = params.get("layer")
-        layer = default_layer(model) if layer is None else int(layer)
-        base.update(layer=layer, layer_is_default=params.get("layer") is None, num_layers=model.num_layers)
+        layer = default_layer(model) if p.layer is None else p.layer
+        base.update(layer=layer, layer_is_default=p.layer is None, num_layers=model.num_layers)
         if given:
             texts, pairs, true = given, None, [None] * len(given)
             picks = [("given", i) for i in range(len(given))]
             notes: list[str] = []
             idx_info: list[int | None] = [None] * len(given)
         else:
-            ds, info = heldout_sample(ctx, int(params.get("n", 200)))
-            base.update(info)
+            sample = heldout_sample(model, ctx.full_dataset, p.n, seed=ctx.spec.seed)
+            base.update(sample_facts(sample))
+            ds = sample.dataset
             ctx.say("saliency_examples", 0.05, f"classifying {len(ds):,} texts to pick examples")
             emb = extract_embeddings(model, ds)
             assert emb.probs is not None
@@ -155,7 +165,7 @@ def compute(ctx: "ReportContext", params: dict) -> dict:
             if spec.param("layer") is not None:
                 mp["layer"] = layer
             if name == "integrated_gradients":
-                mp["steps"] = int(params.get("ig_steps", 50))
+                mp["steps"] = p.ig_steps
             ctx.say("saliency_examples", 0.1 + 0.85 * j / len(methods), f"{name} on {len(texts)} texts")
             try:
                 results[name] = spec(model, texts, pairs, **mp)

@@ -15,18 +15,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.analyses.transformer.head_importance import HeadImportance
+    from core.analyses.transformer.head_importance import HeadImportance, HeadImportanceParams
     from core.data.datasets import TextDataset
+    from core.data.sampling import Sample
     from core.models.loading import LoadedModel
     from reports.context import ReportContext
 
 
-def local_ref(ctx: "ReportContext", ref: str) -> str:
-    """A relative file path resolved against the spec's folder (as the top-level refs are), when it exists."""
-    if ":" in ref.split("/")[0] or Path(ref).expanduser().is_absolute() or not ctx.spec.source:
+def local_ref(ctx: "ReportContext", ref: str, what: str = "model") -> str:
+    """A section's model or dataset reference as the build reads it: a relative path resolves against the spec's
+    folder — never the current folder — and must be allowed by the path policy (:mod:`reports.paths`; checked
+    again here because the file may have changed since validation)."""
+    if not ctx.spec.source:
         return ref
-    cand = Path(ctx.spec.source).parent / ref
-    return str(cand.resolve()) if cand.exists() else ref
+    from reports.paths import PathPolicy, PathRefused
+    from core.foundation.errors import SpecError
+
+    try:
+        return PathPolicy.for_spec(Path(ctx.spec.source).parent, allow=ctx.allowed_paths,
+                                   any_path=ctx.any_path).localise(ref, what=what)
+    except PathRefused as e:
+        raise SpecError(str(e)) from None
 
 
 def section_model(ctx: "ReportContext", ref: str | None) -> "LoadedModel":
@@ -55,7 +64,7 @@ def section_dataset(ctx: "ReportContext", ref: str | None) -> "TextDataset":
         from core.data.refs import load_dataset
 
         ctx.say("load", 0.5, f"loading dataset {spec.ref}")
-        return load_dataset(local_ref(ctx, spec.ref), **spec.load_kwargs())
+        return load_dataset(local_ref(ctx, spec.ref, "dataset"), **spec.load_kwargs())
     plain = all(v is None for k, v in spec.load_kwargs().items() if k != "encoding") and spec.encoding == "utf-8"
     return ctx._once(f"load_dataset:{spec.ref}" if plain else f"load_dataset:{spec.ref}:{spec.load_kwargs()}", load)
 
@@ -68,18 +77,6 @@ def heldout_pool(models: "list[LoadedModel]", full: "TextDataset") -> tuple["Tex
     if by is not None:
         return pool, split, f"{by.ref} was trained on this dataset, so the texts come from its held-out test split."
     return pool, split, "No model was trained on this dataset, so the texts are drawn from all of it."
-
-
-def same_param(params_type: type, name: str) -> Any:
-    """A new dataclass field declared exactly as the field ``name`` of the :class:`~core.foundation.params.Params`
-    class ``params_type`` (default, type, range, help): for a section parameter that *is* that analysis
-    parameter, so that its declaration lives in one place (``lam: float = same_param(ProjectionParams, "lam")``)."""
-    import dataclasses
-
-    f = next((f for f in dataclasses.fields(params_type) if f.name == name), None)
-    if f is None:
-        raise TypeError(f"{params_type.__name__} declares no parameter {name!r}")
-    return dataclasses.field(default=f.default, metadata=f.metadata)
 
 
 def model_facts(m: "LoadedModel") -> dict[str, Any]:
@@ -114,9 +111,6 @@ def for_print(chart: Any) -> Any:
     return chart
 
 
-GRADCAM = ("decoded_gradcam", "layer_gradcam")
-
-
 def saliency_method_names() -> tuple[str, ...]:
     """The registered saliency methods (imported only when a spec names some: core.saliency loads torch)."""
     from core.analyses.saliency import method_names
@@ -124,27 +118,24 @@ def saliency_method_names() -> tuple[str, ...]:
     return method_names()
 
 
-def heldout_sample(ctx: "ReportContext", n: int | None) -> tuple["TextDataset", dict[str, Any]]:
-    """``n`` texts drawn with the report's seed from the held-out test split when the model was trained
-    on this dataset (as the overview's evaluation does), else from the whole dataset."""
-    from core.data.sampling import sample
-    from core.models.heldout import select_evaluation_split, trained_on
-
-    pool, split, note = select_evaluation_split(ctx.model, ctx.full_dataset)
-    ds = pool if n is None else sample(pool, n, seed=ctx.spec.seed)
-    return ds, {"split": split, "split_note": note, "n_pool": len(pool), "n": len(ds), "n_total": len(ctx.full_dataset),
-                "seed": ctx.spec.seed, "trained_on_dataset": trained_on(ctx.model, ctx.full_dataset)}
+def sample_facts(sample: "Sample") -> dict[str, Any]:
+    """Where a section's texts come from, as its fragment records it: the split, the reason (one sentence), the
+    counts, the seed, and whether the model was trained on the dataset."""
+    return {"split": sample.split, "split_note": sample.reason, "n_pool": sample.n_pool, "n": len(sample),
+            "n_total": sample.n_total, "seed": sample.seed, "trained_on_dataset": bool(sample.trained_by)}
 
 
 LATEST = "heads:latest:"  # memo key prefix: the first heads result per model in this build (for ``attention``)
+HEADS_N = 100  # texts of the heads section by default, and of the head importance the attention section computes
 
 
-def importance_of(ctx: "ReportContext", model: "LoadedModel", ds: "TextDataset", *, method: str, steps: int,
-                  compare: bool, prune: bool) -> tuple["HeadImportance", bool]:
-    """``core.analyses.transformer.head_importance.dataset_head_importance`` once per build and settings (disk-cached across builds)."""
-    from core.analyses.transformer.head_importance import dataset_head_importance
+def head_importance_once(ctx: "ReportContext", model: "LoadedModel", sample: "Sample",
+                         params: "HeadImportanceParams") -> "HeadImportance":
+    """``core.analyses.transformer.head_importance.run_head_importance`` once per build, model, texts and settings
+    (disk-cached across builds)."""
+    from core.analyses.transformer.head_importance import run_head_importance
 
-    key = (f"head_importance:{model.ref}:{len(ds)} texts {ds.fingerprint[:10]}:{method}:steps={steps}:"
-           f"compare={compare}:prune={prune}")
-    return ctx._once(key, lambda: dataset_head_importance(
-        model, ds, method=method, compare=compare, prune=prune, steps=steps, seed=ctx.spec.seed, progress=ctx.say))
+    ds = sample.dataset
+    key = (f"head_importance:{model.ref}:{len(ds)} texts {ds.fingerprint[:10]}:{params.method}:steps={params.steps}:"
+           f"compare={params.compare}:prune={params.prune}")
+    return ctx._once(key, lambda: run_head_importance(model, sample, params, progress=ctx.say))

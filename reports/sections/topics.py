@@ -1,9 +1,9 @@
 """``topics``: clusters of the model's embeddings, named by their topic words, crossed with labels and errors.
 
-``core.analyses.transformer.topics.topics`` clusters the L2-normalised pooled embeddings (k-means, agglomerative or HDBSCAN,
+``core.analyses.transformer.topics.run_topics`` clusters the L2-normalised pooled embeddings (k-means, agglomerative or HDBSCAN,
 optionally after UMAP), names every cluster by class-based TF-IDF (optionally re-ranked KeyBERT-style) and
 counts, per cluster, the true labels, the predictions and the classifier's error rate. The clusters are
-drawn on a 2-D map of the same embeddings (``core.analyses.transformer.layers.project_layer``). The section may use another
+drawn on a 2-D map of the same embeddings (``core.analyses.transformer.layers.map_layer``). The section may use another
 model and dataset than the report's (``model``, ``dataset``).
 
 Figures for pass/fail checks (``metrics``, e.g. ``topics.worst_error_rate < 0.3``): ``n_clusters``,
@@ -13,76 +13,69 @@ share of each cluster's main true label) and ``noise`` (HDBSCAN only).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from reports.sections.registry import Param, figure, register
-from reports.sections.shared import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
+from core.analyses.transformer.layers import MAP_METHODS
+from core.analyses.transformer.topics import CLUSTERING, TOPIC_MAPS, TopicsParams
+from core.foundation.params import Params, param, same_param
+from reports.sections.registry import figure, register
+from reports.sections.shared import (dataset_facts, for_print, model_facts, section_dataset,
                                      section_model, shorten)
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.transformer.topics import TopicsResult
     from reports.context import ReportContext
 
-METHODS = ("kmeans", "agglomerative", "hdbscan")
-METHOD_NAMES = {"kmeans": "k-means", "agglomerative": "agglomerative (Ward)", "hdbscan": "HDBSCAN"}
-MAP_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 EXAMPLE_CHARS = 220
 
 
-@register("topics", title="Topics and errors", params=[
-    Param("model", "str", None, "the model whose embeddings are clustered (default: the report's model)"),
-    Param("dataset", "str", None, "dataset reference for this section, e.g. bundled:tweets (default: the report's "
-          "dataset)"),
-    Param("n", "int", 300, "texts clustered: a random sample (report seed) of the held-out test split when the model "
-          "was trained on the dataset, else of the whole dataset", minimum=10),
-    Param("method", "choice", "kmeans", "clustering: kmeans, agglomerative or hdbscan", choices=METHODS),
-    Param("clusters", "int", None, "number of clusters (default: chosen by the best silhouette over "
-          "k = 2 … min(12, n / 10); HDBSCAN always finds its own)", minimum=2),
-    Param("top_n", "int", 10, "topic words per cluster", minimum=1, maximum=30),
-    Param("rerank", "bool", False, "re-rank each cluster's best c-TF-IDF words by the similarity of their "
-          "embedding to the cluster's centre (KeyBERTInspired)"),
-    Param("reduce", "choice", "none", "cluster the embeddings as they are (none) or after UMAP to 5 dimensions",
-          choices=("none", "umap")),
-    Param("map", "choice", "umap", "how the clusters are drawn in 2-D: umap, pca or tsne", choices=("umap", "pca",
-                                                                                                   "tsne")),
-    Param("examples", "int", 2, "typical texts shown per cluster (the nearest to its centre)", minimum=0, maximum=3),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
-    """Clusters of the embeddings named by c-TF-IDF topic words, with label mix and error rate per cluster."""
-    from core.data.sampling import sample
-    from core.models.embeddings import extract_embeddings
-    from core.foundation.errors import BackboneLensError
-    from core.analyses.transformer.layers import project_layer
-    from core.analyses.transformer.topics import check_n_clusters, topics
+@dataclass(frozen=True)
+class TopicsSectionParams(Params):
+    model: str | None = param(None, "the model whose embeddings are clustered (default: the report's model)",
+                              type="str")
+    dataset: str | None = param(None, "dataset reference for this section, e.g. bundled:tweets (default: the "
+                                "report's dataset)", type="str")
+    n: int = param(300, "texts clustered: a random sample (report seed) of the held-out test split when the model "
+                   "was trained on the dataset, else of the whole dataset", minimum=10)
+    method: str = same_param(TopicsParams, "method")
+    clusters: int | None = same_param(TopicsParams, "n_clusters")
+    top_n: int = same_param(TopicsParams, "top_n")
+    rerank: bool = same_param(TopicsParams, "rerank")
+    reduce: str = same_param(TopicsParams, "reduce")
+    map: str = param(TOPIC_MAPS[0], "how the clusters are drawn in 2-D: " + ", ".join(TOPIC_MAPS[:-1]) + " or "
+                     + TOPIC_MAPS[-1], type="choice", choices=TOPIC_MAPS)
+    examples: int = param(2, "typical texts shown per cluster (the nearest to its centre)", minimum=0, maximum=3)
 
-    n = int(params.get("n", 300))
-    method = params.get("method") or "kmeans"
-    clusters = params.get("clusters")
-    k = "auto" if clusters is None else int(clusters)
-    how = params.get("map") or "umap"
-    context: dict[str, Any] = {"n_requested": n, "seed": ctx.spec.seed, "method": method,
-                               "model_ref": ctx.spec.model_ref(params.get("model"))}
+
+@register("topics", title="Topics and errors", params=TopicsSectionParams)
+def compute(ctx: "ReportContext", p: TopicsSectionParams) -> dict:
+    """Clusters of the embeddings named by c-TF-IDF topic words, with label mix and error rate per cluster."""
+    from core.analyses.transformer.layers import map_layer
+    from core.analyses.transformer.topics import check_n_clusters, run_topics
+    from core.foundation.errors import BackboneLensError
+    from core.models.heldout import heldout_sample
+
+    tp = TopicsParams(method=p.method, n_clusters=p.clusters, top_n=p.top_n, rerank=p.rerank, reduce=p.reduce)
+    context: dict[str, Any] = {"n_requested": p.n, "seed": ctx.spec.seed, "method": p.method,
+                               "model_ref": ctx.spec.model_ref(p.model)}
     try:
-        check_n_clusters(k, n, method)  # HDBSCAN with a number, too many clusters: said before any model work
-        model = section_model(ctx, params.get("model"))
-        ds_ref = params.get("dataset") or ctx.spec.dataset.ref
-        full = section_dataset(ctx, params.get("dataset"))
-        pool, split, split_note = heldout_pool([model], full)
-        ds = sample(pool, n, seed=ctx.spec.seed)
-        res = topics(model, ds, method=method, n_clusters=k, top_n=int(params.get("top_n", 10)),
-                     rerank=bool(params.get("rerank", False)), reduce=params.get("reduce") or "none",
-                     seed=ctx.spec.seed, progress=ctx.say)
-        ctx.say("topics", 1.0, f"drawing the map with {MAP_NAMES[how]}")
-        points = project_layer(extract_embeddings(model, ds).pooled, how, seed=ctx.spec.seed)
+        check_n_clusters(tp.k, p.n, p.method)  # HDBSCAN with a number, too many clusters: said before any model work
+        model = section_model(ctx, p.model)
+        ds_ref = p.dataset or ctx.spec.dataset.ref
+        full = section_dataset(ctx, p.dataset)
+        sample = heldout_sample([model], full, p.n, seed=ctx.spec.seed, classifiers_only=True)
+        res = run_topics(model, sample, tp, progress=ctx.say)
+        ctx.say("topics", 1.0, f"drawing the map with {MAP_METHODS.title(p.map)}")
+        points = map_layer(model, sample, p.map).points
     except BackboneLensError as e:  # too few texts, bad k, no words to name topics …: one sentence in the report
         ctx.say("topics", 1.0, f"topics not computed: {e}")
         return {"available": False, "reason": str(e), **context}
-    context.update(split=split, split_note=split_note, n_pool=len(pool), model=model_facts(model),
-                   dataset=dataset_facts(full, ds, ds_ref))
-    return topics_fragment(res, points, list(ds.texts), map_method=how, examples=int(params.get("examples", 2)),
-                           context=context)
+    context.update(split=sample.split, split_note=sample.reason, n_pool=sample.n_pool, model=model_facts(model),
+                   dataset=dataset_facts(full, sample.dataset, ds_ref))
+    return topics_fragment(res, points, list(sample.texts), map_method=p.map, examples=p.examples, context=context)
 
 
 # ----------------------------------------------------------------------------- the fragment (pure)
@@ -94,7 +87,7 @@ def topics_fragment(res: "TopicsResult", points: np.ndarray | None, texts: Seque
     map of the same texts (None: no map)."""
     from figures.topics import topic_error_chart, topic_label_chart, topic_map_chart, topic_names
 
-    ctx = {"split": None, "split_note": None, "n_pool": None, "seed": res.params.get("seed", 0), "model": None,
+    ctx = {"split": None, "split_note": None, "n_pool": None, "seed": res.seed, "model": None,
            "dataset": None, "model_ref": res.model_ref, **(context or {})}
     names = topic_names(res)
     clusters = []
@@ -109,10 +102,10 @@ def topics_fragment(res: "TopicsResult", points: np.ndarray | None, texts: Seque
                          "examples": [shorten(x, EXAMPLE_CHARS) for x in t.examples[:examples]]})
     scored = [c for c in clusters if c["error_rate"] is not None]
     worst = max(scored, key=lambda c: (c["error_rate"], c["size"])) if scored else None
-    method = METHOD_NAMES.get(res.method, res.method)
+    method = CLUSTERING.titles().get(res.method, res.method)
     fig_map = fig_labels = fig_errors = None
     if points is not None and res.k:
-        mname = MAP_NAMES.get(map_method, map_method)
+        mname = MAP_METHODS.titles().get(map_method, map_method)
         fig_map = figure(
             for_print(topic_map_chart(np.asarray(points), res, texts, width=430, height=300,
                                       title=f"{res.k} {method} clusters of {res.n:,} texts",
@@ -142,12 +135,11 @@ def topics_fragment(res: "TopicsResult", points: np.ndarray | None, texts: Seque
         "available": True, "reason": None, **ctx, "n": res.n, "n_clusters": res.k, "method": res.method,
         "method_name": method, "reduce": res.reduce, "rerank": res.rerank, "map": map_method,
         "word_score": "cosine similarity to the centroid" if res.rerank else "c-TF-IDF",
-        "silhouette": res.silhouette, "error_rate": res.error_rate, "noise": res.noise if res.method == "hdbscan"
-        else None, "k_scores": {str(k): float(v) for k, v in res.k_scores.items()},
+        "silhouette": res.silhouette, "error_rate": res.error_rate, "noise": res.noise if res.has_noise else None, "k_scores": {str(k): float(v) for k, v in res.k_scores.items()},
         "label_names": list(res.label_names), "label_cluster_table": res.label_cluster_table.astype(int).tolist(),
         "clusters": clusters, "worst_cluster": None if worst is None else worst["id"],
         "worst_error_rate": None if worst is None else worst["error_rate"], "notes": list(res.notes),
-        "seconds": float(res.seconds), "params": dict(res.params),
+        "seconds": float(res.seconds), "params": res.params_json(),
         "figure_map": fig_map, "figure_labels": fig_labels, "figure_errors": fig_errors,
     }
     # the figures pass/fail checks read (reports.checks, generic ``metrics``)
@@ -158,7 +150,7 @@ def topics_fragment(res: "TopicsResult", points: np.ndarray | None, texts: Seque
         "largest_share": clusters[0]["share"] if clusters else None,
         "label_purity": (sum(c["main_label_share"] * c["size"] for c in sized) / sum(c["size"] for c in sized)
                          if sized else None),
-        **({"noise": res.noise} if res.method == "hdbscan" else {})}
+        **({"noise": res.noise} if res.has_noise else {})}
     out["findings"] = _findings(out)
     return out
 

@@ -38,15 +38,13 @@ def _page(demo_workspace, *, models: list[str] | None = None, choice: DatasetCho
 def expected(demo_workspace):
     """The same sweep straight from core (disk-cache reads once the page has computed it)."""
     from core.data.refs import load_dataset
-    from core.data.sampling import sample
-    from core.models.heldout import heldout_pool
-    from core.analyses.transformer.layers import layer_sweep
+    from core.models.heldout import heldout_sample
+    from core.analyses.transformer.layers import LayersParams, run_layers
     from core.models.refs import load_model
 
     models = [load_model(r) for r in MODELS]
-    pool, _, _ = heldout_pool(models, load_dataset("bundled:tweets"))
-    ds = sample(pool, N, seed=0)
-    return [layer_sweep(m, ds, k=10)[0] for m in models]
+    sample = heldout_sample(models, load_dataset("bundled:tweets"), N, seed=0, classifiers_only=True)
+    return list(run_layers(models, sample, LayersParams(k=10)).separability)
 
 
 def _specs(at: AppTest) -> list[dict]:

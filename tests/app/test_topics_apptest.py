@@ -40,14 +40,12 @@ def _page(demo_workspace, *, choice: DatasetChoice | None = None, n: int = N, mo
 def expected(demo_workspace):
     """The same topics straight from core (embeddings read from the disk cache once the page has computed them)."""
     from core.data.refs import load_dataset
-    from core.data.sampling import sample
-    from core.models.heldout import select_evaluation_split
+    from core.models.heldout import heldout_sample
     from core.models.refs import load_model
-    from core.analyses.transformer.topics import topics
+    from core.analyses.transformer.topics import run_topics
 
     model = load_model(MODEL)
-    pool, _, _ = select_evaluation_split(model, load_dataset("bundled:tweets"))
-    return topics(model, sample(pool, N, seed=0), seed=0)
+    return run_topics(model, heldout_sample(model, load_dataset("bundled:tweets"), N, seed=0))
 
 
 def _chart_data(at: AppTest, i: int) -> list:

@@ -134,7 +134,8 @@ def test_heads_without_a_classifier_is_one_sentence(tiny_model_dir, tmp_path):
     _write_csv(csv_path, [(t, "x") for t in TEXTS])
     spec = parse_spec(f"title: t\nmodel: {tiny_model_dir('bert-mlm')}\ndataset: {csv_path}\nsections:\n  - heads\n",
                       source=str(tmp_path / "s.yaml"))
-    frag = get_section("heads").compute(ReportContext(spec), dict(spec.sections[0].params))
+    kind = get_section("heads")
+    frag = kind.compute(ReportContext(spec), kind.typed(dict(spec.sections[0].params)))
     assert not frag["available"] and "has no classification head" in frag["reason"]
     html = render_section({"kind": "heads", "title": "Attention heads", "anchor": "s1-heads", "data": frag})
     assert "Head importance could not be computed:" in html and "<svg" not in html
@@ -202,7 +203,7 @@ def test_attention_inputs_that_do_not_fit_are_one_sentence(tiny_model_dir, tmp_p
     spec = parse_spec(f"title: t\nmodel: {tiny_model_dir('bert')}\ndataset: {csv_path}\nsections:\n  - attention\n",
                       source=str(tmp_path / "s.yaml"))
     kind = get_section("attention")
-    frag = kind.compute(ReportContext(spec), {**kind.defaults(), **params})
+    frag = kind.compute(ReportContext(spec), kind.typed({**kind.defaults(), **params}))
     assert not frag["available"] and frag["reason"].startswith(reason), frag["reason"]
 
 

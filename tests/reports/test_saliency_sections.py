@@ -118,6 +118,16 @@ def test_unknown_method_lists_every_valid_one():
         assert name in msg
 
 
+def test_the_section_takes_the_games_own_parameters():
+    from core.analyses.saliency_params import FaithfulnessParams
+    from reports.sections.faithfulness import FaithfulnessSectionParams
+
+    games = {p.name: p for p in FaithfulnessParams.declared()}
+    section = FaithfulnessSectionParams.declared()
+    assert [p.name for p in section] == ["n", "methods", "layers", "replacement", "max_length", "ig_steps"]
+    assert all(p == games[p.name] for p in section[1:])  # one declaration: same default, range, help
+
+
 def test_spec_parsing_does_not_load_torch_unless_methods_are_named():
     code = ("import sys; from reports.spec import parse_spec; parse_spec('title: t\\nmodel: m\\ndataset: d\\n"
             "sections:\\n  - faithfulness\\n  - saliency_examples\\n', source='s'); print('torch' in sys.modules)")

@@ -160,16 +160,18 @@ def _ctx(tmp_path: Path, model: str, rows, *, sections: str = "[layers]"):
 
 def test_layers_section_on_a_tiny_model_matches_core(tiny_model_dir, tmp_path):
     from core.data.refs import load_dataset
-    from core.analyses.transformer.layers import layer_sweep
+    from core.data.sampling import draw
+    from core.analyses.transformer.layers import LayersParams, run_layers
     from core.models.refs import load_model
 
     model = str(tiny_model_dir("bert"))
     rows = _topic_rows(30)
     ctx = _ctx(tmp_path, model, rows)
     sec = get_section("layers")
-    d = sec.compute(ctx, {**sec.defaults(), "n": 30, "k": 3, "maps": (0, 2, 9)})
+    d = sec.compute(ctx, sec.typed({**sec.defaults(), "n": 30, "k": 3, "maps": (0, 2, 9)}))
     assert d["available"], d.get("reason")
-    sep, _ = layer_sweep(load_model(model, device="cpu"), load_dataset(str(tmp_path / "data.csv")), k=3)
+    sep = run_layers(load_model(model, device="cpu"), draw(load_dataset(str(tmp_path / "data.csv")), None),
+                     LayersParams(k=3)).separability[0]
     assert d["n"] == 30 and d["num_layers"] == 2 and d["separation_layer"] == sep.separation_layer()
     assert [r["knn_accuracy"] for r in d["results"][0]["layers"]] == pytest.approx(list(sep.knn_accuracy))
     assert d["maps"] == [0, 2] and any("layer 9 is left out" in x for x in d["notes"])
@@ -182,13 +184,13 @@ def test_layers_section_on_a_tiny_model_matches_core(tiny_model_dir, tmp_path):
 def test_layers_section_explains_unusable_inputs(tiny_model_dir, tmp_path):
     sec = get_section("layers")
     ctx = _ctx(tmp_path, str(tiny_model_dir("bert")), [(f"text {i}", "a") for i in range(20)])
-    d = sec.compute(ctx, {**sec.defaults(), "n": 20})
+    d = sec.compute(ctx, sec.typed({**sec.defaults(), "n": 20}))
     assert d["available"] is False and "at least two labels" in d["reason"]
     html = render_section({"kind": "layers", "title": "L", "data": {**d, "reason": d["reason"] + EVIL}})
     assert "could not be computed: Per-layer separability needs texts of at least two labels" in html
     assert "<svg" not in html
     _no_markup(html)
-    d = sec.compute(ctx, {**sec.defaults(), "models": (str(tmp_path / "no-such-model"),)})
+    d = sec.compute(ctx, sec.typed({**sec.defaults(), "models": (str(tmp_path / "no-such-model"),)}))
     assert d["available"] is False and "no-such-model" in d["reason"]
 
 
@@ -201,14 +203,15 @@ def tiny_topics(tiny_model_dir, tmp_path_factory):
     from core.data.refs import load_dataset
     from core.analyses.transformer.layers import project_layer
     from core.models.embeddings import extract_embeddings
+    from core.data.sampling import draw
     from core.models.refs import load_model
-    from core.analyses.transformer.topics import topics
+    from core.analyses.transformer.topics import TopicsParams, run_topics
 
     work = tmp_path_factory.mktemp("topics")
     model = load_model(str(tiny_model_dir("bert")), device="cpu")
     ds = load_dataset(_write_csv(work / "data.csv", _topic_rows()))
     cache = ArrayCache(work / "cache")
-    res = topics(model, ds, n_clusters=3, top_n=4, cache=cache)
+    res = run_topics(model, draw(ds, None), TopicsParams(n_clusters=3, top_n=4), cache=cache)
     points = project_layer(extract_embeddings(model, ds, cache=cache).pooled, "pca")
     return res, points, list(ds.texts)
 
@@ -253,12 +256,12 @@ def test_topics_fragment_renders_clusters_figures_and_escapes_texts(tiny_topics)
 def test_topics_section_explains_too_few_texts_and_bad_k(tiny_model_dir, tmp_path):
     sec = get_section("topics")
     ctx = _ctx(tmp_path, str(tiny_model_dir("bert")), _topic_rows(8), sections="[topics]")
-    d = sec.compute(ctx, {**sec.defaults(), "n": 300})
+    d = sec.compute(ctx, sec.typed({**sec.defaults(), "n": 300}))
     assert d["available"] is False and d["reason"] == "Clustering needs at least 10 texts, got 8."
     html = render_section({"kind": "topics", "title": "T", "data": d})
     assert "The topics could not be computed: Clustering needs at least 10 texts, got 8." in html
     assert "<svg" not in html
-    d = sec.compute(ctx, {**sec.defaults(), "method": "hdbscan", "clusters": 3})
+    d = sec.compute(ctx, sec.typed({**sec.defaults(), "method": "hdbscan", "clusters": 3}))
     assert d["available"] is False and "HDBSCAN finds its own number" in d["reason"]
 
 

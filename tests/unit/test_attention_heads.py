@@ -164,18 +164,36 @@ def test_pruning_gaps_by_hand():
         p.gap("random")
 
 
-def test_dataset_head_importance_is_cached_on_disk(wired, tmp_path):
-    from core.analyses.transformer.head_importance import dataset_head_importance
+def test_run_head_importance_is_cached_on_disk(wired, tmp_path):
+    from core.analyses.transformer.head_importance import HeadImportanceParams, run_head_importance
     from core.foundation.cache import ArrayCache
     from core.data.datasets import _make
+    from core.data.sampling import draw
 
-    ds = _make("keyed", TEXTS, LABELS.tolist(), ("other", "has-key"))
+    sample = draw(_make("keyed", TEXTS, LABELS.tolist(), ("other", "has-key")), None)
     cache = ArrayCache(tmp_path)
-    first, hit = dataset_head_importance(wired, ds, method="mask", steps=4, cache=cache)
+    params = HeadImportanceParams(method="mask", steps=4)
+    first = run_head_importance(wired, sample, params, cache=cache)
+    hit = first.cache_hit
     assert not hit and first.ranking()[0] == WIRED and first.pruning.reference == "true labels"
-    again, hit = dataset_head_importance(wired, ds, method="mask", steps=4, cache=cache)
+    assert first.sample is sample and first.params == params and first.label_note == ""
+    again = run_head_importance(wired, sample, params, cache=cache)
+    hit = again.cache_hit
     assert hit and np.array_equal(again.importance, first.importance) and np.array_equal(again.other, first.other)
     assert again.spearman == pytest.approx(first.spearman) and again.pruning.ks == first.pruning.ks
     assert np.array_equal(again.pruning.most_first, first.pruning.most_first) and again.seconds == first.seconds
-    _, hit = dataset_head_importance(wired, ds, method="mask", steps=4, prune=False, cache=cache)
+    hit = run_head_importance(wired, sample, params.replace(prune=False), cache=cache).cache_hit
     assert not hit  # other settings, another entry
+
+
+def test_methods_registry_params_and_cost():
+    from core.analyses.transformer.head_importance import (HEAD_METHODS, HeadImportanceParams, estimate_seconds,
+                                                           other_method, stage_seconds)
+
+    assert HEAD_METHODS.titles() == {"attribution": "Attention attribution", "mask": "Head-mask gradient"}
+    assert HeadImportanceParams.param("method").choices == HEAD_METHODS.names()
+    assert other_method("attribution") == "mask" and other_method("mask") == "attribution"
+    p = HeadImportanceParams(steps=4)
+    assert list(stage_seconds(p)) == ["attribution", "mask", "pruning"]
+    assert estimate_seconds(12, p) == pytest.approx(12 * (0.78 * 0.4 + 0.4))
+    assert list(stage_seconds(p.replace(method="mask", compare=False, prune=False))) == ["mask"]

@@ -6,7 +6,8 @@ from core.foundation.cache import ArrayCache
 from core.data.datasets import _make
 from core.models.embeddings import extract_embeddings
 from core.foundation.errors import BackboneLensError
-from core.models.evaluate import evaluate_model
+from core.models.evaluate import evaluate
+from core.models.heldout import heldout_sample
 from core.models.refs import load_model
 from core.models.storage import save_model
 from core.training.finetune import TrainConfig, finetune, train_pretrained_head, training_metadata
@@ -63,7 +64,7 @@ def test_pretrained_head_learns_separable_task(tiny_model_dir, tmp_path):
                                       cache=ArrayCache(tmp_path))
     assert res.val_accuracy >= 0.9, res
     clf = m.with_head(head, train.label_names)
-    ev = evaluate_model(clf, val, cache=ArrayCache(tmp_path))
+    ev = evaluate(clf, heldout_sample(clf, val), cache=ArrayCache(tmp_path))
     assert ev.accuracy >= 0.9 and ev.confusion_matrix.sum() == 40 and ev.split == "all"
 
 
@@ -91,11 +92,11 @@ def test_evaluate_uses_heldout_split_when_trained_on_dataset(tiny_model_dir, tmp
 
     clf = m.with_head(MLPHead(32, 2), data.label_names)
     clf.metadata = {"data_fingerprint": data.source_fingerprint, "split": {"seed": 0}}
-    ev = evaluate_model(clf, data, cache=ArrayCache(tmp_path))
+    ev = evaluate(clf, heldout_sample(clf, data), cache=ArrayCache(tmp_path))
     assert ev.split == "test" and 20 < ev.n < 70 and "held-out" in ev.note
 
 
 def test_label_the_model_does_not_know(tiny_model_dir):
     m = load_model(str(tiny_model_dir("bert")), device="cpu")
     with pytest.raises(BackboneLensError, match="not one the model knows"):
-        evaluate_model(m, _toy(10))
+        evaluate(m, heldout_sample(m, _toy(10)))

@@ -9,7 +9,10 @@ import pytest
 
 from core.foundation.cache import ArrayCache
 from core.analyses.saliency.class_tokens import IDF, class_representative_tokens, idf_from_texts
-from core.analyses.saliency.faithfulness import LEVELS, MethodSpec, level_counts, run_games
+from core.analyses.saliency.faithfulness import (LEVELS, MethodSpec, game_specs, games_cost, level_counts,
+                                                 play_games, run_games)
+from core.analyses.saliency.class_tokens import run_class_tokens
+from core.analyses.saliency_params import ClassTokensParams, FaithfulnessParams
 from core.analyses.saliency import SaliencyError, get_method
 from tests.unit.test_saliency import KEY, _one_token_model
 
@@ -30,7 +33,7 @@ def games(model, tmp_path_factory):
     labels = np.array([1] * len(WITH) + [0] * len(WITHOUT))
     cache = ArrayCache(tmp_path_factory.mktemp("games"))
     specs = [MethodSpec("occlusion"), MethodSpec("decoded_gradcam", layers=(0, 2)), MethodSpec("attention")]
-    return run_games(model, texts, labels, specs, cache=cache), (model, texts, labels, specs, cache)
+    return play_games(model, texts, labels, specs, cache=cache), (model, texts, labels, specs, cache)
 
 
 def test_level_counts():
@@ -68,25 +71,25 @@ def test_layer_sweep_and_best_layer(games):
 
 def test_games_are_cached_per_method(games, model):
     res, (m, texts, labels, specs, cache) = games
-    again = run_games(m, texts, labels, specs, cache=cache)
+    again = play_games(m, texts, labels, specs, cache=cache)
     assert again.evaluations == 0  # every method and the random order came from the cache
     for a, b in zip(res.curves, again.curves):
         assert a.name == b.name
         np.testing.assert_allclose(a.hide_accuracy, b.hide_accuracy)
         np.testing.assert_allclose(a.reveal_probability, b.reveal_probability)
-    more = run_games(m, texts, labels, [*specs, MethodSpec("grad_x_input")], cache=cache)
+    more = play_games(m, texts, labels, [*specs, MethodSpec("grad_x_input")], cache=cache)
     assert 0 < more.evaluations < res.evaluations  # only the new method is played
 
 
 def test_unlabelled_games_measure_agreement(model):
-    res = run_games(model, WITH[:3] + WITHOUT[:3], None, [MethodSpec("occlusion")])
+    res = play_games(model, WITH[:3] + WITHOUT[:3], None, [MethodSpec("occlusion")])
     assert res.accuracy_against == "intact predictions"
     assert res.curve("occlusion").hide_accuracy[0] == 1.0
 
 
 @pytest.mark.parametrize("replacement", ["pad", "delete"])
 def test_other_replacements(model, replacement):
-    res = run_games(model, WITH[:4] + WITHOUT[:4], np.array([1] * 4 + [0] * 4), [MethodSpec("occlusion")],
+    res = play_games(model, WITH[:4] + WITHOUT[:4], np.array([1] * 4 + [0] * 4), [MethodSpec("occlusion")],
                     replacement=replacement)
     assert res.replacement == replacement
     assert res.curve("occlusion").hide_auc < res.random.hide_auc
@@ -94,15 +97,85 @@ def test_other_replacements(model, replacement):
 
 def test_games_bad_input(model):
     with pytest.raises(SaliencyError, match="at least one"):
-        run_games(model, WITH, None, [])
+        play_games(model, WITH, None, [])
     with pytest.raises(SaliencyError, match="layer sweep is available for decoded_gradcam and layer_gradcam"):
-        run_games(model, WITH, None, [MethodSpec("occlusion", layers=(1,))])
+        play_games(model, WITH, None, [MethodSpec("occlusion", layers=(1,))])
     with pytest.raises(SaliencyError, match="out of range"):
-        run_games(model, WITH, None, [MethodSpec("decoded_gradcam", layers=(0, 7))])
+        play_games(model, WITH, None, [MethodSpec("decoded_gradcam", layers=(0, 7))])
     with pytest.raises(SaliencyError, match="texts but 2 labels"):
-        run_games(model, WITH, np.array([0, 1]), [MethodSpec("occlusion")])
+        play_games(model, WITH, np.array([0, 1]), [MethodSpec("occlusion")])
     with pytest.raises(SaliencyError, match="mask, pad or delete"):
-        run_games(model, WITH, None, [MethodSpec("occlusion")], replacement="blank")
+        play_games(model, WITH, None, [MethodSpec("occlusion")], replacement="blank")
+
+
+# ----------------------------------------------------------------------------- a Sample and typed params
+
+
+def _sample(texts, labels=None):
+    """The texts as a Sample (labels in the one-token model's label names)."""
+    from core.data.datasets import _make
+    from core.data.sampling import draw
+
+    return draw(_make("keys", texts, labels, ("other", "has-key")), None)
+
+
+def test_run_games_on_a_sample_plays_the_same_games(games, model):
+    res, (_, texts, labels, _, cache) = games
+    sample = _sample(texts, labels)
+    p = FaithfulnessParams(methods=("occlusion", "decoded_gradcam", "attention"), layers=(0, 2))
+    again = run_games(model, sample, p, cache=cache)
+    assert again.evaluations == 0  # the same games as the fixture's explicit entries: all from the cache
+    assert [c.name for c in again.curves] == [c.name for c in res.curves]
+    assert again.sample is sample and again.params == p and again.dataset_name == "keys" and again.n == 12
+    assert again.accuracy_against == "true labels"
+
+
+def test_game_specs_follow_the_params(model):
+    p = FaithfulnessParams(methods=("decoded_gradcam", "integrated_gradients", "occlusion"), layers="default",
+                           method_params=("occlusion.window=2", "decoded_gradcam.layer=1"))
+    assert [(s.name, s.params, s.layers) for s in game_specs(model, p)] == [
+        ("decoded_gradcam", {"layer": "1"}, None), ("integrated_gradients", {"steps": 20}, None),
+        ("occlusion", {"window": "2"}, None)]
+    swept = game_specs(model, p.replace(layers="all", method_params=("integrated_gradients.steps=5",)))
+    assert swept[0] == MethodSpec("decoded_gradcam", {}, (0, 1, 2)) and swept[1].params == {"steps": "5"}
+    assert game_specs(model, p.replace(layers=[2, 0]))[0].layers == (0, 2)
+    with pytest.raises(SaliencyError, match="METHOD.NAME=VALUE for one of the methods"):
+        game_specs(model, p.replace(method_params=("shapley.samples=2",)))
+
+
+def test_games_cost():
+    p = FaithfulnessParams(methods=("decoded_gradcam", "occlusion"), layers="all")
+    c = games_cost(100, p, 6)
+    assert c.orders == 7 + 1 + 1 and c.evaluations == 100 * 18 * 9 and c.minutes == (2, 7)
+    assert games_cost(8, p.replace(layers="default"), 6).orders == 3
+    assert games_cost(8, p.replace(layers="default"), 6).minutes == (1, 1)
+    assert not c.long and games_cost(201, p, 6).long
+
+
+def test_dataset_runs_cap_integrated_gradients():
+    from core.analyses.saliency_params import as_assignments, capped
+
+    assert capped("integrated_gradients", {"steps": 50, "baseline": "pad"}) == {"steps": 20, "baseline": "pad"}
+    assert capped("integrated_gradients", {"steps": 8}) == {"steps": 8} and capped("occlusion", {"window": 3}) == {
+        "window": 3}
+    assert as_assignments({"steps": 8, "layer": None}, prefix="integrated_gradients.") == (
+        "integrated_gradients.steps=8",)
+
+
+def test_run_class_tokens_on_a_sample(model, tmp_path):
+    sample = _sample(WITH + WITHOUT, [1] * len(WITH) + [0] * len(WITHOUT))
+    ct = run_class_tokens(model, sample, ClassTokensParams(method="occlusion", top_k=3, idf="dataset"))
+    assert ct.sample is sample and ct.seconds > 0 and ct.words[1][0] == KEY and ct.top_k == 3
+    assert ct.idf_source == "keys (12 texts)"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("awful\nfine day\n\n", "utf-8")
+    ct = run_class_tokens(model, sample, ClassTokensParams(method="occlusion", method_params=("window=1",),
+                                                           idf=str(corpus)))
+    assert ct.idf_source == "corpus.txt (2 lines)" and ct.params["window"] == 1
+    with pytest.raises(SaliencyError, match="is not a file"):
+        run_class_tokens(model, sample, ClassTokensParams(method="occlusion", idf=str(tmp_path / "none.txt")))
+    with pytest.raises(SaliencyError, match="has no parameter 'windw'"):
+        run_class_tokens(model, sample, ClassTokensParams(method="occlusion", method_params=("windw=1",)))
 
 
 # ----------------------------------------------------------------------------- class tokens

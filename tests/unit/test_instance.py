@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.analyses.transformer.instance_view import (InstanceError, _panel_nodes, attribution_entropy, entropy_study, instance_view, integrated_hessians_tensor, panel_edges)
+from core.analyses.transformer.instance_view import (EntropyParams, InstanceError, InstanceParams, _panel_nodes,
+                                                    attribution_entropy, instance_view, integrated_hessians_tensor,
+                                                    panel_edges, run_entropy)
+from core.data.sampling import draw
 from tests.unit.test_saliency import KEY, _one_token_model
 
 
@@ -89,7 +92,7 @@ def one_token():
 def test_tokens_that_never_meet_do_not_interact(one_token):
     """Attention and feed-forward outputs are zero, so every state is LayerNorm(own embedding): the logit is a
     sum over tokens and no two tokens interact; KEY carries all the attribution."""
-    v = instance_view(one_token, f"the food was {KEY} today", target=1, steps=16, max_tokens=8)
+    v = instance_view(one_token, f"the food was {KEY} today", params=InstanceParams(steps=16, max_tokens=8), target=1)
     toks = v.row_tokens
     assert KEY in toks
     k = toks.index(KEY)
@@ -106,7 +109,7 @@ def test_interactions_on_a_real_encoder(tiny_model_dir):
     from core.models.refs import load_model
 
     m = load_model(str(tiny_model_dir("bert")))
-    v = instance_view(m, "the service was slow but the food was great", steps=48, max_tokens=5)
+    v = instance_view(m, "the service was slow but the food was great", params=InstanceParams(steps=48, max_tokens=5))
     assert len(v.rows) == 5 and list(v.rows) == sorted(v.rows)
     ig = np.abs(v.attribution.scores)
     assert set(v.rows) == set(np.argsort(-ig)[:5])  # the five most attributed tokens
@@ -121,7 +124,7 @@ def test_interactions_on_a_real_encoder(tiny_model_dir):
 def test_bad_instance_input(one_token, kwargs, msg):
     args = {"text": "a text", **kwargs}
     with pytest.raises(InstanceError, match=msg):
-        instance_view(one_token, args.pop("text"), **args)
+        instance_view(one_token, args.pop("text"), params=InstanceParams(**args))
 
 
 def test_entropy_study_aurocs_and_cache(tiny_model_dir, tmp_path):
@@ -135,7 +138,7 @@ def test_entropy_study_aurocs_and_cache(tiny_model_dir, tmp_path):
     texts = tuple(f"text number {i} says {'good' if i % 2 else 'bad'} things about {'x ' * (i % 5)}" for i in range(24))
     ds = TextDataset("toy", texts, np.arange(24) % 3, ("class0", "class1", "class2"), fingerprint="toy-24")
     cache = ArrayCache(tmp_path)
-    st = entropy_study(m, ds, steps=8, cache=cache)
+    st = run_entropy(m, draw(ds, None), EntropyParams(steps=8), cache=cache)
     assert st.n == 24 and not st.cached
     assert np.all((st.entropy >= 0) & (st.entropy <= 1))
     err = ~st.correct
@@ -143,12 +146,12 @@ def test_entropy_study_aurocs_and_cache(tiny_model_dir, tmp_path):
     low = st.confidence <= np.quantile(st.confidence, 0.25)
     assert st.auroc_low_confidence == pytest.approx(roc_auc_score(low, st.entropy))
     assert st.auroc_error_length == pytest.approx(roc_auc_score(err, st.n_tokens))
-    again = entropy_study(m, ds, steps=8, cache=cache)
+    again = run_entropy(m, draw(ds, None), EntropyParams(steps=8), cache=cache)
     assert again.cached and np.array_equal(again.entropy, st.entropy)
     j = st.to_json()
     assert j["errors"] == int(err.sum()) and j["n"] == 24
     with pytest.raises(InstanceError, match="at least 4"):
-        entropy_study(m, ds.subset([0, 1, 2]), cache=cache)
+        run_entropy(m, draw(ds.subset([0, 1, 2]), None), cache=cache)
 
 
 def test_interactions_are_cached_on_disk(tiny_model_dir, tmp_path):
@@ -157,9 +160,9 @@ def test_interactions_are_cached_on_disk(tiny_model_dir, tmp_path):
 
     m = load_model(str(tiny_model_dir("bert")))
     cache = ArrayCache(tmp_path)
-    a = instance_view(m, "a quiet film with a loud ending", steps=8, max_tokens=4, cache=cache)
+    a = instance_view(m, "a quiet film with a loud ending", params=InstanceParams(steps=8, max_tokens=4), cache=cache)
     assert len(list((tmp_path / "interactions").glob("*.npz"))) == 1
-    b = instance_view(m, "a quiet film with a loud ending", steps=8, max_tokens=4, cache=cache)
+    b = instance_view(m, "a quiet film with a loud ending", params=InstanceParams(steps=8, max_tokens=4), cache=cache)
     np.testing.assert_array_equal(a.interactions, b.interactions)
-    instance_view(m, "a quiet film with a loud ending", steps=12, max_tokens=4, cache=cache)
+    instance_view(m, "a quiet film with a loud ending", params=InstanceParams(steps=12, max_tokens=4), cache=cache)
     assert len(list((tmp_path / "interactions").glob("*.npz"))) == 2  # other settings, other entry

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from core.data.datasets import _make
-from core.analyses.transformer.layers import (LayerError, knn_accuracy, layer_sweep, project_layer, separability_by_layer)
+from core.data.sampling import draw
+from core.analyses.transformer.layers import (LayerError, LayersParams, knn_accuracy, project_layer, run_layers,
+                                              separability_by_layer)
 from core.models.refs import load_model
 from tests.conftest import ROOT
 
@@ -77,12 +79,16 @@ def test_layer_sweep_on_a_tiny_model(tiny_model_dir, tmp_path):
     m = load_model(str(tiny_model_dir("bert")), device="cpu")
     texts = [f"{w} text number {i}" for i, w in enumerate(["sports", "cooking", "money"] * 8)]
     ds = _make("t", texts, [i % 3 for i in range(24)], ("class0", "class1", "class2"))
-    sep, emb = layer_sweep(m, ds, k=3, cache=ArrayCache(tmp_path))
+    from core.models.embeddings import extract_embeddings
+
+    res = run_layers(m, draw(ds, None), LayersParams(k=3), cache=ArrayCache(tmp_path))
+    sep, emb = res.separability[0], extract_embeddings(m, ds, all_layers=True, cache=ArrayCache(tmp_path))
+    assert emb.cache_hit and res.refs == (m.ref,) and res.sample.texts == ds.texts
     assert len(sep.knn_accuracy) == m.num_layers + 1 == emb.layer_pooled.shape[0]
     assert ((0 <= sep.knn_accuracy) & (sep.knn_accuracy <= 1)).all()
     assert sep.label_names == ("class0", "class1", "class2")
     with pytest.raises(LayerError, match="no labels"):
-        layer_sweep(m, _make("u", texts, None, ()), cache=ArrayCache(tmp_path))
+        run_layers(m, draw(_make("u", texts, None, ()), None), cache=ArrayCache(tmp_path))
 
 
 def test_layers_cli(tiny_model_dir, tmp_path):

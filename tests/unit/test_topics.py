@@ -1,4 +1,4 @@
-"""Topics: c-TF-IDF by hand, clustering of planted blobs, ``topics()`` and the CLI on a tiny model."""
+"""Topics: c-TF-IDF by hand, clustering of planted blobs, ``run_topics()`` and the CLI on a tiny model."""
 import json
 import math
 import subprocess
@@ -10,7 +10,9 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from core.foundation.errors import BackboneLensError
-from core.analyses.transformer.topics import class_tfidf, cluster, keybert_rerank, top_words, topics
+from core.data.sampling import draw
+from core.analyses.transformer.topics import (CLUSTERING, TopicsParams, class_tfidf, cluster, keybert_rerank,
+                                              run_topics, top_words)
 from tests.conftest import ROOT
 
 # three hand-made "clusters"; stop words (the, of, and), digits and one-letter tokens must be dropped
@@ -131,6 +133,12 @@ def test_cluster_bad_input(kwargs, message):
         cluster(**kwargs)
 
 
+def test_clustering_registry_is_the_one_table():
+    assert CLUSTERING.titles() == {"kmeans": "k-means", "agglomerative": "agglomerative (Ward)", "hdbscan": "HDBSCAN"}
+    assert TopicsParams.param("method").choices == CLUSTERING.names()
+    assert TopicsParams().k == "auto" and TopicsParams(n_clusters=4).k == 4
+
+
 # ----------------------------------------------------------------------------- on a tiny model
 
 WORDS = {0: "football goal striker match league", 1: "recipe oven flour baking dough",
@@ -158,7 +166,8 @@ def test_topics_end_to_end(tiny_model_dir, tmp_path):
     ds = _make("tiny-topics", texts, labels, ("class0", "class1", "class2"))
     cache = ArrayCache(tmp_path / "c")
     stages = []
-    res = topics(model, ds, n_clusters=3, top_n=4, cache=cache, progress=lambda s, f, m: stages.append(s))
+    res = run_topics(model, draw(ds, None), TopicsParams(n_clusters=3, top_n=4), cache=cache,
+                     progress=lambda s, f, m: stages.append(s))
     assert {"embeddings", "clusters", "topic words"} <= set(stages)
     assert res.k == 3 and len(res.topics) == 3 and res.n == 36 and res.noise == 0
     assert sum(t.size for t in res.topics) == 36 and [t.size for t in res.topics] == sorted(
@@ -182,7 +191,7 @@ def test_topics_end_to_end(tiny_model_dir, tmp_path):
     assert {"id", "size", "top_words", "label_mix", "prediction_mix", "error_rate", "confidence", "examples"} <= set(
         j["clusters"][0])
 
-    rr = topics(model, ds, n_clusters=3, top_n=3, rerank=True, cache=cache)
+    rr = run_topics(model, draw(ds, None), TopicsParams(n_clusters=3, top_n=3, rerank=True), cache=cache)
     for t, t0 in zip(rr.topics, res.topics):
         assert len(t.words) == 3 and (np.abs(t.word_scores) <= 1 + 1e-6).all()
         assert list(t.word_scores) == sorted(t.word_scores, reverse=True)
@@ -197,7 +206,7 @@ def test_topics_bare_encoder_has_no_error_rates(tiny_model_dir, tmp_path):
     model = load_model(str(tiny_model_dir("bert-mlm")), device="cpu")
     texts, labels = _texts(20)
     ds = _make("tiny-topics", texts, labels, ("class0", "class1", "class2"))
-    res = topics(model, ds, method="agglomerative", cache=ArrayCache(tmp_path / "c"))
+    res = run_topics(model, draw(ds, None), TopicsParams(method="agglomerative"), cache=ArrayCache(tmp_path / "c"))
     assert res.k == 2 and res.error_rate is None and res.predictions is None
     assert all(t.error_rate is None and t.prediction_mix is None for t in res.topics)
     assert any("bare encoder" in n for n in res.notes)

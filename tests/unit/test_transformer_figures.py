@@ -10,7 +10,7 @@ from figures.layers import LAYER_COLOR_MODES, layer_projection_chart, layer_proj
 from figures.style import NOISE
 from figures.topics import topic_error_chart, topic_label_chart, topic_map_chart, topic_names
 from core.analyses.transformer.layers import LayerSeparability
-from core.analyses.transformer.topics import Topic, TopicsResult
+from core.analyses.transformer.topics import Topic, TopicsParams, TopicsResult
 
 
 def _sep(ref: str, acc, sil, chance=0.4) -> LayerSeparability:
@@ -94,7 +94,7 @@ def _topics_result(noise: bool = False) -> TopicsResult:
                         rerank=False, n=len(labels), k=3, labels=labels, topics=tuple(topics),
                         noise=int(noise), label_names=("sport", "food", "money"), label_cluster_table=table,
                         predictions=None, error_rate=0.2, silhouette=0.3, k_scores={}, notes=(), seconds=0.1,
-                        params={})
+                        params=TopicsParams())
 
 
 def test_topic_names_and_map_with_noise_and_highlight():

@@ -6,9 +6,6 @@ reads texts, indices and the note saying where they come from off the result its
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
-import numpy as np
 import streamlit as st
 
 from core.analyses.projection.layout import DEFAULT_LAMBDAS
@@ -23,25 +20,6 @@ from ui.progress import StreamlitProgress
 from ui.state import DatasetChoice
 
 
-@dataclass(frozen=True, eq=False)
-class ProjectionView(ProjectionRun):
-    """Transitional: a :class:`ProjectionRun` that ``ui.widgets.selected_texts_panel`` can still read as it read
-    the old view (``view.run``, ``view.text_pairs``, ``view.indices``). Goes once that widget takes the run
-    itself (and ``ui.cached`` stops exporting this name); then :func:`project` returns the run."""
-
-    @property
-    def run(self) -> ProjectionRun:
-        return self
-
-    @property
-    def text_pairs(self) -> tuple[str, ...] | None:
-        return self.sample.text_pairs
-
-    @property
-    def indices(self) -> np.ndarray:
-        return self.sample.indices
-
-
 def _sample(model: LoadedModel, choice: DatasetChoice, n: int, heldout: bool) -> Sample:
     """``n`` texts of ``choice`` drawn with its seed, from the held-out test split when ``heldout`` and the
     model was trained on this dataset."""
@@ -51,7 +29,7 @@ def _sample(model: LoadedModel, choice: DatasetChoice, n: int, heldout: bool) ->
 
 @st.cache_data(show_spinner="Projecting…", max_entries=64)
 def _projection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
-                n: int, heldout: bool, lam: float, metric: str) -> ProjectionView:
+                n: int, heldout: bool, lam: float, metric: str) -> ProjectionRun:
     model = _load_model(model_ref, model_stamp_)
     bar = StreamlitProgress("Preparing the projection…")
     try:
@@ -59,11 +37,11 @@ def _projection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp:
                              progress=bar)
     finally:
         bar.close()
-    return ProjectionView(**{f.name: getattr(run, f.name) for f in fields(run)})
+    return run
 
 
 def project(model_ref: str, choice: DatasetChoice, n: int, lam: float, metric: str = "cosine", *,
-            heldout: bool = False) -> ProjectionView:
+            heldout: bool = False) -> ProjectionRun:
     """The DeepView projection (a :class:`ProjectionRun`) of ``n`` examples of ``choice`` under ``model_ref``
     for ``lam``.
 

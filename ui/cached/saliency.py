@@ -1,20 +1,35 @@
 """Cached calls of the Saliency page: one text explained, the decoding head, faithfulness games, class tokens.
+
+The dataset-level calls draw their texts with ``core.models.heldout.heldout_sample`` (the held-out test split
+when the model was trained on the dataset) and return ``core`` results that carry that ``Sample``.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 import streamlit as st
-from core.analyses.saliency.class_tokens import ClassTokens, bundled_idf, class_representative_tokens
-from core.data.refs import load_dataset
-from core.data.sampling import sample
-from core.analyses.saliency.faithfulness import FaithfulnessResult, MethodSpec, dataset_games
 from core.analyses.saliency import SaliencyResult, get_method
+from core.analyses.saliency.class_tokens import ClassTokens, run_class_tokens
+from core.analyses.saliency.faithfulness import FaithfulnessResult, run_games
+from core.analyses.saliency_params import ClassTokensParams, FaithfulnessParams
+from core.data.refs import load_dataset
+from core.data.sampling import Sample, sample
+from core.foundation.cache import ArrayCache
+from core.models.heldout import heldout_sample
+from core.models.loading import LoadedModel
 from ui.progress import StreamlitProgress
 from ui.state import DatasetChoice
 from ui.cached.adversarial import _attack, _detection
-from ui.cached.common import _load_model, _projection_sample, dataset_stamp, get_model, model_stamp
+from ui.cached.common import _load_model, dataset_stamp, get_model, model_stamp
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.training.mlm_head import MLMHeadReport
+
+
+def _sample(model: LoadedModel, choice: DatasetChoice, n: int | None) -> Sample:
+    """``n`` texts of ``choice`` (its seed), from the held-out test split when ``model`` was trained on it."""
+    return heldout_sample(model, load_dataset(choice.ref.strip(), **choice.load_kwargs()), n, seed=choice.seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,7 +48,8 @@ class ExampleTexts:
 def _example_texts(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
                    k: int) -> ExampleTexts:
     model = _load_model(model_ref, model_stamp_)
-    ds, _, note = _projection_sample(model, choice, k, True)
+    smp = _sample(model, choice, k)
+    ds, note = smp.dataset, smp.note
     names = ds.label_names
     labels = tuple(names[int(y)] if ds.labels is not None and 0 <= int(y) < len(names) else ""
                    for y in (ds.labels if ds.labels is not None else [-1] * len(ds)))
@@ -86,7 +102,7 @@ def mlm_head_ready(model_ref: str) -> bool:
 MLM_FIT_SECONDS = 75
 
 
-def fit_mlm_head(model_ref: str) -> Any:
+def fit_mlm_head(model_ref: str) -> "MLMHeadReport":
     """Fit a masked-LM decoding head for the model's encoder on bundled BBC and tweet texts (about
     ``MLM_FIT_SECONDS`` s), store it and attach it; shows a progress bar. Returns the ``MLMHeadReport``."""
     from core.training.mlm_head import fit_and_store
@@ -105,74 +121,41 @@ def fit_mlm_head(model_ref: str) -> Any:
     return report
 
 
-@dataclass(frozen=True, eq=False)
-class GamesView:
-    """A ``core.analyses.saliency.faithfulness.FaithfulnessResult`` with where its texts come from (``split``, ``note``)."""
-
-    result: FaithfulnessResult
-    split: str
-    note: str
-
-
-GameSpec = tuple[str, tuple[tuple[str, Any], ...], "tuple[int, ...] | None"]
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _games(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
-           n: int, specs: tuple[GameSpec, ...], replacement: str) -> GamesView:
+           n: int, params: FaithfulnessParams) -> FaithfulnessResult:
     model = _load_model(model_ref, model_stamp_)
-    ds, split, note = _projection_sample(model, choice, n, True)
-    bar = StreamlitProgress("Preparing the games…", prefix="Faithfulness games – ", titles={"prepare": "scoring the intact texts"})
+    titles = {m: get_method(m).title for m in params.methods} | {"random": "random order"}
+    bar = StreamlitProgress("Preparing the games…", prefix="Faithfulness games – ", stages=list(titles),
+                            titles=titles)
     try:
-        res = dataset_games(model, ds, [MethodSpec(name, dict(p), layers) for name, p, layers in specs],
-                            replacement=replacement, seed=choice.seed, progress=bar)
+        return run_games(model, _sample(model, choice, n), params, cache=ArrayCache(), progress=bar)
     finally:
         bar.close()
-    return GamesView(res, split, note)
 
 
-def faithfulness_games(model_ref: str, choice: DatasetChoice, n: int, specs: Sequence[MethodSpec], *,
-                       replacement: str = "mask") -> GamesView:
-    """Hiding and revealing games (``core.faithfulness``) for ``specs`` plus the random order, on ``n``
-    examples of ``choice`` (the held-out test split when the model was trained on it). Each method's
-    curves are also cached on disk by ``core.faithfulness``. Shows a progress bar while playing."""
+def faithfulness_games(model_ref: str, choice: DatasetChoice, n: int, params: FaithfulnessParams
+                       ) -> FaithfulnessResult:
+    """Hiding and revealing games (``core.analyses.saliency.faithfulness.run_games``) for ``params`` plus the
+    random order, on ``n`` examples of ``choice`` (the held-out test split when the model was trained on it;
+    ``result.sample.note`` says so). Each method's curves are also cached on disk. Shows a progress bar."""
     mref = model_ref.strip()
-    plain = tuple((s.name, _plain_params(s.params), None if s.layers is None else tuple(int(x) for x in s.layers))
-                  for s in specs)
-    return _games(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), plain, replacement)
-
-
-@dataclass(frozen=True, eq=False)
-class ClassTokensView:
-    """A ``core.analyses.saliency.class_tokens.ClassTokens`` with its sample (``n`` texts, ``note``) and the seconds it took."""
-
-    tokens: ClassTokens
-    n: int
-    note: str
-    seconds: float
+    return _games(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _class_tokens(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
-                  n: int, method: str, params: tuple[tuple[str, Any], ...], top_k: int) -> ClassTokensView:
+                  n: int, params: ClassTokensParams) -> ClassTokens:
     model = _load_model(model_ref, model_stamp_)
-    ds, _, note = _projection_sample(model, choice, n, True)
-    t0 = time.perf_counter()
-    bar = StreamlitProgress("Explaining the texts…")
+    bar = StreamlitProgress("Explaining the texts…", titles={"idf": "Weighting words by their document frequency"})
     try:
-        results = get_method(method)(model, list(ds.texts), None if ds.text_pairs is None else list(ds.text_pairs),
-                                     progress=bar, **dict(params))
-        bar.show(1.0, "Weighting words by their document frequency in the bundled corpora…", final=True)
-        ct = class_representative_tokens(results, model.tokenizer, idf=bundled_idf(model.tokenizer), top_k=top_k)
+        return run_class_tokens(model, _sample(model, choice, n), params, progress=bar)
     finally:
         bar.close()
-    return ClassTokensView(ct, len(ds), note, time.perf_counter() - t0)
 
 
-def class_tokens(model_ref: str, choice: DatasetChoice, n: int, method: str, *, params: dict[str, Any] | None = None,
-                 top_k: int = 10) -> ClassTokensView:
-    """The top-``top_k`` words per predicted class that ``method`` credits over ``n`` examples of ``choice``
-    (held-out split when the model was trained on it), idf-weighted by the bundled corpora."""
+def class_tokens(model_ref: str, choice: DatasetChoice, n: int, params: ClassTokensParams) -> ClassTokens:
+    """The top words per predicted class that ``params.method`` credits over ``n`` examples of ``choice``
+    (held-out split when the model was trained on it), idf-weighted by the bundled corpora (``params.idf``)."""
     mref = model_ref.strip()
-    return _class_tokens(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), method,
-                         _plain_params(params), int(top_k))
+    return _class_tokens(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params)

@@ -10,7 +10,9 @@ import streamlit as st
 from core.data.datasets import DatasetStats, TextDataset, dataset_stats
 from core.data.refs import load_dataset
 from core.data.sampling import sample
-from core.models.evaluate import EvaluationResult, evaluate_model
+from core.models.evaluate import EvaluationResult
+from core.models.evaluate import evaluate as evaluate_on
+from core.models.heldout import heldout_sample
 from core.foundation.settings import cache_root
 from ui.progress import StreamlitProgress
 from ui.state import DatasetChoice
@@ -51,7 +53,7 @@ def _evaluate(model_ref: str, model_stamp_: str, ref: str, stamp: str,  # noqa: 
                         label_names=label_names, encoding=encoding)
     bar = StreamlitProgress("Embedding the texts…")
     try:
-        return evaluate_model(model, full, n=n, seed=seed, progress=bar)
+        return evaluate_on(model, heldout_sample(model, full, n, seed=seed), progress=bar)
     finally:
         bar.close()
 

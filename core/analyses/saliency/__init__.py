@@ -3,6 +3,10 @@
 Methods: decoded_gradcam, layer_gradcam (``gradcam``); gradient, grad_x_input, smoothgrad,
 integrated_gradients (``gradients``); occlusion, shapley (``perturbation``); attention,
 attention_rollout (``attention``). Importing this package registers them all.
+
+The dataset-level analyses built on them take a :class:`~core.data.sampling.Sample` and typed parameters
+(:mod:`core.analyses.saliency_params`, torch-free): :func:`core.analyses.saliency.faithfulness.run_games`
+(hiding and revealing games) and :func:`core.analyses.saliency.class_tokens.run_class_tokens`.
 """
 from core.analyses.saliency import attention, gradcam, gradients, perturbation  # noqa: F401 - registration
 from core.analyses.saliency.forward import default_layer

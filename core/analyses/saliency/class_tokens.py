@@ -5,20 +5,34 @@ sum to one per text so that long texts do not outweigh short ones) are summed pe
 class and weighted by inverse document frequency from a reference corpus. The top-k words per
 class, and the pairwise overlap count of those lists (lower = more class-specific), summarise
 how representative a method's explanations are.
+
+:func:`run_class_tokens` is the entry point (a :class:`~core.data.sampling.Sample` and
+:class:`~core.analyses.saliency_params.ClassTokensParams`); :func:`class_representative_tokens` aggregates
+saliency results that are already computed.
 """
 from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from core.analyses.saliency.result import SaliencyResult
+from core.analyses.saliency.registry import get_method
+from core.analyses.saliency.result import SaliencyError, SaliencyResult
 from core.analyses.saliency.words import merge_words
+from core.analyses.saliency_params import ClassTokensParams, split_assignments
+from core.data.sampling import Sample
+from core.foundation.progress import Progress, or_silent
+from core.models.loading import LoadedModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.foundation.cache import ArrayCache
 
 _WORDLIKE = re.compile(r"\w", re.UNICODE)
 
@@ -85,6 +99,7 @@ class ClassTokens:
 
     words[c], scores[c]: the top-k words of class c and their idf-weighted saliency mass; docs: (C,)
     texts predicted as each class; overlap: (C, C) int, |top_k(c1) ∩ top_k(c2)| (diagonal = k_c).
+    ``sample`` and ``seconds``: the texts :func:`run_class_tokens` explained and the time it took.
     """
 
     label_names: tuple[str, ...]
@@ -97,6 +112,8 @@ class ClassTokens:
     params: dict
     idf_source: str
     min_docs: int
+    sample: Sample | None = None
+    seconds: float = 0.0
 
     @property
     def mean_overlap(self) -> float:
@@ -151,3 +168,40 @@ def class_representative_tokens(results: Sequence[SaliencyResult], tokenizer: An
     overlap = np.array([[len(sets[i] & sets[j]) for j in range(C)] for i in range(C)], dtype=np.int64)
     return ClassTokens(tuple(labels), tuple(words), tuple(scores), docs, overlap, top_k, results[0].method,
                        dict(results[0].params), idf.source, min_docs)
+
+
+def idf_for(tokenizer: Any, which: str, sample: Sample) -> IDF:
+    """The IDF corpus ``which``: "bundled" (BBC + tweets), "dataset" (the texts of ``sample``) or a text file
+    with one document per line."""
+    if which == "bundled":
+        return bundled_idf(tokenizer)
+    if which == "dataset":
+        return idf_from_texts(tokenizer, sample.texts, source=f"{sample.dataset.name} ({len(sample):,} texts)")
+    path = Path(which).expanduser()
+    if not path.is_file():
+        raise SaliencyError(f"idf: {path} is not a file (or say bundled / dataset).")
+    lines = [x for x in path.read_text("utf-8", errors="replace").splitlines() if x.strip()]
+    return idf_from_texts(tokenizer, lines, source=f"{path.name} ({len(lines):,} lines)")
+
+
+def run_class_tokens(model: LoadedModel, sample: Sample, params: ClassTokensParams = ClassTokensParams(), *,
+                     cache: "ArrayCache | None" = None, progress: Progress | None = None) -> ClassTokens:
+    """The top words per predicted class that ``params.method`` credits over the texts of ``sample``.
+
+    Progress: "idf" while the document frequencies are counted, then the method's name while it explains.
+    ``cache`` is taken for the one signature of dataset-level analyses; saliency scores are not stored on disk.
+    """
+    t0 = time.perf_counter()
+    method = get_method(params.method)
+    try:
+        mp = split_assignments(params.method_params)
+    except ValueError as e:
+        raise SaliencyError(f"{method.name}: {e}.") from None
+    method.resolve_params(model, mp)  # parameter errors before anything is computed
+    where = {"bundled": "the bundled corpora", "dataset": "this dataset"}.get(params.idf, "your corpus")
+    or_silent(progress)("idf", 0.0, f"document frequencies in {where}")
+    idf = idf_for(model.tokenizer, params.idf, sample)
+    results = method(model, list(sample.texts), None if sample.text_pairs is None else list(sample.text_pairs),
+                     progress=progress, **mp)
+    ct = class_representative_tokens(results, model.tokenizer, idf=idf, top_k=params.top_k, min_docs=params.min_docs)
+    return replace(ct, sample=sample, seconds=time.perf_counter() - t0)

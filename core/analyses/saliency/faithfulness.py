@@ -14,27 +14,32 @@ random order (same budget per text) as the baseline. Replacement is the mask tok
 it keeps length and positions, and an encoder pre-trained with masked-LM knows it as "a token is
 missing here"; ``pad`` keeps positions but feeds an embedding the encoder never saw in a text,
 and ``delete`` changes positions and length.
+
+Entry points: :func:`run_games` (a :class:`~core.data.sampling.Sample` and
+:class:`~core.analyses.saliency_params.FaithfulnessParams`, the one signature of dataset-level analyses);
+:func:`play_games` (bare texts and labels, each method its own parameters and layer sweep: benchmarks, tests);
+:func:`games_cost` (what a run will cost, before it starts).
 """
 from __future__ import annotations
 
-from core.foundation.progress import Counter, Progress, or_silent
-
 import time
 import zlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 
-from core.models.loading import LoadedModel
-from core.analyses.saliency.result import SaliencyError, SaliencyResult
-from core.analyses.saliency.registry import get_method
-from core.analyses.saliency.inputs import perturb_ids, prepare_inputs, replacement_ids
 from core.analyses.saliency.forward import probs_of_sequences
+from core.analyses.saliency.inputs import perturb_ids, prepare_inputs, replacement_ids
+from core.analyses.saliency.registry import get_method
+from core.analyses.saliency.result import SaliencyError, SaliencyResult
+from core.analyses.saliency_params import GRADCAM, FaithfulnessParams, split_assignments
+from core.data.sampling import Sample
+from core.foundation.progress import Counter, Progress, or_silent
+from core.models.loading import LoadedModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.foundation.cache import ArrayCache
-    from core.data.datasets import TextDataset
 
 LEVELS = tuple(round(x / 10, 1) for x in range(11))
 
@@ -102,7 +107,8 @@ class GameCurve:
 class FaithfulnessResult:
     """Game curves of several methods (and layers) plus the random baseline on the same texts.
 
-    accuracy_against: "true labels" or "intact predictions" (unlabelled data).
+    accuracy_against: "true labels" or "intact predictions" (unlabelled data). ``sample`` and ``params``: the
+    texts and parameters of :func:`run_games` (None when the games were played on bare texts, :func:`play_games`).
     """
 
     curves: tuple[GameCurve, ...]
@@ -118,6 +124,8 @@ class FaithfulnessResult:
     seconds: float
     game_seconds: float
     evaluations: int
+    sample: Sample | None = None
+    params: FaithfulnessParams | None = None
 
     @property
     def random(self) -> GameCurve:
@@ -147,7 +155,7 @@ class FaithfulnessResult:
             "evaluations": self.evaluations,
             "methods": [c.to_json() for c in self.curves],
         }
-        bl = {m: self.best_layer(m) for m in ("decoded_gradcam", "layer_gradcam") if self.layers(m)}
+        bl = {m: self.best_layer(m) for m in GRADCAM if self.layers(m)}
         if bl:
             out["best_layer"] = bl
         return out
@@ -247,31 +255,93 @@ class MethodSpec:
 
 
 GAMES_VERSION = 1
+PASSES_PER_TEXT = 18  # model calls per text and token order: 9 inner levels × 2 games (levels 0 and 1 are shared)
+EVALS_PER_SECOND = (150, 40)  # perturbed texts per second on a 2-core CPU: short tweets, 128-token articles
 
 
-def run_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | None, methods: Sequence[MethodSpec], *,
-              pairs: Sequence[str] | None = None, replacement: str = "mask", max_length: int | None = None,
-              seed: int = 0, batch_size: int = 32, dataset_name: str = "", cache: "ArrayCache | None" = None,
-              progress: Progress | None = None) -> FaithfulnessResult:
-    """Hiding and revealing games for every method (and layer) and a random order, on the same texts.
+@dataclass(frozen=True)
+class GamesCost:
+    """What a games run on ``n`` texts costs before it starts: ``orders`` token orders per text (methods, swept
+    layers, the random order), about ``evaluations`` perturbed texts (``per_text`` per text and order),
+    ``minutes`` (low: short tweets, high: 128-token articles) on a 2-core CPU; ``long``: more texts than
+    ``LONG`` (worth a warning)."""
 
-    labels: (n,) true labels as the model's class ids (−1 unknown) or None (accuracy is then agreement
-    with the intact prediction). Grad-CAM entries with ``layers`` are swept from one backward pass.
-    With ``cache``, each method's curves are stored on disk under (model, texts, labels, method,
-    parameters, replacement, max_length, seed), so adding a method later reuses the others.
+    n: int
+    orders: int
+    evaluations: int
+    minutes: tuple[int, int]
+    per_text: int = PASSES_PER_TEXT
+    LONG: ClassVar[int] = 200
+
+    @property
+    def long(self) -> bool:
+        return self.n > self.LONG
+
+
+def games_cost(n: int, params: FaithfulnessParams, num_layers: int) -> GamesCost:
+    """The cost of :func:`run_games` on ``n`` texts with ``params`` for a model with ``num_layers`` layers
+    (the saliency itself and disk-cached methods aside)."""
+    orders = params.orders(num_layers)
+    evals = n * PASSES_PER_TEXT * orders
+    fast, slow = EVALS_PER_SECOND
+    return GamesCost(n, orders, evals, (max(1, round(evals / fast / 60)), max(1, round(evals / slow / 60))))
+
+
+def game_specs(model: LoadedModel, params: FaithfulnessParams) -> list[MethodSpec]:
+    """The methods of ``params`` as game entries: Grad-CAM swept over ``params.layers`` (or at its own layer),
+    Integrated Gradients with ``ig_steps``, each method with its ``method_params`` (which win)."""
+    given: dict[str, dict[str, str]] = {}
+    for item in params.method_params:
+        meth, _, rest = item.partition(".")
+        if meth not in params.methods or not rest:
+            raise SaliencyError(f"Method parameter '{item}': write METHOD.NAME=VALUE for one of the methods "
+                                f"({', '.join(params.methods)}).")
+        try:
+            given.setdefault(meth, {}).update(split_assignments([rest]))
+        except ValueError as e:
+            raise SaliencyError(f"Method parameter '{item}': {e}.") from None
+    sweep = params.layer_list(model.num_layers)
+    specs = []
+    for name in params.methods:
+        own = given.get(name, {})
+        if name in GRADCAM and sweep is not None:
+            specs.append(MethodSpec(name, {}, sweep))
+        elif name == "integrated_gradients":
+            specs.append(MethodSpec(name, {"steps": params.ig_steps, **own}))
+        else:
+            specs.append(MethodSpec(name, dict(own)))
+    return specs
+
+
+def run_games(model: LoadedModel, sample: Sample, params: FaithfulnessParams = FaithfulnessParams(), *,
+              cache: "ArrayCache | None" = None, progress: Progress | None = None) -> FaithfulnessResult:
+    """Hiding and revealing games on the texts of ``sample`` for the methods of ``params`` and a random order.
+
+    True labels are the sample's, matched to the model's by name (none known: accuracy is agreement with the
+    intact prediction); the random orders are seeded with ``sample.seed``. With ``cache`` each method's curves
+    are stored on disk (see :func:`play_games`). Progress: one stage per method (and "random").
     """
-    from core.foundation.cache import fingerprint
-    from core.analyses.saliency.gradcam import gradcam_layer_sweep
+    from core.analyses.projection.run import model_labels
 
     model.require_head()
+    labels, _ = model_labels(model, sample.dataset)
+    res = play_games(model, list(sample.texts), labels, game_specs(model, params),
+                     pairs=None if sample.text_pairs is None else list(sample.text_pairs),
+                     replacement=params.replacement, max_length=params.max_length, seed=sample.seed,
+                     dataset_name=sample.dataset.name, cache=cache, progress=progress)
+    return replace(res, sample=sample, params=params)
+
+
+def _resolve(model: LoadedModel, methods: Sequence[MethodSpec]) -> list[MethodSpec]:
+    """Validated entries (parameters with defaults, sorted unique layers); fails before anything is computed."""
     if not methods:
         raise SaliencyError("Give at least one saliency method to play the games with.")
     resolved = []
     for m in methods:
         spec = get_method(m.name)
-        if m.layers is not None and m.name not in ("decoded_gradcam", "layer_gradcam"):
+        if m.layers is not None and m.name not in GRADCAM:
             raise SaliencyError(f"A layer sweep is available for decoded_gradcam and layer_gradcam, not {m.name}.")
-        p = spec.resolve_params(model, m.params)  # fail before computing anything
+        p = spec.resolve_params(model, m.params)
         layers = None if m.layers is None else tuple(sorted({int(spec.resolve_params(model, {"layer": li})["layer"])
                                                              for li in m.layers}))
         if spec.needs_mlm_head:
@@ -279,6 +349,26 @@ def run_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | Non
 
             require_mlm_head(model, m.name)
         resolved.append(MethodSpec(m.name, p if layers is None else {}, layers))
+    return resolved
+
+
+def play_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | None, methods: Sequence[MethodSpec], *,
+               pairs: Sequence[str] | None = None, replacement: str = "mask", max_length: int | None = None,
+               seed: int = 0, batch_size: int = 32, dataset_name: str = "", cache: "ArrayCache | None" = None,
+               progress: Progress | None = None) -> FaithfulnessResult:
+    """The games on bare texts for explicit entries (each method its own parameters and layer sweep).
+
+    labels: (n,) true labels as the model's class ids (−1 unknown) or None (accuracy is then agreement
+    with the intact prediction). Grad-CAM entries with ``layers`` are swept from one backward pass.
+    With ``cache``, each method's curves are stored on disk under (model, texts, labels, method,
+    parameters, replacement, max_length, seed), so adding a method later reuses the others.
+    Progress: stage = the method's name ("random" for the random order), fraction = its share done.
+    """
+    from core.foundation.cache import fingerprint
+    from core.analyses.saliency.gradcam import gradcam_layer_sweep
+
+    model.require_head()
+    resolved = _resolve(model, methods)
     replacement_ids(model, replacement)
     if labels is not None and len(labels) != len(texts):
         raise SaliencyError(f"{len(texts)} texts but {len(labels)} labels.")
@@ -290,24 +380,24 @@ def run_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | Non
                   "max_length": ml, "seed": seed}
     state: dict[str, Any] = {}
 
-    def games() -> _Games:
+    def games(stage: str) -> _Games:
         if "g" not in state:
-            say("prepare", 0.0, "scoring the intact texts")
+            say(stage, 0.0, "scoring the intact texts")
             state["g"] = _Games(model, texts, pairs, replacement=replacement, max_length=ml, batch_size=batch_size)
         return state["g"]
 
-    jobs = [*resolved, MethodSpec("random")]
     curves: list[GameCurve] = []
     facts: dict[str, Any] = {}
     game_seconds = 0.0
-    for j, m in enumerate(jobs):
+    for m in [*resolved, MethodSpec("random")]:
         parts = {**base_parts, "method": m.name, "params": m.params, "layers": m.layers}
         entry = cache.load("games", cache.key({"kind": "games", **parts})) if cache is not None else None
         if entry is not None:
             curves.extend(GameCurve.from_json(c) for c in entry.meta["curves"])
             facts = facts or entry.meta["facts"]
+            say(m.name, 1.0, "from the disk cache")
             continue
-        g = games()
+        g = games(m.name)
         n = len(g.rows)
         lab = np.asarray(labels, dtype=np.int64) if labels is not None else np.full(n, -1)
         against = "true labels"
@@ -315,14 +405,12 @@ def run_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | Non
             lab, against = g.targets.astype(np.int64), "intact predictions"
         facts = {"n": n, "accuracy_against": against, "truncated": g.truncated,
                  "mean_tokens": float(np.mean([len(r[2]) for r in g.rows]))}
-        stage, frac0, width = m.name, j / len(jobs), 1 / len(jobs)
-
-        part = {"i": 0, "of": 1}  # which of the swept layers is being played
+        stage, part = m.name, {"i": 0, "of": 1}  # part: which of the swept layers is being played
 
         def sub(st: str, fraction: float, message: str = "") -> None:
             what = "games" if st == "games" else "saliency"
             f = 0.3 + 0.7 * (part["i"] + fraction) / part["of"] if what == "games" else 0.3 * fraction
-            say(stage, frac0 + width * f, f"{stage}: {what} {message}")
+            say(stage, f, f"{what} {message}")
         ts = time.perf_counter()
         rng = np.random.default_rng([seed, zlib.crc32(m.name.encode())])
         targets = g.targets.tolist()
@@ -364,17 +452,3 @@ def _check_lengths(res: dict[Any, list[SaliencyResult]], games: _Games) -> None:
         for x, row in zip(rs, games.rows):
             if len(x.scores) != len(row[2]):  # both tokenise the same way; a mismatch is a bug, not bad input
                 raise RuntimeError("saliency and game tokenisation disagree")
-
-
-def dataset_games(model: LoadedModel, dataset: "TextDataset", methods: Sequence[MethodSpec], *,
-                  replacement: str = "mask", max_length: int | None = None, seed: int = 0,
-                  cache: "ArrayCache | None" = None, progress: Progress | None = None) -> FaithfulnessResult:
-    """:func:`run_games` on a dataset sample; true labels matched to the model's by name (cached on disk)."""
-    from core.foundation.cache import ArrayCache
-    from core.analyses.projection.run import model_labels
-
-    labels, _ = model_labels(model, dataset)
-    return run_games(model, list(dataset.texts), labels, methods,
-                     pairs=None if dataset.text_pairs is None else list(dataset.text_pairs), replacement=replacement,
-                     max_length=max_length, seed=seed, dataset_name=dataset.name,
-                     cache=cache if cache is not None else ArrayCache(), progress=progress)

@@ -98,7 +98,7 @@ class SaliencyMethod:
 
 
 def require_mlm_head(model: LoadedModel, method: str = "decoded_gradcam") -> None:
-    """Attach a head fitted earlier for this encoder (see ``core.mlm``) or explain how to get one."""
+    """Attach a head fitted earlier for this encoder (see ``core.training.mlm_head``) or explain how to get one."""
     if model.mlm_head is not None:
         return
     from core.models.storage import attach_fitted_mlm_head

@@ -10,12 +10,14 @@ the switch is reported in ``notes``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from core.foundation.errors import BackboneLensError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.models.loading import LoadedModel
 
 
 class AttentionMapError(BackboneLensError):
@@ -115,10 +117,18 @@ def cross_segment_attention(A: np.ndarray, segments: np.ndarray) -> np.ndarray:
     return np.stack([ab, ba], axis=-1).astype(np.float32)
 
 
-def attention_maps(model: Any, text: str, text_pair: str | None = None, *, max_tokens: int = DEFAULT_MAX_TOKENS,
+def attention_shape(model: "LoadedModel") -> tuple[int, int]:
+    """(layers, heads per layer) of any encoder, read from its configuration."""
+    cfg = model.encoder.config
+    return model.num_layers, int(getattr(cfg, "num_attention_heads", 0) or getattr(cfg, "n_heads", 1))
+
+
+def attention_maps(model: "LoadedModel", text: str, text_pair: str | None = None, *, max_tokens: int = DEFAULT_MAX_TOKENS,
                    max_length: int | None = None) -> AttentionMaps:
     """Attention of every layer and head for ``text`` (and ``text_pair``); the display keeps the first
     ``max_tokens`` tokens (≥ 2)."""
+    import torch
+
     if not isinstance(text, str) or not text.strip():
         raise AttentionMapError("The text is empty.")
     if text_pair is not None and not text_pair.strip():
@@ -161,5 +171,6 @@ def attention_maps(model: Any, text: str, text_pair: str | None = None, *, max_t
                          np.ascontiguousarray(A[:, :, :shown, :shown]), T, truncated_input, cross, tuple(notes))
 
 
-__all__ = ["AttentionMapError", "AttentionMaps", "DEFAULT_MAX_TOKENS", "attention_maps", "check_layer_head",
+__all__ = ["AttentionMapError", "AttentionMaps", "DEFAULT_MAX_TOKENS", "attention_maps", "attention_shape",
+           "check_layer_head",
            "cross_segment_attention"]

@@ -19,26 +19,31 @@ model's code.
 """
 from __future__ import annotations
 
-from core.foundation.progress import Counter, Progress, or_silent
-
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
-import torch
 
 from core.foundation.errors import BackboneLensError
+from core.foundation.params import Params, param
+from core.foundation.progress import Counter, Progress, or_silent
+from core.foundation.registry import Registry
 
-IMPORTANCE_METHODS = ("attribution", "mask")
+if TYPE_CHECKING:  # pragma: no cover - torch is imported inside the functions that run the model
+    import torch
+
+    from core.data.sampling import Sample
+    from core.foundation.cache import ArrayCache
+    from core.models.loading import LoadedModel
 
 
 class HeadError(BackboneLensError):
     """A model or input the head analysis cannot handle."""
 
 
-def _attention_outputs(model: Any) -> list[torch.nn.Module]:
+def _attention_outputs(model: "LoadedModel") -> list[torch.nn.Module]:
     """Each layer's attention output projection (input: the heads' context vectors side by side)."""
     enc = model.encoder
     mt = model.model_type
@@ -53,15 +58,15 @@ def _attention_outputs(model: Any) -> list[torch.nn.Module]:
                     "XLM-R, CamemBERT, ELECTRA, DeBERTa, DistilBERT).")
 
 
-def head_shape(model: Any) -> tuple[int, int]:
-    """(layers, heads per layer)."""
-    cfg = model.encoder.config
-    H = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_heads")
-    return len(_attention_outputs(model)), int(H)
+def head_shape(model: "LoadedModel") -> tuple[int, int]:
+    """(layers, heads per layer) of a model whose heads can be masked (else :class:`HeadError`)."""
+    from core.analyses.transformer.attention_maps import attention_shape
+
+    return len(_attention_outputs(model)), attention_shape(model)[1]
 
 
 @contextmanager
-def head_mask(model: Any, mask: torch.Tensor) -> Iterator[None]:
+def head_mask(model: "LoadedModel", mask: torch.Tensor) -> Iterator[None]:
     """Apply ``mask`` — (L, H) for all texts or (b, L, H) per text — to the heads' outputs while the block runs."""
     outs = _attention_outputs(model)
     L, H = len(outs), head_shape(model)[1]
@@ -87,7 +92,7 @@ def head_mask(model: Any, mask: torch.Tensor) -> Iterator[None]:
             h.remove()
 
 
-def _batches(model: Any, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int,
+def _batches(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int,
              max_length: int | None) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
     order = np.argsort([-len(t) for t in texts], kind="stable")
     for s in range(0, len(order), batch_size):
@@ -96,14 +101,16 @@ def _batches(model: Any, texts: Sequence[str], pairs: Sequence[str] | None, batc
                                   max_length=max_length)
 
 
-def _logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def _logits(model: "LoadedModel", batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return model.logits(model.encode(batch).pooled).float()
 
 
-def mask_gradient_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+def mask_gradient_importance(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None = None, *,
                              labels: Sequence[int] | None = None, batch_size: int = 16,
                              max_length: int | None = None, progress: Progress | None = None) -> np.ndarray:
     """Michel et al.: mean over texts of |∂ cross-entropy / ∂ξ_{l,h}| at ξ = 1. Returns (L, H)."""
+    import torch
+
     model.require_head()
     L, H = head_shape(model)
     total = np.zeros((L, H))
@@ -125,12 +132,14 @@ def mask_gradient_importance(model: Any, texts: Sequence[str], pairs: Sequence[s
     return total / max(1, len(texts))
 
 
-def attention_attribution_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+def attention_attribution_importance(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None = None, *,
                                      steps: int = 10, max_length: int | None = None, batch_size: int = 64,
                                      progress: Progress | None = None) -> np.ndarray:
     """Hao et al.: mean over texts of each head's summed attention attribution for the predicted class.
     Returns (L, H). Cost: per layer, ``steps`` copies of every text (forward + backward), ``batch_size``
     sequences per pass (several texts × their integration nodes)."""
+    import torch
+
     model.require_head()
     if steps < 1:
         raise HeadError("steps must be at least 1.")
@@ -163,9 +172,11 @@ def attention_attribution_importance(model: Any, texts: Sequence[str], pairs: Se
     return total / max(1, len(texts))
 
 
-def masked_accuracy(model: Any, texts: Sequence[str], pairs: Sequence[str] | None, labels: np.ndarray,
+def masked_accuracy(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None, labels: np.ndarray,
                     mask: torch.Tensor, *, batch_size: int = 64, max_length: int | None = None) -> float:
     """Accuracy against ``labels`` (−1: the unmasked prediction is the reference) with heads masked by ``mask``."""
+    import torch
+
     preds = np.zeros(len(texts), np.int64)
     with torch.inference_mode(), head_mask(model, mask.to(model.device)):
         for idx, batch in _batches(model, texts, pairs, batch_size, max_length):
@@ -223,10 +234,12 @@ class PruningCurves:
                 "random": [round(float(v), 4) for v in self.random], "accuracy_against": self.reference}
 
 
-def pruning_curves(model: Any, texts: Sequence[str], pairs: Sequence[str] | None, labels: np.ndarray | None,
+def pruning_curves(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None, labels: np.ndarray | None,
                    importance: np.ndarray, *, ks: Sequence[int] | None = None, seed: int = 0,
                    max_length: int | None = None, progress: Progress | None = None) -> PruningCurves:
-    """Mask heads in importance order (least first, most first) and in a seeded random order."""
+    """Mask heads in importance order (least first, most first) and in a seeded random order. importance: (L, H)."""
+    import torch
+
     L, H = importance.shape
     ks = tuple(ks) if ks is not None else pruning_ks(L * H)
     if labels is None or (np.asarray(labels) < 0).all():
@@ -254,10 +267,98 @@ def pruning_curves(model: Any, texts: Sequence[str], pairs: Sequence[str] | None
     return PruningCurves(ks, out["least"], out["most"], out["random"], ref)
 
 
+# ----------------------------------------------------------------------------- the methods
+
+
+@dataclass(frozen=True)
+class HeadMethod:
+    """A head-importance method: ``importance(model, texts, pairs, labels, steps, max_length, progress)`` → (L, H);
+    ``cite`` the paper, ``help`` one sentence on what it measures; ``signed``: negative values mean a head that works
+    against the prediction."""
+
+    importance: Callable[..., np.ndarray]
+    cite: str
+    help: str
+    signed: bool
+
+
+def _attribution(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None, labels: Any, steps: int,
+                 max_length: int | None, progress: Progress | None) -> np.ndarray:
+    return attention_attribution_importance(model, texts, pairs, steps=steps, max_length=max_length, progress=progress)
+
+
+def _mask(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None, labels: Any, steps: int,
+          max_length: int | None, progress: Progress | None) -> np.ndarray:
+    return mask_gradient_importance(model, texts, pairs, labels=labels, max_length=max_length, progress=progress)
+
+
+HEAD_METHODS: Registry[HeadMethod] = Registry("head-importance method", error=HeadError)
+HEAD_METHODS.add("attribution", HeadMethod(
+    _attribution, "Hao et al. 2021", "integrated gradients of the predicted class's logit with respect to each "
+    "head's attention weights, scaled from 0 to 1; signed (negative = the head works against the prediction).",
+    signed=True), title="Attention attribution")
+HEAD_METHODS.add("mask", HeadMethod(
+    _mask, "Michel et al. 2019", "|gradient of the loss with respect to a gate on each head's output| at the intact "
+    "model; unsigned, one backward pass per batch (quick).", signed=False), title="Head-mask gradient")
+
+
+def check_method(method: str) -> None:
+    if method not in HEAD_METHODS:
+        raise HeadError(f"Unknown head-importance method '{method}'; choose {' or '.join(HEAD_METHODS)}.")
+
+
+def other_method(method: str) -> str:
+    """The method a comparison puts beside ``method``."""
+    check_method(method)
+    return next(m for m in HEAD_METHODS if m != method)
+
+
+@dataclass(frozen=True)
+class HeadImportanceParams(Params):
+    """What decides head importance apart from the model and the sample (its seed orders the random pruning)."""
+
+    method: str = param("attribution", "attribution (attention attribution, Hao et al. 2021) or mask (head-mask "
+                        "gradient, Michel et al. 2019)", type="choice", choices=HEAD_METHODS.names())
+    steps: int = param(10, "integration steps of the attention attribution", minimum=1, maximum=100)
+    compare: bool = param(True, "also compute the other method and the Spearman correlation of the rankings")
+    prune: bool = param(True, "run the pruning check (accuracy with k heads masked in three orders)")
+    max_length: int | None = param(None, "truncate texts to this many tokens", type="int", minimum=4)
+
+    def stages(self) -> tuple[str, ...]:
+        """The stages a run goes through, in order: the method, the other one (``compare``), "pruning"."""
+        return (self.method, *((other_method(self.method),) if self.compare else ()),
+                *(("pruning",) if self.prune else ()))
+
+
+# seconds per text on an idle 2-core CPU, for tweets (a 128-token article costs roughly four tweets): attention
+# attribution at 10 integration steps (it grows in proportion to the steps); the head-mask gradient; the pruning
+# check (39 masked passes for 72 heads, about half the attribution's cost)
+SECONDS_PER_TEXT = {"attribution": 0.78, "mask": 0.04, "pruning": 0.4}
+
+
+def stage_seconds(params: HeadImportanceParams) -> dict[str, float]:
+    """Seconds per text of each stage of a run with ``params`` (the weights of a progress bar over the stages)."""
+    return {s: SECONDS_PER_TEXT[s] * (params.steps / 10 if s == "attribution" else 1) for s in params.stages()}
+
+
+def estimate_seconds(n: int, params: HeadImportanceParams) -> float:
+    """About how long a run on ``n`` tweets takes the first time: the attention attribution (when computed) and the
+    pruning check (the head-mask gradient is quick)."""
+    per = stage_seconds(params)
+    return n * (per.get("attribution", 0.0) + SECONDS_PER_TEXT["pruning"])
+
+
+# ----------------------------------------------------------------------------- results
+
+
 @dataclass(frozen=True)
 class HeadImportance:
     """importance: (L, H) of ``method``; other: (L, H) of the other method when computed; spearman: their rank
-    correlation; pruning: the check for ``method``'s ranking."""
+    correlation; pruning: the check for ``method``'s ranking; seconds per stage.
+
+    From :func:`run_head_importance` also: the ``sample`` of texts, the ``params``, ``cache_hit`` (read from the
+    disk cache; seconds are then those of the first computation) and ``label_note`` (why accuracy is measured
+    against the model's own predictions; '' when against true labels)."""
 
     model_ref: str
     method: str
@@ -267,10 +368,31 @@ class HeadImportance:
     pruning: PruningCurves | None
     n: int
     seconds: dict[str, float]
+    sample: "Sample | None" = None
+    params: HeadImportanceParams | None = None
+    cache_hit: bool = False
+    label_note: str = ""
+
+    @property
+    def other_method(self) -> str:
+        return other_method(self.method)
 
     def ranking(self) -> list[tuple[int, int]]:
+        """(layer, head) of every head, most important first (ties: lower index first)."""
         L, H = self.importance.shape
         return [divmod(int(i), H) for i in np.argsort(-self.importance.ravel(), kind="stable")]
+
+    def top_heads(self, k: int = 10) -> list[dict[str, Any]]:
+        """The ``k`` most important heads: rank (from 1), layer, head, importance and, when the other method was
+        computed, its importance and rank there (None otherwise)."""
+        H = self.importance.shape[1]
+        other_rank: dict[tuple[int, int], int] = {}
+        if self.other is not None:
+            order = np.argsort(-self.other.ravel(), kind="stable")
+            other_rank = {divmod(int(i), H): r + 1 for r, i in enumerate(order)}
+        return [{"rank": r, "layer": l, "head": h, "importance": float(self.importance[l, h]),
+                 "other_importance": None if self.other is None else float(self.other[l, h]),
+                 "other_rank": other_rank.get((l, h))} for r, (l, h) in enumerate(self.ranking()[:k], start=1)]
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"model": self.model_ref, "method": self.method, "n": self.n,
@@ -279,7 +401,7 @@ class HeadImportance:
                                "top_heads": [{"layer": l, "head": h} for l, h in self.ranking()[:10]],
                                "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
         if self.other is not None:
-            out["other_method"] = "mask" if self.method == "attribution" else "attribution"
+            out["other_method"] = self.other_method
             out["other_matrix"] = np.round(self.other, 6).tolist()
             out["spearman"] = None if self.spearman is None else round(self.spearman, 4)
         if self.pruning is not None:
@@ -287,30 +409,26 @@ class HeadImportance:
         return out
 
 
-def head_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+def head_importance(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None = None, *,
                     labels: np.ndarray | None = None, method: str = "attribution", compare: bool = True,
                     prune: bool = True, steps: int = 10, seed: int = 0, max_length: int | None = None,
                     progress: Progress | None = None) -> HeadImportance:
-    """Head importance by ``method`` (and the other method with ``compare``, with their Spearman correlation),
-    plus the pruning check of ``method``'s ranking."""
+    """Head importance of ``texts`` (n,) by ``method`` (and the other method with ``compare``, with their Spearman
+    correlation), plus the pruning check of ``method``'s ranking. labels: (n,) true labels as the model's ids (−1 =
+    none); stages: the method names, then "pruning"."""
     from scipy.stats import spearmanr
 
-    if method not in IMPORTANCE_METHODS:
-        raise HeadError(f"Unknown head-importance method '{method}'; choose attribution or mask.")
+    check_method(method)
     if len(texts) == 0:
         raise HeadError("No texts to measure head importance on.")
     say = or_silent(progress)
     head_shape(model)  # unsupported architectures fail before any work
     sec: dict[str, float] = {}
     res: dict[str, np.ndarray] = {}
-    for m in ([method, *(x for x in IMPORTANCE_METHODS if x != method)] if compare else [method]):
+    for m in ([method, other_method(method)] if compare else [method]):
         t0 = time.perf_counter()
         cb = (lambda st, frac, msg, m=m: say(m, frac, f"{m}: {msg}"))
-        if m == "attribution":
-            res[m] = attention_attribution_importance(model, texts, pairs, steps=steps, max_length=max_length,
-                                                      progress=cb)
-        else:
-            res[m] = mask_gradient_importance(model, texts, pairs, labels=labels, max_length=max_length, progress=cb)
+        res[m] = HEAD_METHODS.get(m).importance(model, texts, pairs, labels, steps, max_length, cb)
         sec[m] = time.perf_counter() - t0
     other = next((res[m] for m in res if m != method), None)
     rho = None
@@ -326,25 +444,24 @@ def head_importance(model: Any, texts: Sequence[str], pairs: Sequence[str] | Non
     return HeadImportance(model.ref, method, res[method], other, rho, curves, len(texts), sec)
 
 
-def dataset_head_importance(model: Any, dataset: Any, *, method: str = "attribution", compare: bool = True,
-                            prune: bool = True, steps: int = 10, seed: int = 0, max_length: int | None = None,
-                            cache: Any = None, progress: Progress | None = None
-                            ) -> tuple[HeadImportance, bool]:
-    """:func:`head_importance` on every text of ``dataset`` (true labels matched to the model's by name; its own
-    predictions are the reference when none match), cached on disk by model weights, texts and settings.
-    Returns (result, cache hit); a cached result keeps the seconds of its first computation."""
-    from core.foundation.cache import ArrayCache
+def run_head_importance(model: "LoadedModel", sample: "Sample", params: HeadImportanceParams | None = None, *,
+                        cache: "ArrayCache | None" = None, progress: Progress | None = None) -> HeadImportance:
+    """:func:`head_importance` on every text of ``sample`` (true labels matched to the model's by name; its own
+    predictions are the reference when none match; the sample's seed orders the random pruning), cached on disk by
+    model weights, texts and settings; a cached result keeps the seconds of its first computation."""
     from core.analyses.projection.run import model_labels
+    from core.foundation.cache import ArrayCache
 
-    if method not in IMPORTANCE_METHODS:
-        raise HeadError(f"Unknown head-importance method '{method}'; choose attribution or mask.")
+    p = params or HeadImportanceParams()
+    check_method(p.method)
     model.require_head()
     cache = cache or ArrayCache()
-    labels = model_labels(model, dataset)[0]
-    parts = {"model": model.fingerprint, "dataset": dataset.fingerprint, "labels": labels.tolist(),
-             "method": method, "compare": bool(compare), "prune": bool(prune),
-             "steps": int(steps) if method == "attribution" or compare else None, "seed": int(seed),
-             "max_length": max_length}
+    ds = sample.dataset
+    labels, label_note = model_labels(model, ds)
+    parts = {"model": model.fingerprint, "dataset": ds.fingerprint, "labels": labels.tolist(),
+             "method": p.method, "compare": bool(p.compare), "prune": bool(p.prune),
+             "steps": int(p.steps) if p.method == "attribution" or p.compare else None, "seed": int(sample.seed),
+             "max_length": p.max_length}
     key = cache.key({"kind": "heads", **parts})
     entry = cache.load("heads", key)
     if entry is not None:
@@ -353,23 +470,25 @@ def dataset_head_importance(model: Any, dataset: Any, *, method: str = "attribut
         if "least_first" in a:
             curves = PruningCurves(tuple(int(k) for k in meta["ks"]), a["least_first"], a["most_first"], a["random"],
                                    str(meta["reference"]))
-        return HeadImportance(model.ref, method, a["importance"], a["other"] if "other" in a else None,
-                              meta.get("spearman"), curves, int(meta["n"]), dict(meta["seconds"])), True
-    pairs = None if dataset.text_pairs is None else list(dataset.text_pairs)
-    res = head_importance(model, list(dataset.texts), pairs, labels=labels, method=method, compare=compare,
-                          prune=prune, steps=steps, seed=seed, max_length=max_length, progress=progress)
+        return HeadImportance(model.ref, p.method, a["importance"], a["other"] if "other" in a else None,
+                              meta.get("spearman"), curves, int(meta["n"]), dict(meta["seconds"]), sample, p, True,
+                              label_note)
+    pairs = None if ds.text_pairs is None else list(ds.text_pairs)
+    res = head_importance(model, list(ds.texts), pairs, labels=labels, method=p.method, compare=p.compare,
+                          prune=p.prune, steps=p.steps, seed=sample.seed, max_length=p.max_length, progress=progress)
     arrays = {"importance": res.importance}
     if res.other is not None:
         arrays["other"] = res.other
     meta: dict[str, Any] = {"n": res.n, "spearman": res.spearman, "seconds": res.seconds}
     if res.pruning is not None:
-        p = res.pruning
-        arrays |= {"least_first": p.least_first, "most_first": p.most_first, "random": p.random}
-        meta |= {"ks": list(p.ks), "reference": p.reference}
-    cache.save("heads", key, arrays, meta, description=f"{model.ref}: {method} head importance n={res.n}")
-    return res, False
+        pr = res.pruning
+        arrays |= {"least_first": pr.least_first, "most_first": pr.most_first, "random": pr.random}
+        meta |= {"ks": list(pr.ks), "reference": pr.reference}
+    cache.save("heads", key, arrays, meta, description=f"{model.ref}: {p.method} head importance n={res.n}")
+    return replace(res, sample=sample, params=p, label_note=label_note)
 
 
-__all__ = ["HeadError", "HeadImportance", "IMPORTANCE_METHODS", "PruningCurves", "attention_attribution_importance",
-           "dataset_head_importance", "head_importance", "head_mask", "head_shape", "mask_gradient_importance",
-           "masked_accuracy", "pruning_curves", "pruning_ks"]
+__all__ = ["HEAD_METHODS", "HeadError", "HeadImportance", "HeadImportanceParams", "HeadMethod", "PruningCurves",
+           "SECONDS_PER_TEXT", "attention_attribution_importance", "check_method", "estimate_seconds",
+           "head_importance", "head_mask", "head_shape", "mask_gradient_importance", "masked_accuracy",
+           "other_method", "pruning_curves", "pruning_ks", "run_head_importance", "stage_seconds"]

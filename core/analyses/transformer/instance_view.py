@@ -18,23 +18,33 @@ costs one batched double backward pass with one batch row per explained token (r
 stay affordable; their columns still run over every token (the row sums check completeness).
 
 **Attribution entropy** is the Shannon entropy of p_i = |φ_i| / Σ_j |φ_j| over the content tokens,
-divided by log T (1 = evidence spread evenly, 0 = on one token). Over a dataset, :func:`entropy_study`
+divided by log T (1 = evidence spread evenly, 0 = on one token). Over a dataset, :func:`run_entropy`
 asks whether it is higher on misclassified or low-confidence texts (AUROC), with the AUROC of text
 length beside it because normalised entropy still grows with length.
+
+torch is imported inside the functions that run the model, so that the parameters load without it.
 """
 from __future__ import annotations
 
-from core.foundation.progress import Progress, or_silent, scaled
-
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
-import torch
 
 from core.foundation.errors import BackboneLensError
+from core.foundation.params import Params, param
+from core.foundation.progress import Progress, or_silent, scaled
 
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from core.analyses.saliency.result import SaliencyResult
+    from core.data.sampling import Sample
+    from core.foundation.cache import ArrayCache
+    from core.models.loading import LoadedModel
+
+BASELINES = ("pad", "mask", "zero")
 
 
 class InstanceError(BackboneLensError):
@@ -111,6 +121,8 @@ def integrated_hessians_tensor(f: Callable[[torch.Tensor], torch.Tensor], x: tor
     where the explained tokens' attributions change, and panels of 4 Gauss–Legendre nodes are placed at equal
     shares of that variation (a quarter of it spread uniformly).
     """
+    import torch
+
     rows_t = torch.as_tensor(list(rows), dtype=torch.long, device=x.device)
     K = len(rows_t)
     if K == 0:
@@ -164,7 +176,7 @@ class InstanceView:
     Σ_j Γ over *all* tokens, to compare with the IG scores of ``rows``. entropy: normalised attribution
     entropy in [0, 1]."""
 
-    attribution: Any
+    attribution: "SaliencyResult"
     entropy: float
     rows: np.ndarray
     interactions: np.ndarray
@@ -210,21 +222,35 @@ class InstanceView:
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()}, "notes": list(self.notes)}
 
 
-def instance_view(model: Any, text: str, text_pair: str | None = None, *, target: int | str | None = None,
-                  ig_steps: int = 50, steps: int = 32, baseline: str = "pad", max_tokens: int = 16,
-                  max_length: int | None = None, progress: Progress | None = None,
-                  cache: Any = None) -> InstanceView:
+@dataclass(frozen=True)
+class InstanceParams(Params):
+    """How one text is explained in depth."""
+
+    ig_steps: int = param(50, "integrated-gradients steps for the explained texts", minimum=2, maximum=1000)
+    steps: int = param(32, "integrated-Hessians path points", minimum=4, maximum=512)
+    max_tokens: int = param(16, "tokens with interaction rows (the most attributed)", minimum=2, maximum=40)
+    baseline: str = param("pad", "the integrated-gradients baseline: pad, mask or zero", type="choice",
+                          choices=BASELINES)
+
+
+def instance_view(model: "LoadedModel", text: str, text_pair: str | None = None,
+                  params: InstanceParams | None = None, *, target: int | str | None = None,
+                  max_length: int | None = None, cache: "ArrayCache | None" = None,
+                  progress: Progress | None = None) -> InstanceView:
     """IG attribution of ``text`` (for ``target``, default the prediction), its entropy, and the Integrated
-    Hessians interactions among its ``max_tokens`` most attributed tokens."""
+    Hessians interactions among its ``params.max_tokens`` most attributed tokens (cached in ``cache`` when given).
+    Stages: "attribution", "interactions"."""
     from core.analyses.saliency.registry import explain
     from core.analyses.saliency.forward import logits_of
     from core.analyses.saliency.inputs import prepare_inputs
     from core.analyses.saliency.gradients import ig_endpoints
 
+    p = params or InstanceParams()
+    ig_steps, steps, baseline, max_tokens = p.ig_steps, p.steps, p.baseline, p.max_tokens
     model.require_head()
     if not isinstance(text, str) or not text.strip():
         raise InstanceError("The text is empty.")
-    if baseline not in ("pad", "mask", "zero"):
+    if baseline not in BASELINES:
         raise InstanceError(f"Unknown baseline '{baseline}'; choose pad, mask or zero.")
     if not 4 <= int(steps) <= 512:
         raise InstanceError(f"Integrated Hessians needs 4 … 512 path points, got {steps}.")
@@ -269,7 +295,7 @@ def instance_view(model: Any, text: str, text_pair: str | None = None, *, target
 
     if cache is None:
         G = interactions()
-    else:  # an ``ArrayCache``: keyed by weights, input, target, rows and settings
+    else:  # keyed: keyed by weights, input, target, rows and settings
         parts = {"model": model.fingerprint, "text": text, "pair": text_pair, "target": tgt, "baseline": baseline,
                  "rows": positions[top].tolist(), "steps": int(steps), "max_length": max_length}
         G = cache.get_or_compute("interactions", parts, lambda: ({"G": interactions()}, {}),
@@ -284,12 +310,24 @@ def instance_view(model: Any, text: str, text_pair: str | None = None, *, target
 # ----------------------------------------------------------------------------- dataset level
 
 
+@dataclass(frozen=True)
+class EntropyParams(Params):
+    """What decides an attribution-entropy study apart from the model and the sample."""
+
+    steps: int = param(20, "integrated-gradients steps per text in the study", minimum=2, maximum=500)
+    baseline: str = param("pad", "the integrated-gradients baseline: pad, mask or zero", type="choice",
+                          choices=BASELINES)
+    low_quantile: float = param(0.25, "the share of the texts with the lowest confidence that counts as low "
+                                "confidence", minimum=0, maximum=1)
+
+
 @dataclass(frozen=True, eq=False)
 class EntropyStudy:
-    """Attribution entropy over a dataset sample. Arrays (n,), aligned with the dataset's rows: entropy
-    (normalised), n_tokens, predicted, confidence (probability of the prediction), correct (bool; None
-    without labels), labelled (bool: texts with a true label; errors are judged among them). AUROCs: entropy separating errors from correct texts, and low-confidence (bottom
-    ``low_quantile`` of confidence) from the rest; the same for text length as a control."""
+    """Attribution entropy over a sample. Arrays (n,), aligned with the sample's texts: entropy (normalised),
+    n_tokens, predicted (the model's class ids), confidence (probability of the prediction), correct (bool; None
+    without labels), labelled (bool: texts with a true label; errors are judged among them), true (the true labels
+    as the model's class ids, −1 = none). AUROCs: entropy separating errors from correct texts, and
+    low-confidence (bottom ``low_quantile`` of confidence) from the rest; the same for text length as a control."""
 
     model_ref: str
     dataset_name: str
@@ -306,10 +344,17 @@ class EntropyStudy:
     seconds: float
     cached: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    sample: "Sample | None" = None
+    true: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         return len(self.entropy)
+
+    def true_names(self) -> tuple[str, ...]:
+        """(n,) the true label of each text in the model's names ('' = none)."""
+        ids = np.full(self.n, -1) if self.true is None else self.true
+        return tuple(self.label_names[int(i)] if i >= 0 else "" for i in ids)
 
     @property
     def low_confidence(self) -> np.ndarray:
@@ -361,14 +406,27 @@ class EntropyStudy:
                 "seconds": round(self.seconds, 2), "cached": self.cached, "notes": list(self.notes)}
 
 
-def entropy_study(model: Any, dataset: Any, *, steps: int = 20, baseline: str = "pad", low_quantile: float = 0.25,
-                  batch_size: int = 16, cache: Any = None, progress: Progress | None = None) -> EntropyStudy:
-    """IG attribution entropy of every text in ``dataset`` (explaining the predicted class), cached on disk by
-    model, data and settings, with AUROCs for errors and low confidence."""
+# integrated gradients of one tweet at 20 steps, MiniLM, idle 2-core CPU (500 tweets: 116 s); grows with the steps
+IG_SECONDS_PER_TEXT = 0.25
+
+
+def estimate_entropy_seconds(n: int, params: EntropyParams | None = None) -> float:
+    """About how long an entropy study of ``n`` short texts takes the first time."""
+    return n * IG_SECONDS_PER_TEXT * (params or EntropyParams()).steps / 20
+
+
+def run_entropy(model: "LoadedModel", sample: "Sample", params: EntropyParams | None = None, *,
+                cache: "ArrayCache | None" = None, progress: Progress | None = None,
+                batch_size: int = 16) -> EntropyStudy:
+    """IG attribution entropy of every text of ``sample`` (explaining the predicted class), cached on disk by
+    model, texts and settings, with AUROCs for errors and low confidence. Stage: "attribution"."""
     from core.foundation.cache import ArrayCache
     from core.analyses.projection.run import model_labels
     from core.analyses.saliency.registry import explain
 
+    p = params or EntropyParams()
+    steps, baseline, low_quantile = p.steps, p.baseline, p.low_quantile
+    dataset = sample.dataset
     model.require_head()
     if len(dataset) < 4:
         raise InstanceError(f"An entropy study needs at least 4 texts, got {len(dataset)}.")
@@ -402,10 +460,9 @@ def entropy_study(model: Any, dataset: Any, *, steps: int = 20, baseline: str = 
             notes.append(f"{int((~labelled).sum())} unlabelled texts count as neither correct nor wrong")
         correct = a["predicted"] == labels
     return EntropyStudy(model.ref, dataset.name, a["entropy"], a["n_tokens"], a["predicted"], a["confidence"], correct,
-                        labelled,
-                        tuple(model.label_names), int(steps), baseline, float(low_quantile),
-                        time.perf_counter() - t0, entry.hit, tuple(notes))
+                        labelled, tuple(model.label_names), int(steps), baseline, float(low_quantile),
+                        time.perf_counter() - t0, entry.hit, tuple(notes), sample, labels)
 
 
-__all__ = ["EntropyStudy", "InstanceError", "InstanceView", "attribution_entropy", "entropy_study",
-           "instance_view", "integrated_hessians_tensor"]
+__all__ = ["BASELINES", "EntropyParams", "EntropyStudy", "IG_SECONDS_PER_TEXT", "InstanceError", "InstanceParams",
+           "InstanceView", "attribution_entropy", "estimate_entropy_seconds", "instance_view", "integrated_hessians_tensor", "run_entropy"]

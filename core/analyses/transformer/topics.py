@@ -11,27 +11,36 @@ The BERTopic pipeline (Grootendorst 2022): (optionally) reduce, cluster, name th
   of words per class and f_t the frequency of term t over all classes; optionally re-ranked by the
   cosine similarity of each candidate word's embedding to the cluster centroid (KeyBERTInspired).
 
-:func:`topics` adds, per cluster, the true-label mix, the prediction mix, the error rate and the
+:func:`run_topics` adds, per cluster, the true-label mix, the prediction mix, the error rate and the
 mean confidence, so one sees which topics the classifier gets wrong.
 """
 from __future__ import annotations
 
-from core.foundation.progress import Progress
-
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from core.foundation.errors import BackboneLensError
+from core.foundation.params import Params, param
+from core.foundation.progress import Progress
+from core.foundation.registry import Registry
+from core.analyses.transformer.layers import MAP_METHODS, RowLabels, row_labels
 
-METHODS = ("kmeans", "agglomerative", "hdbscan")
+if TYPE_CHECKING:  # pragma: no cover
+    from core.data.datasets import TextDataset
+    from core.data.sampling import Sample
+    from core.foundation.cache import ArrayCache
+    from core.models.loading import LoadedModel
+
 REDUCTIONS = ("none", "umap")
 MIN_TEXTS = 10
 MAX_AUTO_K = 12
 # words of two or more letters (no digits, no underscores)
 TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
+# the 2-D maps the clusters are drawn on (the layer maps' methods), UMAP first: the default for clusters
+TOPIC_MAPS = ("umap", *(m for m in MAP_METHODS.names() if m != "umap"))
 
 
 class TopicsError(BackboneLensError):
@@ -127,9 +136,42 @@ class Clustering:
     space: np.ndarray = field(repr=False)  # (n, d') the points clustered (normalised or UMAP)
 
 
+@dataclass(frozen=True)
+class ClusteringMethod:
+    """``fit(Z, k, seed, min_cluster_size)`` → (n,) cluster labels of the points Z (n, d') (−1 = noise);
+    ``takes_k``: whether it is told the number of clusters (else it finds its own and ``k`` is None)."""
+
+    fit: Callable[[np.ndarray, int | None, int, int], np.ndarray]
+    takes_k: bool
+
+
+def _kmeans(Z: np.ndarray, k: int | None, seed: int, min_cluster_size: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Z)
+
+
+def _agglomerative(Z: np.ndarray, k: int | None, seed: int, min_cluster_size: int) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    # Ward on unit vectors: squared Euclidean = 2 − 2·cos, the same objective as (spherical) k-means
+    return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(Z)
+
+
+def _hdbscan(Z: np.ndarray, k: int | None, seed: int, min_cluster_size: int) -> np.ndarray:
+    from sklearn.cluster import HDBSCAN
+
+    return HDBSCAN(min_cluster_size=min_cluster_size, metric="euclidean", copy=True).fit_predict(Z)
+
+
+CLUSTERING: Registry[ClusteringMethod] = Registry("clustering method", error=TopicsError)
+CLUSTERING.add("kmeans", ClusteringMethod(_kmeans, takes_k=True), title="k-means")
+CLUSTERING.add("agglomerative", ClusteringMethod(_agglomerative, takes_k=True), title="agglomerative (Ward)")
+CLUSTERING.add("hdbscan", ClusteringMethod(_hdbscan, takes_k=False), title="HDBSCAN")
+
+
 def _check_method(method: str, reduce: str) -> None:
-    if method not in METHODS:
-        raise TopicsError(f"Unknown clustering method '{method}'; choose one of {', '.join(METHODS)}.")
+    CLUSTERING.get(method)
     if reduce not in REDUCTIONS:
         raise TopicsError(f"Unknown reduction '{reduce}'; choose one of {', '.join(REDUCTIONS)}.")
 
@@ -142,8 +184,9 @@ def check_n_clusters(n_clusters: int | str, n: int, method: str) -> int | str:
         if n_clusters != "auto":
             raise TopicsError(f"The number of clusters is a whole number or 'auto', got '{n_clusters}'.")
         return "auto"
-    if method == "hdbscan":
-        raise TopicsError("HDBSCAN finds its own number of clusters; leave the number of clusters at 'auto'.")
+    if not CLUSTERING.get(method).takes_k:
+        raise TopicsError(f"{CLUSTERING.title(method)} finds its own number of clusters; leave the number of "
+                          "clusters at 'auto'.")
     k = int(n_clusters)
     if k < 2:
         raise TopicsError(f"Ask for at least 2 clusters, got {k}.")
@@ -153,6 +196,7 @@ def check_n_clusters(n_clusters: int | str, n: int, method: str) -> int | str:
 
 
 def normalise(X: np.ndarray) -> np.ndarray:
+    """X (n, d) with unit rows (float64)."""
     X = np.asarray(X, dtype=np.float64)
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
@@ -173,15 +217,6 @@ def _silhouette(Z: np.ndarray, labels: np.ndarray, metric: str) -> float | None:
     if n_lab < 2 or n_lab >= keep.sum():
         return None
     return float(silhouette_score(Z[keep], labels[keep], metric=metric))
-
-
-def _fit_k(Z: np.ndarray, method: str, k: int, seed: int) -> np.ndarray:
-    from sklearn.cluster import AgglomerativeClustering, KMeans
-
-    if method == "kmeans":
-        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Z)
-    # Ward on unit vectors: squared Euclidean = 2 − 2·cos, the same objective as (spherical) k-means
-    return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(Z)
 
 
 def reduce_umap(Xn: np.ndarray, *, seed: int = 0, n_components: int = 5) -> np.ndarray:
@@ -213,17 +248,16 @@ def cluster(X: np.ndarray, method: str = "kmeans", n_clusters: int | str = "auto
     else:
         Z, metric = Xn, "cosine"
     k_scores: dict[int, float] = {}
-    if method == "hdbscan":
-        from sklearn.cluster import HDBSCAN
-
-        mcs = int(min_cluster_size or max(5, n // 50))
+    fit = CLUSTERING.get(method).fit
+    mcs = int(min_cluster_size or max(5, n // 50))
+    if not CLUSTERING.get(method).takes_k:
         if mcs < 2:
-            raise TopicsError(f"HDBSCAN's smallest cluster size must be at least 2, got {mcs}.")
-        labels = HDBSCAN(min_cluster_size=mcs, metric="euclidean", copy=True).fit_predict(Z)
+            raise TopicsError(f"{CLUSTERING.title(method)}'s smallest cluster size must be at least 2, got {mcs}.")
+        labels = fit(Z, None, seed, mcs)
     elif k_req == "auto":
         best = None
         for k in range(2, max(2, min(MAX_AUTO_K, n // 10)) + 1):
-            lab = _fit_k(Z, method, k, seed)
+            lab = fit(Z, k, seed, mcs)
             s = _silhouette(Z, lab, metric)
             if s is None:  # fewer distinct points than k: no valid clustering at this k
                 continue
@@ -234,7 +268,7 @@ def cluster(X: np.ndarray, method: str = "kmeans", n_clusters: int | str = "auto
             raise TopicsError("The embeddings do not separate into clusters (too few distinct points).")
         labels = best[1]
     else:
-        labels = _fit_k(Z, method, int(k_req), seed)
+        labels = fit(Z, int(k_req), seed, mcs)
     labels = _renumber(np.asarray(labels))
     k = int(labels.max() + 1) if (labels >= 0).any() else 0
     return Clustering(labels=labels, k=k, silhouette=_silhouette(Z, labels, metric), k_scores=k_scores,
@@ -277,10 +311,33 @@ class Topic:
                 "examples": list(self.examples)}
 
 
+@dataclass(frozen=True)
+class TopicsParams(Params):
+    """What decides the topics apart from the model and the sample (its seed seeds the clustering)."""
+
+    method: str = param("kmeans", "clustering: kmeans, agglomerative or hdbscan", type="choice",
+                        choices=CLUSTERING.names())
+    n_clusters: int | None = param(None, "number of clusters (default: chosen by the best silhouette over "
+                                   "k = 2 … min(12, n / 10); HDBSCAN always finds its own)", type="int", minimum=2)
+    top_n: int = param(10, "topic words per cluster", minimum=1, maximum=30)
+    rerank: bool = param(False, "re-rank each cluster's best c-TF-IDF words by the similarity of their embedding to "
+                         "the cluster's centre (KeyBERTInspired)")
+    reduce: str = param("none", "cluster the embeddings as they are (none) or after UMAP to 5 dimensions",
+                        type="choice", choices=REDUCTIONS)
+
+    @property
+    def k(self) -> int | str:
+        """The number of clusters as :func:`cluster` takes it: a whole number or ``"auto"``."""
+        return "auto" if self.n_clusters is None else int(self.n_clusters)
+
+
 @dataclass(frozen=True, eq=False)
 class TopicsResult:
     """Topics of ``n`` texts. labels: (n,) cluster ids (−1 noise); label_cluster_table: (k, L) counts of
-    true labels (``label_names``, the dataset's) per cluster; predictions: (n,) or None (bare encoder)."""
+    true labels (``label_names``, the dataset's) per cluster; predictions: (n,) or None (bare encoder).
+
+    From :func:`run_topics` also: the ``sample`` of texts and ``rows``, what to colour each text by (true and
+    predicted names, correctness, confidence)."""
 
     model_ref: str
     dataset_name: str
@@ -300,7 +357,21 @@ class TopicsResult:
     k_scores: dict[int, float]
     notes: tuple[str, ...]
     seconds: float
-    params: dict[str, Any]
+    params: TopicsParams
+    sample: "Sample | None" = None
+    rows: RowLabels | None = None
+
+    @property
+    def seed(self) -> int:
+        return 0 if self.sample is None else int(self.sample.seed)
+
+    @property
+    def has_noise(self) -> bool:
+        """Whether the method leaves texts in no cluster (HDBSCAN)."""
+        return not CLUSTERING.get(self.method).takes_k
+
+    def params_json(self) -> dict[str, Any]:
+        return {"n_clusters": self.params.k, "top_n": self.params.top_n, "seed": self.seed}
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -312,14 +383,14 @@ class TopicsResult:
             "silhouette": None if self.silhouette is None else round(self.silhouette, 6),
             "k_scores": {str(k): round(v, 6) for k, v in self.k_scores.items()},
             "error_rate": None if self.error_rate is None else round(self.error_rate, 6),
-            "notes": list(self.notes), "seconds": round(self.seconds, 3), "params": dict(self.params),
+            "notes": list(self.notes), "seconds": round(self.seconds, 3), "params": self.params_json(),
         }
-        if self.method == "hdbscan":
+        if self.has_noise:
             out["noise"] = self.noise
         return out
 
 
-def _texts(dataset: Any) -> list[str]:
+def _texts(dataset: "TextDataset") -> list[str]:
     if dataset.text_pairs is None:
         return list(dataset.texts)
     return [f"{a} {b}" for a, b in zip(dataset.texts, dataset.text_pairs)]
@@ -330,17 +401,25 @@ def _mix(ids: np.ndarray, names: Sequence[str]) -> dict[str, int]:
     return {str(nm): int(c) for nm, c in zip(names, cnt) if c > 0}
 
 
-def topics(model: Any, dataset: Any, *, method: str = "kmeans", n_clusters: int | str = "auto", top_n: int = 10,
-           rerank: bool = False, reduce: str = "none", seed: int = 0, cache: Any = None,
-           progress: Progress | None = None) -> TopicsResult:
-    """Cluster the model's pooled embeddings of ``dataset`` and name each cluster (see the module docstring)."""
+def check_params(params: TopicsParams, n: int) -> None:
+    """Raise :class:`TopicsError` for settings that cannot cluster ``n`` texts (before any model work)."""
+    _check_method(params.method, params.reduce)
+    check_n_clusters(params.k, n, params.method)
+    if params.top_n < 1:
+        raise TopicsError(f"Ask for at least 1 top word, got {params.top_n}.")
+
+
+def run_topics(model: "LoadedModel", sample: "Sample", params: TopicsParams | None = None, *,
+               cache: "ArrayCache | None" = None, progress: Progress | None = None) -> TopicsResult:
+    """Cluster the model's pooled embeddings of ``sample`` and name each cluster (see the module docstring); the
+    sample's seed seeds the clustering. Stages: "embeddings", "clusters", "topic words"."""
     from core.analyses.projection.run import model_labels
     from core.models.embeddings import extract_embeddings, extract_embeddings_from_texts
 
-    _check_method(method, reduce)
-    check_n_clusters(n_clusters, len(dataset), method)
-    if top_n < 1:
-        raise TopicsError(f"Ask for at least 1 top word, got {top_n}.")
+    p = params or TopicsParams()
+    dataset = sample.dataset
+    check_params(p, len(dataset))
+    method, seed = p.method, sample.seed
     t0 = time.perf_counter()
 
     emb = extract_embeddings(model, dataset, cache=cache, progress=progress)
@@ -348,7 +427,7 @@ def topics(model: Any, dataset: Any, *, method: str = "kmeans", n_clusters: int 
     notes: list[str] = []
     if progress is not None:
         progress("clusters", 0.0, f"{method} on {n} texts")
-    cl = cluster(emb.pooled, method, n_clusters, seed=seed, reduce=reduce)
+    cl = cluster(emb.pooled, method, p.k, seed=seed, reduce=p.reduce)
     labels = cl.labels
     if cl.k == 0:
         notes.append("HDBSCAN found no clusters: every text is noise. Try k-means or a larger sample.")
@@ -388,10 +467,10 @@ def topics(model: Any, dataset: Any, *, method: str = "kmeans", n_clusters: int 
 
     out: list[Topic] = []
     for c, m in enumerate(members):
-        if rerank:
-            tw = keybert_rerank(words, scores[c], centroids[c], embed_words, top_n)
+        if p.rerank:
+            tw = keybert_rerank(words, scores[c], centroids[c], embed_words, p.top_n)
         else:
-            tw = top_words(words, scores[c], top_n)
+            tw = top_words(words, scores[c], p.top_n)
         cen = centroids[c] / max(float(np.linalg.norm(centroids[c])), 1e-12)
         near = m[np.argsort(-(Xn[m] @ cen), kind="stable")[:3]]
         err = pmix = cf = None
@@ -420,9 +499,14 @@ def topics(model: Any, dataset: Any, *, method: str = "kmeans", n_clusters: int 
     if progress is not None:
         progress("topic words", 1.0, "done")
     return TopicsResult(
-        model_ref=model.ref, dataset_name=dataset.name, method=method, reduce=reduce, rerank=rerank, n=n, k=cl.k,
-        labels=labels, topics=tuple(out), noise=int((labels < 0).sum()), label_names=names,
+        model_ref=model.ref, dataset_name=dataset.name, method=method, reduce=p.reduce, rerank=p.rerank, n=n,
+        k=cl.k, labels=labels, topics=tuple(out), noise=int((labels < 0).sum()), label_names=names,
         label_cluster_table=table, predictions=pred, error_rate=overall, silhouette=cl.silhouette,
-        k_scores=cl.k_scores, notes=tuple(notes), seconds=time.perf_counter() - t0,
-        params={"n_clusters": n_clusters, "top_n": top_n, "seed": seed},
+        k_scores=cl.k_scores, notes=tuple(notes), seconds=time.perf_counter() - t0, params=p, sample=sample,
+        rows=row_labels(model, dataset, emb.probs),
     )
+
+
+__all__ = ["CLUSTERING", "ClusteringMethod", "Clustering", "REDUCTIONS", "TOPIC_MAPS", "Topic", "TopicsError",
+           "TopicsParams", "TopicsResult", "check_n_clusters", "check_params", "class_tfidf", "cluster",
+           "default_vectorizer", "keybert_rerank", "normalise", "run_topics", "top_words"]
