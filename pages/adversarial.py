@@ -3,8 +3,9 @@ import streamlit as st
 
 from core.analyses.adversarial.attacks import ATTACK_KINDS, AttackError, AttackParams, attack_minutes
 from core.analyses.saliency import METHODS
-from ui import adversarial_views as views, cached, report_draft, widgets
+from ui import cached, report_draft, widgets
 from ui.errors import user_errors, user_message
+from ui.views import adversarial as views
 
 N_DEFAULT = 40
 
@@ -20,11 +21,12 @@ widgets.keep_widgets("bl.w.adv.")
 model_ref, choice, model = widgets.classifier_selection(
     "An attack tries to flip a classifier's prediction, so it needs one.")
 titles = METHODS.titles()
-for key, value in {"n": N_DEFAULT, **{k: v for k, v in AttackParams().to_dict().items()
-                                      if k in ("attack", "max_change", "min_similarity", "importance")}}.items():
-    st.session_state.setdefault(f"bl.w.adv.{key}", value)
+DEFAULTS = AttackParams()
+for key in ("attack", "importance", "max_change", "min_similarity"):
+    st.session_state.setdefault(f"bl.w.adv.{key}", getattr(DEFAULTS, key))
+st.session_state.setdefault("bl.w.adv.n", N_DEFAULT)
 if st.session_state["bl.w.adv.importance"] not in titles:
-    st.session_state["bl.w.adv.importance"] = AttackParams.importance
+    st.session_state["bl.w.adv.importance"] = DEFAULTS.importance
 
 c1, c2, c3 = st.columns([1, 2, 2], gap="medium")
 n = int(c1.number_input("Texts", min_value=4, max_value=1000, step=10, key="bl.w.adv.n",

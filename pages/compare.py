@@ -5,8 +5,9 @@ from dataclasses import replace
 import streamlit as st
 
 from core.analyses.compare import CompareParams, trained_dataset
-from ui import cached, compare_views as views, report_draft, state, widgets
+from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors
+from ui.views import compare as views
 
 DEFAULT_MODELS = ["demo:bbc-pretrained", "demo:bbc-finetuned"]
 N_RANGE, N_DEFAULT = (20, 2000), 300

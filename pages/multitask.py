@@ -2,8 +2,9 @@
 import streamlit as st
 
 from core.analyses.synergy import SynergyParams
-from ui import cached, multitask_views as views, report_draft, widgets
+from ui import cached, report_draft, widgets
 from ui.errors import user_errors
+from ui.views import multitask as views
 
 OTHER = "A multi-task model folder…"
 

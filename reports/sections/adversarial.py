@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.analyses.adversarial.attacks import ATTACK_KINDS, AttackParams
 from core.analyses.adversarial.detection import SCORES, DetectionParams
-from core.foundation.params import Params, param
+from core.foundation.params import Params, param, same_param
 from reports.sections.registry import figure, register
-from reports.sections.shared import (dataset_facts, for_print, model_facts, same_param, section_dataset,
-                                     section_model)
+from reports.sections.shared import dataset_facts, for_print, model_facts, section_dataset, section_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.adversarial.attacks import AttackResult

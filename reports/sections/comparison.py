@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.analyses.compare import CompareParams
-from core.foundation.params import Params, param
+from core.foundation.params import Params, param, same_param
 from reports.sections.registry import figure, register
 from reports.sections.shared import (dataset_facts, for_print, model_facts, section_dataset,
-                                     same_param, section_model, shorten)
+                                     section_model, shorten)
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.compare import ModelComparison

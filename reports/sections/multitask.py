@@ -16,17 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.analyses.synergy import SynergyParams
-from core.foundation.params import Params, param
+from core.foundation.params import Params, param, same_param
 from reports.sections.registry import figure, register
-from reports.sections.shared import for_print, same_param
+from reports.sections.shared import for_print
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.synergy import SynergyResult
     from core.models.multitask import MultiTaskModel
     from reports.context import ReportContext
-
-
-_N = SynergyParams.param("n_per_task")  # its default and range; the help below speaks of the report's seed
 
 
 @dataclass(frozen=True)
@@ -37,8 +34,8 @@ class MultitaskParams(Params):
     model: str = param("demo:multitask-pretrained", "a multi-task model with two or more tasks (one shared "
                        "encoder, one head per task): demo:multitask-pretrained, demo:multitask-finetuned or a folder "
                        "written by `python -m core multitask train`")
-    n_per_task: int = param(_N.default, "held-out texts of each task (random sample with the report's seed from the "
-                            "test split of the task's dataset)", minimum=_N.minimum, maximum=_N.maximum)
+    n_per_task: int = same_param(SynergyParams, "n_per_task", help="held-out texts of each task (random sample "
+                                 "with the report's seed from the test split of the task's dataset)")
     k: int = same_param(SynergyParams, "k")
     lam: float = same_param(SynergyParams, "lam")
 

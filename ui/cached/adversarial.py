@@ -54,9 +54,9 @@ def _detection(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: 
 
 
 def detection(model_ref: str, choice: DatasetChoice, n: int, params: AttackParams,
-              detection: DetectionParams = DetectionParams()) -> DetectionResult:
+              detection_params: DetectionParams = DetectionParams()) -> DetectionResult:
     """``core.analyses.adversarial.detection.run_detection`` for the attack ``attack(model_ref, choice, n,
     params)``: clean and adversarial texts in one DeepView projection with suspicion scores. Raises
     ``AttackError`` when the attack produced too few adversarial texts."""
     mref = model_ref.strip()
-    return _detection(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params, detection)
+    return _detection(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params, detection_params)

@@ -1,7 +1,6 @@
-"""How the Compare page shows a :class:`~core.analyses.compare.ModelComparison` in Streamlit: the matrices of
-every pair, one pair's metrics, the texts the pair disagrees on and the texts selected on its maps (with the way to
-the Saliency page). Charts come from ``figures.compare``; nothing is computed here.
-"""
+"""The Compare page's result panels: the matrices of every pair, one pair's metrics, the texts the pair disagrees
+on and the texts selected on its maps (with the way to the Saliency page). Charts come from ``figures.compare``;
+nothing is computed here."""
 from __future__ import annotations
 
 from typing import Sequence

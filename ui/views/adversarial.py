@@ -1,7 +1,6 @@
-"""How the Adversarial page shows an attack in Streamlit: the summary, the detection in the joint DeepView map and
-the attacked texts (readable diffs, the table, the CSV and the way to the Saliency page). Charts and the diff HTML
-come from ``figures.adversarial``; nothing is computed here.
-"""
+"""The Adversarial page's result panels: the summary of an attack, the detection in the joint DeepView map and the
+attacked texts (readable diffs, the table, the CSV and the way to the Saliency page). Charts and the diff HTML come
+from ``figures.adversarial``; nothing is computed here."""
 from __future__ import annotations
 
 import pandas as pd

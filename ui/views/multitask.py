@@ -1,7 +1,6 @@
-"""How the Multi-task page shows a multi-task model and its task synergy in Streamlit: the offer to train a demo
-model, the model's tasks, the reading and the task × task matrices, the joint map, each map's fidelity and the way
-to study one task on the other pages. Charts come from ``figures.synergy``; nothing is computed here.
-"""
+"""The Multi-task page's result panels: the offer to train a demo model, the model's tasks, the reading and the
+task × task matrices, the joint map, each map's fidelity and the way to study one task on the other pages. Charts
+come from ``figures.synergy``; nothing is computed here."""
 from __future__ import annotations
 
 import numpy as np
