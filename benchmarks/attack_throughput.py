@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.analyses.adversarial.attacks import AttackError, attack_texts
-from core.analyses.adversarial.detection import detect
-from core.foundation.cache import ArrayCache
-from core.data.refs import load_dataset
-from core.data.sampling import sample
+from core.analyses.adversarial.attacks import AttackError, AttackParams, attack_texts
+from core.analyses.adversarial.detection import run_detection
 from core.analyses.projection.run import model_labels
-from core.models.heldout import select_evaluation_split
+from core.data.refs import load_dataset
+from core.foundation.cache import ArrayCache
+from core.models.heldout import heldout_sample
 from core.models.refs import load_model
 
 TASKS = {"tweets": ("demo:tweets-finetuned", "bundled:tweets"), "bbc": ("demo:bbc-finetuned", "bundled:bbc")}
@@ -40,8 +39,7 @@ def main() -> int:
     mref, dref = TASKS[a.task]
     model = load_model(mref, device="cpu")
     sim = load_model("bundled:minilm", device="cpu")
-    pool, _, _ = select_evaluation_split(model, load_dataset(dref))
-    ds = sample(pool, a.n, seed=0)
+    ds = heldout_sample(model, load_dataset(dref), a.n, seed=0).dataset
     labels, _ = model_labels(model, ds)
     out = {"task": a.task, "model": mref, "n": a.n, "max_length": model.max_length, "attacks": {}}
     with tempfile.TemporaryDirectory() as d:
@@ -50,14 +48,14 @@ def main() -> int:
             per: list[float] = []
             t_last = [time.perf_counter()]
 
-            def tick(done: int, total: int) -> None:
+            def tick(stage: str, fraction: float, message: str = "") -> None:  # one call per text
                 now = time.perf_counter()
                 per.append(now - t_last[0])
                 t_last[0] = now
 
             t0 = time.perf_counter()
-            res = attack_texts(model, list(ds.texts), labels=labels, attack=attack, similarity_model=sim,
-                               progress=tick)
+            res = attack_texts(model, list(ds.texts), labels=labels, params=AttackParams(attack=attack),
+                               similarity_model=sim, progress=tick)
             wall = time.perf_counter() - t0
             attacked = [p for p, o in zip(per, res.outcomes) if o.status != "skipped"]
             row = {**{k: v for k, v in res.summary().items() if k != "params"}, "wall_seconds": round(wall, 1),
@@ -65,7 +63,7 @@ def main() -> int:
                    "params": res.params}
             try:
                 t0 = time.perf_counter()
-                det = detect(model, res, cache=cache)
+                det = run_detection(model, res, cache=cache)
                 row["detection"] = {**det.to_json(), "seconds": round(time.perf_counter() - t0, 1)}
             except AttackError as e:
                 row["detection"] = str(e)

@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/compare_scale.py [--n 5000] [--repeats 3]
 
 A fresh cache in a temporary folder: the embeddings of both models are computed first (timed apart,
-not part of the goal), then ``compare_models`` runs ``repeats`` times: the first run computes both DeepView
+not part of the goal), then ``run_comparison`` runs ``repeats`` times: the first run computes both DeepView
 projections (distance graph, UMAP, background, metrics) plus Q_NN / LCMC / CKA; later runs find the
 projections cached too. Goal: the first run (embeddings cached) under 60 s. Writes
 benchmarks/results/compare_scale.json.
@@ -17,12 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.foundation.cache import ArrayCache
-from core.analyses.compare import compare_models
+from core.analyses.compare import CompareParams, run_comparison
 from core.data.refs import load_dataset
-from core.data.sampling import sample
+from core.foundation.cache import ArrayCache
 from core.models.embeddings import extract_embeddings
-from core.models.heldout import select_evaluation_split
+from core.models.heldout import heldout_sample
 from core.models.refs import load_model
 
 
@@ -33,8 +32,8 @@ def main() -> int:
     ap.add_argument("--models", default="demo:tweets-pretrained,demo:tweets-finetuned")
     a = ap.parse_args()
     models = [load_model(r, device="cpu") for r in a.models.split(",")]
-    pool, _, _ = select_evaluation_split(models[0], load_dataset("bundled:tweets"))
-    ds = sample(pool, a.n, seed=0)
+    sample = heldout_sample(models, load_dataset("bundled:tweets"), a.n, seed=0, classifiers_only=True)
+    ds = sample.dataset
     out: dict = {"n": len(ds), "models": [m.ref for m in models], "runs": []}
     with tempfile.TemporaryDirectory() as d:
         cache = ArrayCache(d)
@@ -44,7 +43,7 @@ def main() -> int:
         out["embedding_seconds_both_models"] = round(time.perf_counter() - t0, 1)
         for r in range(a.repeats):
             t0 = time.perf_counter()
-            res = compare_models(models, ds, cache=cache)
+            res = run_comparison(models, sample, CompareParams(), cache=cache)
             wall = time.perf_counter() - t0
             out["runs"].append({"run": r + 1, "wall_seconds": round(wall, 2),
                                 "seconds_by_step": {k: round(v, 2) for k, v in res.seconds.items()}})

@@ -6,7 +6,7 @@ from typing import Sequence, TYPE_CHECKING
 import altair as alt
 import numpy as np
 import pandas as pd
-from figures.projection import _bg_layer
+from figures.projection import background_layer
 from figures.style import PALETTE, _shorten, _theme
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +49,7 @@ def adversarial_projection_chart(det: "DetectionResult", *, width: int = 560, he
                  alt.Tooltip("confidence:Q", format=".1%"),
                  *[alt.Tooltip(f"{s}:Q", format=".2f") for s in det.scores], alt.Tooltip("i:Q", title="Row")])
     n_adv = int(det.is_adversarial.sum())
-    chart = alt.layer(_bg_layer(bg, len(names), xs, ys), link, points).properties(
+    chart = alt.layer(background_layer(bg, len(names), xs, ys), link, points).properties(
         width=width, height=height, title=alt.TitleParams(
             f"{int((~det.is_adversarial).sum()):,} clean and {n_adv:,} adversarial texts in one projection",
             subtitle="Triangles: adversarial; grey lines join each to its original. Pale background = the head is "
@@ -57,16 +57,20 @@ def adversarial_projection_chart(det: "DetectionResult", *, width: int = 560, he
     return _theme(chart)
 
 
-SCORE_TITLES = {"entropy": "classifier entropy", "background_uncertainty": "background uncertainty",
-                "neighbour_disagreement": "2-D neighbour disagreement"}
+def score_title(name: str) -> str:
+    """A suspicion score's title inside a sentence or an axis ("classifier entropy")."""
+    from core.analyses.adversarial.detection import SCORES
+
+    title = SCORES.title(name) if name in SCORES else name
+    return title[:1].lower() + title[1:]
 
 
 def detection_chart(det: "DetectionResult", *, width: int = 260, height: int = 130) -> alt.Chart:
     """AUROC and precision at k of each suspicion score; dashed lines = chance (0.5 and the base rate)."""
     recs = []
     for s in det.scores:
-        recs += [{"score": SCORE_TITLES.get(s, s), "metric": "AUROC", "value": det.auroc[s]},
-                 {"score": SCORE_TITLES.get(s, s), "metric": f"precision at k = {det.k}",
+        recs += [{"score": score_title(s), "metric": "AUROC", "value": det.auroc[s]},
+                 {"score": score_title(s), "metric": f"precision at k = {det.k}",
                   "value": det.precision_at_k[s]}]
     df = pd.DataFrame(recs)
 

@@ -7,7 +7,7 @@ from typing import Sequence, TYPE_CHECKING
 import altair as alt
 import numpy as np
 import pandas as pd
-from figures.projection import _bg_layer
+from figures.projection import background_layer
 from figures.style import PALETTE, _shorten, _theme
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,7 +103,7 @@ def linked_projections_chart(cmp: "ModelComparison", pair: int = 0, *, width: in
             pts_chart = pts_chart.add_params(pick).encode(
                 opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
                 size=alt.condition(pick, alt.value(180), alt.value(30 if cmp.n <= 2000 else 10)))
-        layers = [_bg_layer(bg, len(names), xs, ys), pts_chart]
+        layers = [background_layer(bg, len(names), xs, ys), pts_chart]
         if hl:  # a ring, so that highlighting survives the click selection's own size encoding
             layers.append(alt.Chart(df[df.highlight]).mark_point(filled=False, size=320, strokeWidth=2.2,
                                                                  color="black").encode(

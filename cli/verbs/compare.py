@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
-from cli.common import add_dataset, add_output, open_dataset, verb
-from core.foundation.errors import BackboneLensError
-from cli.common import progress_bar
 
+from cli.common import add_dataset, add_output, open_dataset, progress_bar, verb
+from core.analyses.compare import CompareParams
+from core.foundation.errors import BackboneLensError
+
+DEFAULTS = CompareParams()
 
 
 def _parse_ks(text: str) -> tuple[int, ...]:
@@ -20,25 +22,17 @@ def _parse_ks(text: str) -> tuple[int, ...]:
     return ks
 
 
-def _heldout_pool(models: list, full: Any) -> tuple[Any, str]:
-    """The held-out test split when any of the models was trained on ``full``, else all of it, and a note."""
-    from core.models.heldout import heldout_pool
-
-    pool, _, by = heldout_pool(models, full)
-    if by is not None:
-        return pool, f"{by.ref} was trained on {full.name}; the texts come from its held-out test split."
-    return pool, f"No model was trained on {full.name}; texts are sampled from all of it."
-
-
 @verb("compare", "compare models on the same texts: Q_NN and LCMC (embeddings and projections), CKA, agreement")
 def _compare_cfg(p: argparse.ArgumentParser) -> None:
+    ks = ",".join(map(str, DEFAULTS.k))
     p.add_argument("--models", required=True, help="two or more model references separated by commas, "
                    "e.g. demo:bbc-pretrained,demo:bbc-finetuned")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
     p.add_argument("--device", default=None)
     add_dataset(p)
-    p.add_argument("--k", default="5,10,20", help="neighbourhood sizes (default 5,10,20)")
-    p.add_argument("--lam", type=float, default=0.8, help="DeepView λ of both projections (default 0.8)")
+    p.add_argument("--k", default=ks, help=f"neighbourhood sizes (default {ks})")
+    p.add_argument("--lam", type=float, default=DEFAULTS.lam,
+                   help=f"DeepView λ of both projections (default {DEFAULTS.lam:g})")
     p.add_argument("--no-projections", action="store_true", help="compare embeddings only (no DeepView)")
     p.add_argument("--top", type=int, default=20, help="texts listed in the disagreement table (default 20)")
     add_output(p)
@@ -46,27 +40,21 @@ def _compare_cfg(p: argparse.ArgumentParser) -> None:
 
 @_compare_cfg.handler
 def _compare(args: argparse.Namespace) -> Any:
-    from core.analyses.compare import compare_models
-    from core.models.refs import load_model
+    from core.analyses.compare import run_comparison
     from core.analyses.projection.distances import check_lambda
+    from core.models.heldout import heldout_sample
+    from core.models.refs import load_model
 
     refs = [r.strip() for r in args.models.split(",") if r.strip()]
     if len(refs) < 2:
         raise BackboneLensError("--models needs at least two references separated by commas.")
-    ks = _parse_ks(args.k)
-    lam = check_lambda(args.lam)
+    params = CompareParams(k=_parse_ks(args.k), lam=check_lambda(args.lam), projections=not args.no_projections)
     if args.top < 0:
         raise BackboneLensError("--top must be 0 or more.")
     models = [load_model(r, device=args.device, trust_remote_code=args.trust_remote_code) for r in refs]
-    full = open_dataset(args, sample=False)
-    ds, note = _heldout_pool(models, full)
-    if args.n:
-        from core.data.sampling import sample
-
-        ds = sample(ds, args.n, seed=args.seed)
-    res = compare_models(models, ds, ks=ks, lam=lam, projections=not args.no_projections,
-                         progress=progress_bar(args, "compare"))
-    out = {**res.to_json(top=args.top), "split": note}
+    sample = heldout_sample(models, open_dataset(args, sample=False), args.n, seed=args.seed, classifiers_only=True)
+    res = run_comparison(models, sample, params, progress=progress_bar(args, "compare"))
+    out = {**res.to_json(top=args.top), "split": sample.reason}
     if args.json:
         return out
     lines = [f"{res.n} texts of {res.dataset_name}"]
@@ -80,6 +68,4 @@ def _compare(args: argparse.Namespace) -> Any:
                          f"LCMC {row['lcmc']['embeddings']:.3f}{proj}")
         if pr["note"]:
             lines.append("  " + pr["note"])
-    lines += [*res.notes, note]
-    out["split"] = note
-    return "\n".join(lines)
+    return "\n".join([*lines, *res.notes, sample.reason])

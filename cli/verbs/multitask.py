@@ -9,7 +9,10 @@ import argparse
 from typing import Any
 
 from cli.common import add_output, progress_bar, verb
+from core.analyses.synergy import SynergyParams
 from core.foundation.errors import BackboneLensError
+
+DEFAULTS = SynergyParams()
 
 
 @verb("multitask", "multi-task models: train one (shared encoder, one head per task) or measure task synergy")
@@ -30,10 +33,12 @@ def _multitask_cfg(p: argparse.ArgumentParser) -> None:
     s.add_argument("--model", default=None, help="a multi-task model: demo:multitask-pretrained, "
                    "demo:multitask-finetuned or a folder")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
-    s.add_argument("--n-per-task", type=int, default=150, help="held-out texts per task (default 150)")
-    s.add_argument("--k", type=int, default=10, help="neighbourhood size of the primary metric (default 10)")
-    s.add_argument("--lam", type=float, default=0.8, help="DeepView λ in [0, 1] (default 0.8)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-per-task", type=int, default=DEFAULTS.n_per_task,
+                   help=f"held-out texts per task (default {DEFAULTS.n_per_task})")
+    s.add_argument("--k", type=int, default=DEFAULTS.k,
+                   help=f"neighbourhood size of the primary metric (default {DEFAULTS.k})")
+    s.add_argument("--lam", type=float, default=DEFAULTS.lam, help=f"DeepView λ in [0, 1] (default {DEFAULTS.lam:g})")
+    s.add_argument("--seed", type=int, default=DEFAULTS.seed)
     add_output(p)
 
 
@@ -64,16 +69,16 @@ def _train(args: argparse.Namespace) -> Any:
 
 
 def _synergy(args: argparse.Namespace) -> Any:
+    from core.analyses.synergy import run_synergy
     from core.models.refs import load_multitask
-    from core.analyses.synergy import synergy
 
     if not args.model:
         raise BackboneLensError("multitask synergy needs --model (e.g. demo:multitask-pretrained).")
     if args.k < 1:
         raise BackboneLensError(f"--k must be at least 1, got {args.k}.")
     mt = load_multitask(args.model, device=args.device)
-    res = synergy(mt, n_per_task=args.n_per_task, k=args.k, ks=(5, 10, 20), lam=args.lam, seed=args.seed,
-                  progress=progress_bar(args, args.verb))
+    params = SynergyParams(n_per_task=args.n_per_task, k=args.k, lam=args.lam, seed=args.seed)
+    res = run_synergy(mt, None, params, progress=progress_bar(args, args.verb))
     out = res.to_json()
     if args.json:
         return out

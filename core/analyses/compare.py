@@ -9,27 +9,43 @@ texts with its own tokenizer, and the i-th row of every array belongs to the i-t
   neighbourhoods of size k share on average; 0 = chance.
 * linear CKA (Kornblith et al. 2019): ``‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F)`` on column-centred X, Y.
 
-:func:`compare_models` computes them between the models' embedding spaces and between their
-DeepView projections (the paper's model comparison, arXiv 2403.18872), over a range of k.
+:func:`run_comparison` computes them between the models' embedding spaces and between their
+DeepView projections (the paper's model comparison, arXiv 2403.18872), over a range of k, on one
+:class:`~core.data.sampling.Sample`; :class:`CompareParams` declares its parameters once.
+This module imports no torch at load time (report specs read :class:`CompareParams`).
 """
 from __future__ import annotations
 
-from core.foundation.progress import Progress, or_silent
-
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 
 from core.foundation.errors import BackboneLensError
+from core.foundation.params import Params, param
+from core.foundation.progress import Progress, or_silent
 
-DEFAULT_KS = (5, 10, 20)
-
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analyses.projection.background import DecisionBackground
+    from core.analyses.projection.params import ProjectionParams
+    from core.data.sampling import Sample
+    from core.foundation.cache import ArrayCache
+    from core.models.loading import LoadedModel
 
 class ComparisonError(BackboneLensError):
     """Inputs that cannot be compared (different samples, too few points, bad k)."""
+
+
+@dataclass(frozen=True)
+class CompareParams(Params):
+    """How models are compared (the one place for these defaults and ranges: CLI, report section, page)."""
+
+    k: tuple[int, ...] = param((5, 10, 20), "neighbourhood sizes k of Q_NN and LCMC", minimum=1)
+    lam: float = param(0.8, "λ of every model's DeepView projection", minimum=0, maximum=1)
+    projections: bool = param(True, "compare the models' DeepView projections too (false: embeddings only)")
+    k_points: int = param(10, "nearest embedding neighbours behind each text's disagreement score", minimum=1)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -54,6 +70,8 @@ def knn_indices(X: np.ndarray, k: int, *, metric: str = "cosine", block: int = 1
 
     X: (n, d). metric: ``cosine`` or ``euclidean``. Exact, in row blocks (memory O(block · n)).
     """
+    import torch
+
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     if metric not in ("cosine", "euclidean"):
@@ -123,7 +141,7 @@ class SpaceComparison:
                 "lcmc": [round(v, 6) for v in self.lcmc], "k_points": self.k_points}
 
 
-def compare_spaces(Xa: np.ndarray, Xb: np.ndarray, ks: Sequence[int] = DEFAULT_KS, *, metric: str = "cosine",
+def compare_spaces(Xa: np.ndarray, Xb: np.ndarray, ks: Sequence[int] = CompareParams.k, *, metric: str = "cosine",
                    k_points: int | None = None, texts_a: Sequence[str] | None = None,
                    texts_b: Sequence[str] | None = None) -> SpaceComparison:
     """Q_NN(k) and LCMC(k) between two spaces of the same n items. Xa: (n, da), Xb: (n, db).
@@ -191,7 +209,7 @@ class PairComparison:
 
 @dataclass(frozen=True, eq=False)
 class ModelComparison:
-    """Two or more models on the same n texts.
+    """Two or more models on the same n texts (``sample``: which texts and why).
 
     pooled[m]: (n, d_m); probs[m]: (n, C_m) or None; predictions[m]: (n,) or None (bare encoder);
     points[m]: (n, 2) DeepView points or None; labels: (n,) true ids in model 0's label space, −1 unknown.
@@ -199,25 +217,40 @@ class ModelComparison:
 
     model_refs: tuple[str, ...]
     label_names: tuple[tuple[str, ...], ...]
-    dataset_name: str
-    texts: tuple[str, ...]
-    text_pairs: tuple[str, ...] | None
+    sample: "Sample"
     labels: np.ndarray
     pooled: tuple[np.ndarray, ...]
     probs: tuple[np.ndarray | None, ...]
     predictions: tuple[np.ndarray | None, ...]
     points: tuple[np.ndarray | None, ...]
-    backgrounds: tuple[Any, ...]  # DecisionBackground of each projection, or None
+    backgrounds: tuple["DecisionBackground | None", ...]
     projection_keys: tuple[str | None, ...]
     fidelity: tuple[dict | None, ...]
     pairs: tuple[PairComparison, ...]
-    lam: float
+    params: CompareParams
     seconds: dict[str, float]
     notes: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
-        return len(self.texts)
+        return len(self.sample)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return tuple(self.sample.texts)
+
+    @property
+    def text_pairs(self) -> tuple[str, ...] | None:
+        pairs = self.sample.text_pairs
+        return None if pairs is None else tuple(pairs)
+
+    @property
+    def dataset_name(self) -> str:
+        return self.sample.dataset.name
+
+    @property
+    def lam(self) -> float:
+        return float(self.params.lam)
 
     @property
     def ks(self) -> tuple[int, ...]:
@@ -234,6 +267,19 @@ class ModelComparison:
             score = score + (aligned != pa)
         return score
 
+    def true_label(self, i: int) -> str | None:
+        """The true label of text ``i`` in model 0's label names (None when unknown)."""
+        if self.labels[i] < 0 or not self.label_names[0]:
+            return None
+        return self.label_names[0][self.labels[i]]
+
+    def prediction(self, m: int, i: int) -> tuple[str, float] | None:
+        """Model ``m``'s predicted label of text ``i`` and its probability (None for a bare encoder)."""
+        if self.predictions[m] is None:
+            return None
+        c = int(self.predictions[m][i])
+        return self.label_names[m][c], float(self.probs[m][i, c])
+
     def top_disagreements(self, pair: int = 0, top: int = 20) -> list[dict[str, Any]]:
         """The ``top`` texts the pair disagrees on most: prediction first, then neighbourhood."""
         p = self.pairs[pair]
@@ -246,13 +292,25 @@ class ModelComparison:
             if self.text_pairs is not None:
                 row["text_pair"] = self.text_pairs[i]
             if self.labels[i] >= 0:
-                row["label"] = self.label_names[0][self.labels[i]] if self.label_names[0] else int(self.labels[i])
+                row["label"] = self.true_label(i) if self.label_names[0] else int(self.labels[i])
             for side, m in (("a", p.a), ("b", p.b)):
-                if self.predictions[m] is not None:
-                    c = int(self.predictions[m][i])
-                    row[f"prediction_{side}"] = self.label_names[m][c]
-                    row[f"confidence_{side}"] = round(float(self.probs[m][i, c]), 4)
+                pred = self.prediction(m, int(i))
+                if pred is not None:
+                    row[f"prediction_{side}"] = pred[0]
+                    row[f"confidence_{side}"] = round(pred[1], 4)
             rows.append(row)
+        return rows
+
+    def per_k_rows(self, pair: int = 0) -> list[dict[str, float]]:
+        """One row per k of one pair: Q_NN and LCMC of the embeddings (``q_nn_emb``, ``lcmc_emb``) and of the
+        projections (``q_nn_proj``, ``lcmc_proj``, when both models have one) and chance, k / (n − 1)."""
+        p = self.pairs[pair]
+        rows = []
+        for i, k in enumerate(self.ks):
+            row = {"k": k, "q_nn_emb": p.embeddings.q_nn[i], "lcmc_emb": p.embeddings.lcmc[i]}
+            if p.projection is not None:
+                row |= {"q_nn_proj": p.projection.q_nn[i], "lcmc_proj": p.projection.lcmc[i]}
+            rows.append({**row, "chance": k / (self.n - 1)})
         return rows
 
     def to_json(self, *, top: int = 20) -> dict[str, Any]:
@@ -269,30 +327,80 @@ class ModelComparison:
         return out
 
 
-def compare_models(models: Sequence[Any], dataset: Any, *, ks: Sequence[int] = DEFAULT_KS, lam: float = 0.8,
-                   projections: bool = True, k_points: int = 10, cache: Any = None,
-                   settings: Any = None, progress: Progress | None = None) -> ModelComparison:
-    """Embed ``dataset`` with every model (cached), project with DeepView (cached), compare every pair.
+def pair_matrices(cmp: ModelComparison) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of models at once: (cka, agreement), both (m, m) float64 and symmetric with 1 on the diagonal;
+    agreement is NaN for a pair whose predictions are not compared (a bare encoder, different label sets)."""
+    m = len(cmp.model_refs)
+    cka = np.eye(m)
+    agree = np.full((m, m), np.nan)
+    for p in cmp.pairs:
+        cka[p.a, p.b] = cka[p.b, p.a] = p.cka
+        if p.prediction_agreement is not None:
+            agree[p.a, p.b] = agree[p.b, p.a] = p.prediction_agreement
+    np.fill_diagonal(agree, 1.0)
+    return cka, agree
 
-    ``models``: LoadedModel objects (two or more). Bare encoders are compared on embeddings only.
+
+def trained_dataset(models: Sequence["LoadedModel"]) -> str | None:
+    """The dataset reference every classifier among ``models`` records as its training data (None when they
+    record none or different ones)."""
+    trained = {m.metadata.get("dataset") for m in models if m.has_head} - {None}
+    return next(iter(trained)) if len(trained) == 1 else None
+
+
+def _unique_refs(models: Sequence["LoadedModel"]) -> list[str]:
+    """The models' references, numbered when one is given twice."""
+    refs = [m.ref for m in models]
+    return [f"{r} ({i + 1})" for i, r in enumerate(refs)] if len(set(refs)) < len(refs) else refs
+
+
+def _pair(models: Sequence["LoadedModel"], a: int, b: int, pooled: list, points: list, preds: list,
+          params: CompareParams) -> PairComparison:
+    emb_cmp = compare_spaces(pooled[a], pooled[b], params.k, metric="cosine", k_points=params.k_points)
+    proj_cmp = (compare_spaces(points[a], points[b], params.k, metric="euclidean", k_points=params.k_points)
+                if points[a] is not None and points[b] is not None else None)
+    agree, note = None, ""
+    if preds[a] is not None and preds[b] is not None:
+        aligned = align_predictions(models[a].label_names, models[b].label_names, preds[b])
+        if aligned is None:
+            note = (f"The label sets differ ({', '.join(models[a].label_names)} vs "
+                    f"{', '.join(models[b].label_names)}), so predictions are not compared; "
+                    "embeddings and projections are.")
+        else:
+            agree = float((aligned == preds[a]).mean())
+    else:
+        note = "At least one model has no classifier head; only embeddings are compared."
+    return PairComparison(a, b, emb_cmp, proj_cmp, linear_cka(pooled[a], pooled[b]), agree, note)
+
+
+def run_comparison(models: Sequence["LoadedModel"], sample: "Sample", params: CompareParams = CompareParams(), *,
+                   projection: "ProjectionParams | None" = None, cache: "ArrayCache | None" = None,
+                   progress: Progress | None = None) -> ModelComparison:
+    """Embed the texts of ``sample`` with every model (cached), project with DeepView at ``params.lam``
+    (cached; ``projection``: how to project, its λ replaced by ``params.lam``), compare every pair over
+    ``params.k``.
+
+    ``models``: two or more. Bare encoders are compared on embeddings only. Draw ``sample`` with
+    :func:`core.models.heldout.heldout_sample` (``classifiers_only=True``), so no model is judged on its
+    own training texts.
     """
+    from core.analyses.projection.params import ProjectionParams
+    from core.analyses.projection.run import model_labels, run_projection
     from core.foundation.cache import ArrayCache
-    from core.analyses.projection.run import ProjectionSettings, model_labels, run_projection
     from core.models.embeddings import extract_embeddings
 
     if len(models) < 2:
         raise ComparisonError("A comparison needs at least two models.")
+    dataset = sample.dataset
     n = len(dataset)
-    ks = check_ks(ks, n)
+    params = dataclasses.replace(params, k=check_ks(params.k, n))
     cache = cache or ArrayCache()
-    settings = settings or ProjectionSettings()
+    projection = dataclasses.replace(projection or ProjectionParams(), lam=params.lam)
     say = or_silent(progress)
     sec: dict[str, float] = {"embeddings": 0.0, "projections": 0.0, "metrics": 0.0}
     pooled, probs, preds, points, keys, fids, bgs = [], [], [], [], [], [], []
     notes: list[str] = []
-    refs = [m.ref for m in models]
-    if len(set(refs)) < len(refs):
-        refs = [f"{r} ({i + 1})" for i, r in enumerate(refs)]
+    refs = _unique_refs(models)
     for i, m in enumerate(models):
         t0 = time.perf_counter()
         say("embeddings", i / len(models), f"embedding {n:,} texts with {refs[i]}")
@@ -303,59 +411,39 @@ def compare_models(models: Sequence[Any], dataset: Any, *, ks: Sequence[int] = D
         preds.append(None if emb.probs is None else emb.probs.argmax(1))
         if emb.truncated.any():
             notes.append(f"{refs[i]} truncated {int(emb.truncated.sum())} of {n} texts at {m.max_length} tokens.")
-        if projections and m.has_head:
+        run = None
+        if params.projections and m.has_head:
             t0 = time.perf_counter()
-            say("projections", i / len(models), f"DeepView projection of {refs[i]} (λ = {lam:g})")
-            run = run_projection(m, dataset, lam, settings, cache=cache, emb=emb)
+            say("projections", i / len(models), f"DeepView projection of {refs[i]} (λ = {params.lam:g})")
+            run = run_projection(m, sample, projection, cache=cache, emb=emb)
             sec["projections"] += time.perf_counter() - t0
-            points.append(run.projection.points)
-            bgs.append(run.projection.background)
-            keys.append(run.key)
-            fids.append(run.fidelity.to_dict())
-        else:
-            points.append(None)
-            bgs.append(None)
-            keys.append(None)
-            fids.append(None)
-            if projections:
-                notes.append(f"{refs[i]} has no classifier head, so it has no DeepView projection; "
-                             "its embeddings are compared.")
+        elif params.projections:
+            notes.append(f"{refs[i]} has no classifier head, so it has no DeepView projection; "
+                         "its embeddings are compared.")
+        points.append(None if run is None else run.projection.points)
+        bgs.append(None if run is None else run.projection.background)
+        keys.append(None if run is None else run.key)
+        fids.append(None if run is None else run.fidelity.to_dict())
     if len({m.max_length for m in models}) > 1:
         notes.append("The models cut texts at different lengths ("
                      + ", ".join(f"{r}: {m.max_length}" for r, m in zip(refs, models)) + " tokens).")
     t0 = time.perf_counter()
-    pairs = []
+    pairs: list[PairComparison] = []
+    n_pairs = max(1, len(models) * (len(models) - 1) // 2)
     for a in range(len(models)):
         for b in range(a + 1, len(models)):
-            say("metrics", len(pairs) / max(1, len(models) * (len(models) - 1) // 2),
-                f"Q_NN and LCMC: {refs[a]} vs {refs[b]}")
-            emb_cmp = compare_spaces(pooled[a], pooled[b], ks, metric="cosine", k_points=k_points)
-            proj_cmp = (compare_spaces(points[a], points[b], ks, metric="euclidean", k_points=k_points)
-                        if points[a] is not None and points[b] is not None else None)
-            agree, note = None, ""
-            if preds[a] is not None and preds[b] is not None:
-                aligned = align_predictions(models[a].label_names, models[b].label_names, preds[b])
-                if aligned is None:
-                    note = (f"The label sets differ ({', '.join(models[a].label_names)} vs "
-                            f"{', '.join(models[b].label_names)}), so predictions are not compared; "
-                            "embeddings and projections are.")
-                else:
-                    agree = float((aligned == preds[a]).mean())
-            else:
-                note = "At least one model has no classifier head; only embeddings are compared."
-            pairs.append(PairComparison(a, b, emb_cmp, proj_cmp, linear_cka(pooled[a], pooled[b]), agree, note))
+            say("metrics", len(pairs) / n_pairs, f"Q_NN and LCMC: {refs[a]} vs {refs[b]}")
+            pairs.append(_pair(models, a, b, pooled, points, preds, params))
     sec["metrics"] = time.perf_counter() - t0
     say("metrics", 1.0, "done")
     labels = model_labels(models[0], dataset)[0] if models[0].has_head else np.full(n, -1, np.int64)
     return ModelComparison(
-        model_refs=tuple(refs), label_names=tuple(tuple(m.label_names) for m in models),
-        dataset_name=dataset.name, texts=tuple(dataset.texts),
-        text_pairs=None if dataset.text_pairs is None else tuple(dataset.text_pairs), labels=labels,
-        pooled=tuple(pooled), probs=tuple(probs), predictions=tuple(preds), points=tuple(points), backgrounds=tuple(bgs),
-        projection_keys=tuple(keys), fidelity=tuple(fids), pairs=tuple(pairs), lam=float(lam), seconds=sec,
-        notes=tuple(notes))
+        model_refs=tuple(refs), label_names=tuple(tuple(m.label_names) for m in models), sample=sample,
+        labels=labels, pooled=tuple(pooled), probs=tuple(probs), predictions=tuple(preds), points=tuple(points),
+        backgrounds=tuple(bgs), projection_keys=tuple(keys), fidelity=tuple(fids), pairs=tuple(pairs),
+        params=params, seconds=sec, notes=tuple(notes))
 
 
-__all__ = ["ComparisonError", "ModelComparison", "PairComparison", "SpaceComparison", "align_predictions",
-           "check_ks", "compare_models", "compare_spaces", "knn_indices", "lcmc", "linear_cka",
-           "neighbour_overlap_per_point", "q_nn"]
+__all__ = ["CompareParams", "ComparisonError", "ModelComparison", "PairComparison", "SpaceComparison",
+           "align_predictions", "check_ks", "compare_spaces", "knn_indices", "lcmc", "linear_cka",
+           "neighbour_overlap_per_point", "pair_matrices", "q_nn", "run_comparison", "trained_dataset"]

@@ -4,8 +4,6 @@ together, starting from the pre-trained heads) — with the demo's data splits.
 """
 from __future__ import annotations
 
-from core.foundation.progress import Progress, or_silent, scaled
-
 import json
 import time
 from dataclasses import dataclass
@@ -15,6 +13,8 @@ from core.data.datasets import TextDataset
 from core.data.refs import load_dataset
 from core.data.sampling import sample, take_split
 from core.foundation.errors import BackboneLensError
+from core.foundation.progress import Progress, or_silent, scaled
+from core.foundation.registry import Registry
 from core.models.classifier_heads import MLPHead
 from core.models.loading import META_FILE, LoadedModel
 from core.models.multitask import MULTITASK_FORMAT, MultiTaskModel, _check_target, save_multitask
@@ -22,10 +22,19 @@ from core.models.refs import load_model, load_multitask
 from core.training.demo_workspace import BASE, MULTITASK_DEMO_MODELS, PROFILES, SPLIT_SEED, demo_root
 from core.training.finetune import SETTINGS, TrainConfig, TrainResult, finetune_multitask, train_pretrained_head
 
-
-
-
 TASKS = {"bbc": "bundled:bbc", "tweets": "bundled:tweets", "snli": "bundled:snli"}
+# the two settings: name → what the model is, with the title a "…-setting model" takes
+MULTITASK_SETTINGS: Registry[str] = Registry("setting", error=BackboneLensError)
+MULTITASK_SETTINGS.add("pretrained", "frozen encoder, one head per task", title="pre-trained")
+MULTITASK_SETTINGS.add("finetuned", "encoder fine-tuned with all heads", title="fine-tuned")
+# minutes to train demo:multitask-<setting> with a demo profile on a 2-core CPU (shown before a training click)
+TRAIN_MINUTES = {"pretrained": {"full": "2–4", "small": "1"}, "finetuned": {"full": "8–12", "small": "2"}}
+
+
+def train_minutes(setting: str, profile: str) -> str:
+    """About how many minutes training ``setting`` with the demo ``profile`` takes ("2–4"; full when unknown)."""
+    by_profile = TRAIN_MINUTES[setting]
+    return by_profile.get(profile, by_profile["full"])
 
 
 
@@ -108,7 +117,8 @@ def train_multitask(tasks: str | Sequence[str] = ("bbc", "tweets"), setting: str
     ``max_seconds``: the fine-tuning budget (default: the profile's per-model budget × the number of tasks);
     in the pre-trained setting each head gets ``max_seconds / tasks``.
     """
-    from core.models.evaluate import evaluate_model
+    from core.models.evaluate import evaluate
+    from core.models.heldout import heldout_sample
 
     tasks = check_tasks(tasks)
     if setting not in SETTINGS:
@@ -174,7 +184,8 @@ def train_multitask(tasks: str | Sequence[str] = ("bbc", "tweets"), setting: str
                         max_lengths={t: plans[t].max_length for t in tasks})
     for i, t in enumerate(tasks):
         say("held-out", i / len(tasks), f"evaluating {t} on its held-out test split")
-        ev = evaluate_model(mt.for_task(t), data[t], n=plans[t].eval_n, seed=0)
+        view = mt.for_task(t)
+        ev = evaluate(view, heldout_sample(view, data[t], plans[t].eval_n, seed=0))
         assert ev.split == "test", "held-out evaluation must not see training data"
         tasks_meta[t]["heldout"] = {"accuracy": ev.accuracy, "n": ev.n, "split": ev.split, "macro_f1": ev.macro_f1}
     meta["seconds"] = round(time.perf_counter() - t_all, 1)

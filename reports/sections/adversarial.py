@@ -2,20 +2,23 @@
 
 A word attack (BERT-Attack style: the masked-LM head proposes substitutes) or a character attack
 (swaps, deletions, look-alike letters) edits the most important words of correctly classified
-held-out texts until the prediction flips (``core.analyses.adversarial.attacks.attack_dataset``, disk-cached). The
+held-out texts until the prediction flips (``core.analyses.adversarial.attacks.run_attack``, disk-cached). The
 clean texts and the successful adversarial versions are then projected together with DeepView
-(``core.analyses.adversarial.detection.detect``) to answer the paper's question: do adversarial texts sit in pale,
+(``core.analyses.adversarial.detection.run_detection``) to answer the paper's question: do adversarial texts sit in pale,
 uncertain regions of the map? The section may attack another model than the report's (``model``,
 ``dataset`` params).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reports.sections.registry import Param, figure, register
+from core.analyses.adversarial.attacks import ATTACK_KINDS, AttackParams
+from core.analyses.adversarial.detection import SCORES, DetectionParams
+from core.foundation.params import Params, param, same_param
+from reports.sections.registry import figure, register
 from reports.sections.shared import dataset_facts, for_print, model_facts, section_dataset, section_model
-from reports.sections.shared import saliency_method_names
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.adversarial.attacks import AttackResult
@@ -23,78 +26,65 @@ if TYPE_CHECKING:  # pragma: no cover
     from reports.context import ReportContext
 
 CONTEXT_WORDS = 12  # unchanged words kept on each side of an edit in the diff column
-ATTACK_WORDS = {"word": "word attack (BERT-Attack style: substitutes proposed by the masked-LM head)",
-                "char": "character attack (swapped or deleted inner letters, look-alike letters from other scripts)"}
-SCORE_WORDS = {"entropy": "Classifier entropy", "background_uncertainty": "Background uncertainty",
-               "neighbour_disagreement": "2-D neighbour disagreement"}
-SCORE_HELP = {"entropy": "how unsure the classifier is about the text itself (entropy of its probabilities)",
-              "background_uncertainty": "how pale the map's background is where the text lands (1 − the head's "
-                                        "confidence at that spot)",
-              "neighbour_disagreement": "the share of the text's nearest neighbours on the map with another "
-                                        "predicted class"}
 
 
-@register("adversarial", title="Adversarial texts", params=[
-    Param("model", "str", None, "the classifier to attack (default: the report's model)"),
-    Param("dataset", "str", None, "dataset reference the texts come from, e.g. bundled:tweets (default: the "
-          "report's dataset)"),
-    Param("n", "int", 60, "texts drawn (report seed) from the held-out test split when the model was trained on the "
-          "dataset, else from all of it; misclassified ones are not attacked", minimum=12),
-    Param("attack", "choice", "word", "word (substitutes from the masked-LM head) or char (letter edits)",
-          choices=("word", "char")),
-    Param("importance", "str", "occlusion", "saliency method that decides which words are edited first",
-          vocabulary=saliency_method_names, item="saliency method"),
-    Param("max_change", "float", 0.4, "largest share of a text's words the attack may change", minimum=0.01,
-          maximum=1),
-    Param("top_k", "int", 30, "candidate replacements tried per word", minimum=1, maximum=200),
-    Param("min_similarity", "float", 0.7, "least cosine similarity of MiniLM sentence embeddings between the "
-          "original and the adversarial text (0 turns the check off)", minimum=0, maximum=0.99),
-    Param("lam", "float", 0.8, "λ of the DeepView projection of clean and adversarial texts", minimum=0, maximum=1),
-    Param("top", "int", 10, "rows of the table of adversarial texts (0: no table)", minimum=0, maximum=100),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
+@dataclass(frozen=True)
+class AdversarialParams(Params):
+    """The ``adversarial`` section's parameters (the attack's as :class:`AttackParams` declares them, ``lam`` as
+    :class:`DetectionParams` does); the candidates and the seed are the attack's defaults and the report's seed."""
+
+    model: str | None = param(None, "the classifier to attack (default: the report's model)", type="str")
+    dataset: str | None = param(None, "dataset reference the texts come from, e.g. bundled:tweets (default: the "
+                                "report's dataset)", type="str")
+    n: int = param(60, "texts drawn (report seed) from the held-out test split when the model was trained on the "
+                   "dataset, else from all of it; misclassified ones are not attacked", minimum=12)
+    attack: str = same_param(AttackParams, "attack")
+    importance: str = same_param(AttackParams, "importance")
+    max_change: float = same_param(AttackParams, "max_change")
+    top_k: int = same_param(AttackParams, "top_k")
+    min_similarity: float = same_param(AttackParams, "min_similarity")
+    lam: float = same_param(DetectionParams, "lam")
+    top: int = param(10, "rows of the table of adversarial texts (0: no table)", minimum=0, maximum=100)
+
+
+@register("adversarial", title="Adversarial texts", params=AdversarialParams)
+def compute(ctx: "ReportContext", p: AdversarialParams) -> dict:
     """Adversarial texts (word or character attack) and whether they sit in pale, uncertain regions of the map."""
-    from core.analyses.adversarial.attacks import AttackError, attack_dataset
-    from core.analyses.adversarial.detection import detect
-    from core.data.sampling import sample
-    from core.analyses.projection.run import ProjectionSettings, model_labels
+    from core.analyses.adversarial.attacks import AttackError, run_attack
+    from core.analyses.adversarial.detection import run_detection
+    from core.analyses.projection.params import ProjectionParams
     from core.foundation.errors import BackboneLensError
-    from core.models.heldout import select_evaluation_split
+    from core.models.heldout import heldout_sample
 
-    n = int(params.get("n", 60))
-    attack = params.get("attack", "word")
-    context: dict[str, Any] = {"n_requested": n, "seed": ctx.spec.seed, "attack": attack,
-                               "model_ref": ctx.spec.model_ref(params.get("model"))}
+    context: dict[str, Any] = {"n_requested": p.n, "seed": ctx.spec.seed, "attack": p.attack,
+                               "model_ref": ctx.spec.model_ref(p.model)}
+    params = AttackParams(attack=p.attack, importance=p.importance, max_change=p.max_change, top_k=p.top_k,
+                          min_similarity=p.min_similarity, seed=ctx.spec.seed)
     try:
-        model = section_model(ctx, params.get("model"))
+        model = section_model(ctx, p.model)
         model.require_head()
-        ds_ref = params.get("dataset") or ctx.spec.dataset.ref
-        full = section_dataset(ctx, params.get("dataset"))
-        pool, split, split_note = select_evaluation_split(model, full)
-        ds = sample(pool, n, seed=ctx.spec.seed)
-        _, label_note = model_labels(model, ds)
-        context.update(split=split, split_note=split_note, n_pool=len(pool), label_note=label_note or None,
-                       model=model_facts(model), dataset=dataset_facts(full, ds, ds_ref))
-        res, hit = attack_dataset(
-            model, ds, attack=attack, importance=params.get("importance", "occlusion"),
-            max_change=float(params.get("max_change", 0.4)), top_k=int(params.get("top_k", 30)),
-            min_similarity=float(params.get("min_similarity", 0.7)), seed=ctx.spec.seed,
-            progress=lambda st, f, msg: ctx.say("adversarial", f, f"{attack} attack: {msg}"))
+        full = section_dataset(ctx, p.dataset)
+        sample = heldout_sample(model, full, p.n, seed=ctx.spec.seed)
+        context.update(split=sample.split, split_note=sample.reason, n_pool=sample.n_pool,
+                       model=model_facts(model), dataset=dataset_facts(full, sample.dataset, p.dataset or
+                                                                       ctx.spec.dataset.ref))
+        res = run_attack(model, sample, params,
+                         progress=lambda st, f, msg: ctx.say("adversarial", f, f"{p.attack} attack: {msg}"))
     except BackboneLensError as e:  # no head, no masked-LM head for the word attack, unknown model …
         ctx.say("adversarial", 1.0, f"adversarial texts not computed: {e}")
         return {"available": False, "reason": str(e), **context}
-    context["cache_hit"] = hit
+    context.update(label_note=res.label_note or None, cache_hit=res.cache_hit)
     det, why = None, None
     if not res.successes:
         why = (f"No attack succeeded on the {res.n_attacked:,} texts attacked, so there are no adversarial texts to "
                "project or detect.")
     else:
         try:
-            det = detect(model, res, lam=float(params.get("lam", 0.8)),
-                         settings=ProjectionSettings(seed=ctx.spec.seed), progress=ctx.say)
+            det = run_detection(model, res, DetectionParams(lam=p.lam),
+                                projection=ProjectionParams(seed=ctx.spec.seed), progress=ctx.say)
         except AttackError as e:  # too few texts to project
             why = str(e)
-    return adversarial_fragment(res, det, top=int(params.get("top", 10)), detection_note=why, context=context)
+    return adversarial_fragment(res, det, top=p.top, detection_note=why, context=context)
 
 
 # ----------------------------------------------------------------------------- the fragment (pure)
@@ -165,14 +155,15 @@ def adversarial_fragment(res: "AttackResult", det: "DetectionResult | None", *, 
         rows.append(row)
     out: dict[str, Any] = {
         "available": True, "reason": None, **ctx, "attack": res.attack,
-        "attack_words": ATTACK_WORDS.get(res.attack, res.attack), "params": dict(res.params),
+        "attack_words": ATTACK_KINDS[res.attack] if res.attack in ATTACK_KINDS else res.attack,
+        "params": dict(res.params),
         "summary": s, "counts": counts, "rows": rows, "n": len(res.outcomes), "detection": None,
         "detection_note": detection_note, "seconds": res.seconds,
     }
     if det is not None:
         n_adv = int(det.is_adversarial.sum())
         n_clean = int((~det.is_adversarial).sum())
-        scores = [{"name": name, "title": SCORE_WORDS.get(name, name), "help": SCORE_HELP.get(name, ""),
+        scores = [{"name": name, "title": SCORES.title(name), "help": SCORES.get(name),
                    "auroc": det.auroc[name], "se": auroc_se(det.auroc[name], n_adv, n_clean),
                    "precision_at_k": det.precision_at_k[name]} for name in det.scores]
         fid = det.run.fidelity.to_dict()

@@ -1,6 +1,6 @@
 """``comparison``: two or more models on the same texts (the model comparison of arXiv 2403.18872).
 
-Every model embeds the same held-out texts; ``core.analyses.compare.compare_models`` measures, for each pair,
+Every model embeds the same held-out texts; ``core.analyses.compare.run_comparison`` measures, for each pair,
 how many of each text's k nearest neighbours the two embedding spaces share (Q_NN, and LCMC = Q_NN
 above chance), the same between the two DeepView projections, linear CKA of the embeddings and how
 often the predictions agree. The section names its models itself (``models``, at least two
@@ -8,10 +8,13 @@ references); the report's model is not added to them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reports.sections.registry import Param, figure, register
-from reports.sections.shared import (dataset_facts, for_print, heldout_pool, model_facts, section_dataset,
+from core.analyses.compare import CompareParams
+from core.foundation.params import Params, param, same_param
+from reports.sections.registry import figure, register
+from reports.sections.shared import (dataset_facts, for_print, model_facts, section_dataset,
                                      section_model, shorten)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,49 +25,51 @@ HEADLINE_K = 10
 TEXT_CHARS = 200  # disagreement table: texts cut to this many characters
 
 
-@register("comparison", title="Model comparison", params=[
-    Param("models", "str_list", None, "the models to compare: two or more model references (demo:NAME, a folder or "
-          "a hub id), e.g. [demo:bbc-pretrained, demo:bbc-finetuned]; every pair is compared. Required: the "
-          "report's own model is not added", item="model reference", min_items=2),
-    Param("dataset", "str", None, "dataset reference for this section, e.g. bundled:bbc (default: the report's "
-          "dataset)"),
-    Param("n", "int", 300, "texts compared: a random sample (report seed) of the held-out test split when any of "
-          "the models was trained on the dataset, else of the whole dataset", minimum=10),
-    Param("k", "int_list", (5, 10, 20), "neighbourhood sizes k of Q_NN and LCMC", minimum=1),
-    Param("lam", "float", 0.8, "λ of every model's DeepView projection", minimum=0, maximum=1),
-    Param("top", "int", 10, "rows of each pair's disagreement table (0: no table)", minimum=0, maximum=100),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
-    """How alike two or more models see the same texts: Q_NN/LCMC of embeddings and projections, CKA, agreement."""
-    from core.analyses.compare import check_ks, compare_models
-    from core.data.sampling import sample
-    from core.analyses.projection.run import ProjectionSettings
-    from core.foundation.errors import BackboneLensError
+@dataclass(frozen=True)
+class ComparisonParams(Params):
+    """The ``comparison`` section's parameters (``k`` and ``lam`` as :class:`CompareParams` declares them)."""
 
-    refs = list(dict.fromkeys(params.get("models") or ()))
-    n = int(params.get("n", 300))
-    ks = tuple(params.get("k") or (5, 10, 20))
-    lam = float(params.get("lam", 0.8))
-    context: dict[str, Any] = {"refs": refs, "n_requested": n, "seed": ctx.spec.seed, "lam": lam, "ks": list(ks)}
+    models: tuple[str, ...] | None = param(
+        None, "the models to compare: two or more model references (demo:NAME, a folder or a hub id), e.g. "
+        "[demo:bbc-pretrained, demo:bbc-finetuned]; every pair is compared. Required: the report's own model is "
+        "not added", type="str_list", item="model reference", min_items=2)
+    dataset: str | None = param(None, "dataset reference for this section, e.g. bundled:bbc (default: the "
+                                "report's dataset)", type="str")
+    n: int = param(300, "texts compared: a random sample (report seed) of the held-out test split when any of "
+                   "the models was trained on the dataset, else of the whole dataset", minimum=10)
+    k: tuple[int, ...] = same_param(CompareParams, "k")
+    lam: float = same_param(CompareParams, "lam")
+    top: int = param(10, "rows of each pair's disagreement table (0: no table)", minimum=0, maximum=100)
+
+
+@register("comparison", title="Model comparison", params=ComparisonParams)
+def compute(ctx: "ReportContext", p: ComparisonParams) -> dict:
+    """How alike two or more models see the same texts: Q_NN/LCMC of embeddings and projections, CKA, agreement."""
+    from core.analyses.compare import run_comparison
+    from core.analyses.projection.params import ProjectionParams
+    from core.foundation.errors import BackboneLensError
+    from core.models.heldout import heldout_sample
+
+    refs = list(dict.fromkeys(p.models or ()))
+    context: dict[str, Any] = {"refs": refs, "n_requested": p.n, "seed": ctx.spec.seed, "lam": p.lam,
+                               "ks": list(p.k)}
     if len(refs) < 2:
         reason = ("it needs two or more different models: give `models`, a list of model references such as "
                   "[demo:bbc-pretrained, demo:bbc-finetuned].")
         return {"available": False, "reason": reason, **context}
     try:
         models = [section_model(ctx, r) for r in refs]
-        ds_ref = params.get("dataset") or ctx.spec.dataset.ref
-        full = section_dataset(ctx, params.get("dataset"))
-        pool, split, split_note = heldout_pool(models, full)
-        ds = sample(pool, n, seed=ctx.spec.seed)
-        ks = check_ks(ks, len(ds))
-        cmp = compare_models(models, ds, ks=ks, lam=lam, settings=ProjectionSettings(seed=ctx.spec.seed),
-                             progress=ctx.say)
+        full = section_dataset(ctx, p.dataset)
+        sample = heldout_sample(models, full, p.n, seed=ctx.spec.seed, classifiers_only=True)
+        cmp = run_comparison(models, sample, CompareParams(k=p.k, lam=p.lam),
+                             projection=ProjectionParams(seed=ctx.spec.seed), progress=ctx.say)
     except BackboneLensError as e:  # unknown model, too few texts, k too large …: one sentence in the report
         ctx.say("comparison", 1.0, f"comparison not computed: {e}")
         return {"available": False, "reason": str(e), **context}
-    context.update(split=split, split_note=split_note, n_pool=len(pool),
-                   models=[model_facts(m) for m in models], dataset=dataset_facts(full, ds, ds_ref))
-    return comparison_fragment(cmp, top=int(params.get("top", 10)), context=context)
+    context.update(split=sample.split, split_note=sample.reason, n_pool=sample.n_pool,
+                   models=[model_facts(m) for m in models],
+                   dataset=dataset_facts(full, sample.dataset, p.dataset or ctx.spec.dataset.ref))
+    return comparison_fragment(cmp, top=p.top, context=context)
 
 
 # ----------------------------------------------------------------------------- the fragment (pure)

@@ -1,64 +1,69 @@
 """``multitask``: do the tasks of a multi-task model organise its shared encoder alike (task synergy)?
 
-A multi-task model has one shared encoder and one head per task (``core.multitask``). The same
+A multi-task model has one shared encoder and one head per task (``core.models.multitask``). The same
 held-out texts of every task are projected with DeepView under each task's head; the primary number
 is Q_NN@k between those projections (how many of each text's k nearest neighbours two heads' maps
 share). Beside it: LCMC (Q_NN above chance), transfer probes (how well one head's outputs predict
 another task's labels), linear CKA of the heads' hidden activations, each task's own projection
-fidelity and a joint map of all texts (``core.analyses.synergy.synergy``, disk-cached projections). The
+fidelity and a joint map of all texts (``core.analyses.synergy.run_synergy``, disk-cached projections). The
 section names its model itself (``model``, default ``demo:multitask-pretrained``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reports.sections.registry import Param, figure, register
+from core.analyses.synergy import SynergyParams
+from core.foundation.params import Params, param, same_param
+from reports.sections.registry import figure, register
 from reports.sections.shared import for_print
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.models.multitask import MultiTaskModel
     from core.analyses.synergy import SynergyResult
+    from core.models.multitask import MultiTaskModel
     from reports.context import ReportContext
 
-KS = (5, 10, 20)
+
+@dataclass(frozen=True)
+class MultitaskParams(Params):
+    """The ``multitask`` section's parameters (``n_per_task``, ``k`` and ``lam`` as :class:`SynergyParams`
+    declares them)."""
+
+    model: str = param("demo:multitask-pretrained", "a multi-task model with two or more tasks (one shared "
+                       "encoder, one head per task): demo:multitask-pretrained, demo:multitask-finetuned or a folder "
+                       "written by `python -m core multitask train`")
+    n_per_task: int = same_param(SynergyParams, "n_per_task", help="held-out texts of each task (random sample "
+                                 "with the report's seed from the test split of the task's dataset)")
+    k: int = same_param(SynergyParams, "k")
+    lam: float = same_param(SynergyParams, "lam")
 
 
-@register("multitask", title="Multi-task synergy", params=[
-    Param("model", "str", "demo:multitask-pretrained", "a multi-task model with two or more tasks (one shared "
-          "encoder, one head per task): demo:multitask-pretrained, demo:multitask-finetuned or a folder written by "
-          "`python -m core multitask train`"),
-    Param("n_per_task", "int", 150, "held-out texts of each task (random sample with the report's seed from the "
-          "test split of the task's dataset)", minimum=10, maximum=5000),
-    Param("k", "int", 10, "neighbourhood size of the primary metric Q_NN@k", minimum=1),
-    Param("lam", "float", 0.8, "λ of every DeepView projection", minimum=0, maximum=1),
-])
-def compute(ctx: "ReportContext", params: dict) -> dict:
+@register("multitask", title="Multi-task synergy", params=MultitaskParams)
+def compute(ctx: "ReportContext", p: MultitaskParams) -> dict:
     """How much the tasks of a multi-task model share: Q_NN of task-specific projections, transfer, CKA."""
-    from core.analyses.projection.run import ProjectionSettings
+    from core.analyses.projection.params import ProjectionParams
+    from core.analyses.synergy import run_synergy
     from core.foundation.errors import BackboneLensError
     from core.models.refs import load_multitask
-    from core.analyses.synergy import synergy
     from reports.sections.shared import local_ref
 
-    ref = ctx.spec.model_ref(params.get("model") or "demo:multitask-pretrained")  # a name of the spec's models
-    k = int(params.get("k", 10))
-    context: dict[str, Any] = {"model_ref": ref, "seed": ctx.spec.seed, "n_per_task_requested":
-                               int(params.get("n_per_task", 150)), "k": k}
+    ref = ctx.spec.model_ref(p.model)  # a name of the spec's models
+    context: dict[str, Any] = {"model_ref": ref, "seed": ctx.spec.seed, "n_per_task_requested": p.n_per_task,
+                               "k": p.k}
     try:
         def load():
             ctx.say("load", 0.0, f"loading multi-task model {ref}")
             return load_multitask(local_ref(ctx, ref))
 
         mt = ctx._once(f"load_multitask:{ref}", load)
-        if len(mt.tasks) < 2:  # the same rule as synergy(), said before anything is embedded
+        if len(mt.tasks) < 2:  # the same rule as run_synergy(), said before anything is embedded
             raise BackboneLensError(f"{ref} has a single task ({mt.tasks[0]}); task synergy needs a model with two "
                                     "or more tasks, e.g. demo:multitask-pretrained.")
         context["model"] = multitask_facts(mt)
-        res = synergy(mt, n_per_task=int(params.get("n_per_task", 150)), k=k, ks=KS,
-                      lam=float(params.get("lam", 0.8)), seed=ctx.spec.seed,
-                      settings=ProjectionSettings(seed=ctx.spec.seed), progress=ctx.say)
+        params = SynergyParams(n_per_task=p.n_per_task, k=p.k, lam=p.lam, seed=ctx.spec.seed)
+        res = run_synergy(mt, None, params, projection=ProjectionParams(seed=ctx.spec.seed), progress=ctx.say)
     except BackboneLensError as e:  # not a multi-task model, one task, k too large …: one sentence in the report
         ctx.say("multitask", 1.0, f"synergy not computed: {e}")
         return {"available": False, "reason": str(e), **context}
@@ -83,8 +88,7 @@ def multitask_fragment(res: "SynergyResult", *, context: dict[str, Any] | None =
     ctx = {"model": None, "model_ref": res.model_ref, "seed": res.params.get("seed", 0), **(context or {})}
     tasks, T, N, k = list(res.tasks), len(res.tasks), res.n, res.k
     groups = [tasks[i] for i in res.task_ids]
-    point_labels = [f"{tasks[i]}: {res.label_names[i][y]}" if y >= 0 else f"{tasks[i]}: (no label)"
-                    for i, y in zip(res.task_ids, res.labels)]
+    point_labels = res.point_labels("(no label)")
     n_by_task = {t: int((res.task_ids == i).sum()) for i, t in enumerate(tasks)}
     fig_joint = figure(
         for_print(joint_projection_chart(res.joint_points, groups, point_labels, res.texts, color_by="task",

@@ -37,17 +37,15 @@ def _page(demo_workspace, *, model: str = MODEL, n: int = N, attack: str = "char
 
 def _expected(n: int = N):
     """The same attack straight from core (a disk-cache read once the page has computed it)."""
-    from core.analyses.adversarial.attacks import attack_dataset
+    from core.analyses.adversarial.attacks import AttackParams, run_attack
     from core.data.refs import load_dataset
-    from core.data.sampling import sample
-    from core.models.heldout import select_evaluation_split
+    from core.models.heldout import heldout_sample
     from core.models.refs import load_model
 
     model = load_model(MODEL)
-    pool, _, _ = select_evaluation_split(model, load_dataset("bundled:tweets"))
-    res, hit = attack_dataset(model, sample(pool, n, seed=0), attack="char", importance="occlusion",
-                              max_change=0.4, min_similarity=0.7, seed=0)
-    assert hit  # the page stored it
+    res = run_attack(model, heldout_sample(model, load_dataset("bundled:tweets"), n, seed=0),
+                     AttackParams(attack="char", importance="occlusion", max_change=0.4, min_similarity=0.7, seed=0))
+    assert res.cache_hit  # the page stored it
     return res
 
 

@@ -39,15 +39,14 @@ def _page(demo_workspace, *, models: list[str] | None = None, ks: str = "5, 10",
 @pytest.fixture(scope="module")
 def expected(demo_workspace):
     """The same comparison straight from core (disk-cache reads once the page has computed it)."""
-    from core.analyses.compare import compare_models
+    from core.analyses.compare import CompareParams, run_comparison
     from core.data.refs import load_dataset
-    from core.data.sampling import sample
-    from core.models.heldout import select_evaluation_split
+    from core.models.heldout import heldout_sample
     from core.models.refs import load_model
 
     models = [load_model(r) for r in MODELS]
-    pool, _, _ = select_evaluation_split(models[0], load_dataset("bundled:bbc"))
-    return compare_models(models, sample(pool, N, seed=0), ks=(5, 10))
+    sample = heldout_sample(models, load_dataset("bundled:bbc"), N, seed=0, classifiers_only=True)
+    return run_comparison(models, sample, CompareParams(k=(5, 10)))
 
 
 def _chart_data(at: AppTest, i: int) -> list:

@@ -90,12 +90,12 @@ def _page(folder: Path | str, *, run: bool = True) -> AppTest:
 
 
 def test_synergy_of_a_two_task_model(demo_workspace, tiny_multitask):
+    from core.analyses.synergy import SynergyParams, run_synergy
     from core.models.refs import load_multitask
-    from core.analyses.synergy import synergy
 
     at = _page(tiny_multitask["two"])
     assert not at.error, [e.value for e in at.error]
-    res = synergy(load_multitask(str(tiny_multitask["two"])), n_per_task=N, k=10, ks=(5, 10, 20), lam=0.8)
+    res = run_synergy(load_multitask(str(tiny_multitask["two"])), None, SynergyParams(n_per_task=N, k=10, lam=0.8))
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["fruit: held-out accuracy"] == "50.0%" and metrics["colour: held-out accuracy"] == "–"
     assert metrics["Q_NN@10 (main)"] == f"{res.matrix[0, 1]:.3f}" and 0 <= res.matrix[0, 1] <= 1

@@ -117,9 +117,9 @@ def test_unknown_importance_lists_the_methods():
 # ----------------------------------------------------------------------------- fragments from core results
 
 def _settings():
-    from core.analyses.projection.run import ProjectionSettings
+    from core.analyses.projection.params import ProjectionParams
 
-    return ProjectionSettings(n_neighbors=10, k_own=20, resolution=24, n_epochs=60)
+    return ProjectionParams(neighbors=10, resolution=24, n_epochs=60)
 
 
 def _cmp_rows(n: int = 60) -> list[tuple[str, str]]:
@@ -160,12 +160,14 @@ def triggers():
 
 @pytest.fixture(scope="module")
 def comparison(triggers):
-    from core.analyses.compare import compare_models
+    from core.analyses.compare import CompareParams, run_comparison
     from core.data.datasets import _make
+    from core.data.sampling import draw
 
     rows = _cmp_rows()
     ds = _make("notes", [r[0] for r in rows], [int(r[1] == "has-key") for r in rows], ("other", "has-key"))
-    return compare_models(list(triggers.values()), ds, ks=(3, 5, 10), settings=_settings())
+    return run_comparison(list(triggers.values()), draw(ds, None), CompareParams(k=(3, 5, 10)),
+                          projection=_settings())
 
 
 def test_comparison_fragment_renders_numbers_figures_and_escapes_texts(comparison):
@@ -227,12 +229,13 @@ def test_comparison_needs_two_models_and_unknown_models_are_explained(tmp_path):
 
     comp = get_section("comparison")
     ctx = ReportContext(parse_spec("title: t\nmodel: m\ndataset: d\nsections: [comparison]\n", source="s"))
-    d = comp.compute(ctx, {**comp.defaults(), "models": ("demo:x", "demo:x")})
+    d = comp.compute(ctx, comp.typed({**comp.defaults(), "models": ("demo:x", "demo:x")}))
     assert d["available"] is False and "two or more different models" in d["reason"]
     html = render_section({"kind": "comparison", "title": "C", "data": {**d, "reason": d["reason"] + EVIL}})
     assert "could not be computed: it needs two or more different models" in html and "<svg" not in html
     _no_markup(html)
-    d = comp.compute(ctx, {**comp.defaults(), "models": (str(tmp_path / "missing-a"), str(tmp_path / "missing-b"))})
+    d = comp.compute(ctx, comp.typed({**comp.defaults(),
+                                      "models": (str(tmp_path / "missing-a"), str(tmp_path / "missing-b"))}))
     assert d["available"] is False and "missing-a" in d["reason"]
 
 
@@ -255,13 +258,13 @@ def _attack_texts(n: int = 24) -> tuple[list[str], list[str]]:
 
 @pytest.fixture(scope="module")
 def attacked(trigger):
-    from core.analyses.adversarial.attacks import attack_texts
-    from core.analyses.adversarial.detection import detect
+    from core.analyses.adversarial.attacks import AttackParams, attack_texts
+    from core.analyses.adversarial.detection import DetectionParams, run_detection
 
     texts, labels = _attack_texts()
-    r = attack_texts(trigger, texts, labels=[int(y == "has-key") for y in labels], attack="char",
-                     min_similarity=0.0)
-    return r, detect(trigger, r, k_neighbours=3, settings=_settings())
+    r = attack_texts(trigger, texts, labels=[int(y == "has-key") for y in labels],
+                     params=AttackParams(attack="char", min_similarity=0.0))
+    return r, run_detection(trigger, r, DetectionParams(k_neighbours=3), projection=_settings())
 
 
 def test_adversarial_fragment_numbers_diff_and_answer(attacked):
@@ -296,11 +299,11 @@ def test_adversarial_fragment_numbers_diff_and_answer(attacked):
 
 
 def test_adversarial_without_successes_says_so(trigger):
-    from core.analyses.adversarial.attacks import attack_texts
+    from core.analyses.adversarial.attacks import AttackParams, attack_texts
     from reports.sections.adversarial import adversarial_fragment
 
-    r = attack_texts(trigger, [f"sample {i} calm text" for i in range(6)], labels=[0] * 6, attack="char",
-                     min_similarity=0.0)
+    r = attack_texts(trigger, [f"sample {i} calm text" for i in range(6)], labels=[0] * 6,
+                     params=AttackParams(attack="char", min_similarity=0.0))
     why = "No attack succeeded on the 6 texts attacked, so there are no adversarial texts to project or detect."
     frag = adversarial_fragment(r, None, detection_note=why)
     html = render_section({"kind": "adversarial", "title": "A", "data": frag})
@@ -374,12 +377,12 @@ def multitask_folders(tiny_model_dir, tmp_path_factory):
 def test_multitask_fragment_renders_matrices_tables_and_reading(multitask_folders):
     from core.foundation.cache import ArrayCache
     from core.models.refs import load_multitask
-    from core.analyses.synergy import synergy
+    from core.analyses.synergy import SynergyParams, run_synergy
     from reports.sections.multitask import multitask_fragment
 
     mt = load_multitask(str(multitask_folders["two"]))
-    res = synergy(mt, n_per_task=20, k=5, ks=(5, 10), settings=_settings(),
-                  cache=ArrayCache(multitask_folders["two"].parent / "cache"))
+    res = run_synergy(mt, None, SynergyParams(n_per_task=20, k=5, ks=(5, 10)), projection=_settings(),
+                      cache=ArrayCache(multitask_folders["two"].parent / "cache"))
     frag = multitask_fragment(res, context={"model_ref": "tiny"})
     json.dumps(frag, allow_nan=False)
     assert frag["tasks"] == ["fruit", "colour"] and frag["k"] == 5 and len(frag["pairs"]) == 1
@@ -401,12 +404,12 @@ def test_multitask_one_task_and_not_multitask_are_explained(multitask_folders, t
 
     mt = get_section("multitask")
     ctx = ReportContext(parse_spec("title: t\nmodel: m\ndataset: d\nsections: [multitask]\n", source="s"))
-    d = mt.compute(ctx, {**mt.defaults(), "model": str(multitask_folders["one"])})
+    d = mt.compute(ctx, mt.typed({**mt.defaults(), "model": str(multitask_folders["one"])}))
     assert d["available"] is False and "has a single task (fruit)" in d["reason"]
     assert "two or more tasks" in d["reason"]
     html = render_section({"kind": "multitask", "title": "M", "data": d})
     assert "The task synergy could not be computed:" in html and "<svg" not in html
-    d = mt.compute(ctx, {**mt.defaults(), "model": str(tiny_model_dir("bert"))})
+    d = mt.compute(ctx, mt.typed({**mt.defaults(), "model": str(tiny_model_dir("bert"))}))
     assert d["available"] is False and "is not a multi-task model" in d["reason"]
 
 

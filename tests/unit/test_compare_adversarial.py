@@ -4,10 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.analyses.adversarial.attacks import (AttackError, attack_texts, char_candidates, editable, stop_words, word_diff)
-from core.analyses.adversarial.detection import detect, flagged_rows, precision_at_k, suspicion_scores
-from core.analyses.compare import (ComparisonError, align_predictions, compare_models, compare_spaces, knn_indices, lcmc, linear_cka, q_nn)
+from core.analyses.adversarial.attacks import AttackError, AttackParams, attack_minutes, attack_texts, word_diff
+from core.analyses.adversarial.candidates import char_candidates, editable, stop_words
+from core.analyses.adversarial.detection import (DetectionParams, flagged_rows, precision_at_k, run_detection,
+                                                 suspicion_scores)
+from core.analyses.compare import (CompareParams, ComparisonError, align_predictions, compare_spaces, knn_indices, lcmc,
+                                   linear_cka, pair_matrices, q_nn, run_comparison, trained_dataset)
 from core.data.datasets import _make
+from core.data.sampling import draw
 from core.models.refs import load_model
 from tests.unit.test_saliency import KEY, _one_token_model
 
@@ -79,12 +83,12 @@ def test_align_predictions_by_name():
     assert align_predictions(("a", "b"), ("x", "y"), np.array([0, 1])) is None
 
 
-def test_compare_models_identical_models_and_different_label_sets(tiny_model_dir, tmp_path):
+def test_run_comparison_identical_models_and_different_label_sets(tiny_model_dir, tmp_path):
     m1 = load_model(str(tiny_model_dir("bert")), device="cpu")
     m2 = load_model(str(tiny_model_dir("bert")), device="cpu")
     texts = [f"sentence number {i} about {w}" for i, w in enumerate(["cats", "dogs", "rain", "sun"] * 10)]
     ds = _make("t", texts, None, ())
-    res = compare_models([m1, m2], ds, ks=(3, 5), projections=False)
+    res = run_comparison([m1, m2], draw(ds, None), CompareParams(k=(3, 5), projections=False))
     p = res.pairs[0]
     assert p.embeddings.q_nn == (1.0, 1.0)
     assert p.cka == pytest.approx(1.0)
@@ -96,7 +100,7 @@ def test_compare_models_identical_models_and_different_label_sets(tiny_model_dir
     m3 = load_model(str(tiny_model_dir("bert")), device="cpu")
     m3.label_names = ("x", "y", "z")
     m3.forget_fingerprints()
-    res3 = compare_models([m1, m3], ds, ks=(3,), projections=False)
+    res3 = run_comparison([m1, m3], draw(ds, None), CompareParams(k=(3,), projections=False))
     assert res3.pairs[0].prediction_agreement is None
     assert "label sets differ" in res3.pairs[0].note
     assert res3.top_disagreements(0, 3)[0]["score"] <= 1.0  # no prediction term
@@ -112,7 +116,7 @@ def trigger():
 
 def test_word_attack_removes_the_planted_trigger(trigger):
     texts = [f"the food was {KEY} and the service was slow", f"{KEY} weather for a long walk today"]
-    r = attack_texts(trigger, texts, labels=[1, 1], attack="word", min_similarity=0.0)
+    r = attack_texts(trigger, texts, labels=[1, 1], params=AttackParams(attack="word", min_similarity=0.0))
     assert [o.status for o in r.outcomes] == ["success", "success"]
     for o in r.outcomes:
         assert o.original_prediction == 1 and o.adversarial_prediction == 0
@@ -125,22 +129,23 @@ def test_word_attack_removes_the_planted_trigger(trigger):
 
 
 def test_char_attack_removes_the_planted_trigger(trigger):
-    (o,) = attack_texts(trigger, [f"what an {KEY} movie"], labels=[1], attack="char", min_similarity=0.0).outcomes
+    (o,) = attack_texts(trigger, [f"what an {KEY} movie"], labels=[1],
+                        params=AttackParams(attack="char", min_similarity=0.0)).outcomes
     assert o.status == "success" and o.words_changed == 1
     assert o.changes[0].original == KEY and o.changes[0].replacement in char_candidates(KEY)
 
 
 def test_attack_respects_the_change_budget(trigger):
     # three copies of the trigger in five words: 40 % allows two edits, which cannot remove all three
-    (o,) = attack_texts(trigger, [f"{KEY} {KEY} {KEY} movie night"], labels=[1], attack="word",
-                        max_change=0.4, min_similarity=0.0).outcomes
+    (o,) = attack_texts(trigger, [f"{KEY} {KEY} {KEY} movie night"], labels=[1],
+                        params=AttackParams(attack="word", max_change=0.4, min_similarity=0.0)).outcomes
     assert o.status == "failed" and o.words_changed <= 2
     assert o.adversarial_prediction == 1
 
 
 def test_stop_words_are_never_edited_and_no_candidates_is_reported(trigger):
     texts = ["it is what it was and will be", f"the {KEY} one"]
-    r = attack_texts(trigger, texts, labels=[-1, 1], attack="word", min_similarity=0.0)
+    r = attack_texts(trigger, texts, labels=[-1, 1], params=AttackParams(attack="word", min_similarity=0.0))
     first, second = r.outcomes
     assert first.status == "no_candidates" and "stop words" in first.message
     assert first.adversarial == texts[0]
@@ -150,12 +155,13 @@ def test_stop_words_are_never_edited_and_no_candidates_is_reported(trigger):
 
 def test_mentions_hashtags_and_urls_are_never_edited(trigger):
     text = f"@{KEY} #{KEY} see https://{KEY}.example.com/{KEY} and www.{KEY}.org now"
-    (o,) = attack_texts(trigger, [text], labels=[1], attack="char", min_similarity=0.0).outcomes
+    (o,) = attack_texts(trigger, [text], labels=[1], params=AttackParams(attack="char", min_similarity=0.0)).outcomes
     assert o.status == "no_candidates" and o.adversarial == text
 
 
 def test_misclassified_texts_are_skipped(trigger):
-    (o,) = attack_texts(trigger, ["a calm evening"], labels=[1], attack="char", min_similarity=0.0).outcomes
+    (o,) = attack_texts(trigger, ["a calm evening"], labels=[1],
+                        params=AttackParams(attack="char", min_similarity=0.0)).outcomes
     assert o.status == "skipped"
 
 
@@ -163,21 +169,21 @@ def test_similarity_threshold_blocks_edits(trigger):
     from core.models.refs import load_model as lm
 
     sim = lm("bundled:minilm", device="cpu")
-    (o,) = attack_texts(trigger, [f"the food was {KEY} and the service was slow"], labels=[1], attack="char",
-                        min_similarity=0.999, similarity_model=sim).outcomes
+    (o,) = attack_texts(trigger, [f"the food was {KEY} and the service was slow"], labels=[1],
+                        params=AttackParams(attack="char", min_similarity=0.999), similarity_model=sim).outcomes
     assert o.status == "failed" and o.words_changed == 0
 
 
 def test_bad_attack_settings(trigger):
     with pytest.raises(AttackError, match="word or char"):
-        attack_texts(trigger, ["x"], attack="glyph")
+        attack_texts(trigger, ["x"], params=AttackParams(attack="glyph"))
     with pytest.raises(AttackError, match="share of the words"):
-        attack_texts(trigger, ["x"], max_change=0)
+        attack_texts(trigger, ["x"], params=AttackParams(max_change=0))
     no_mlm = _one_token_model()
     no_mlm.mlm_head = None
     no_mlm.ref = "no-mlm-model"
     with pytest.raises(AttackError, match="char"):
-        attack_texts(no_mlm, ["x"], attack="word", min_similarity=0.0)
+        attack_texts(no_mlm, ["x"], params=AttackParams(attack="word", min_similarity=0.0))
 
 
 def test_char_candidates_and_diff():
@@ -207,12 +213,61 @@ def test_precision_at_k_and_suspicion_scores():
 
 def test_detection_on_the_trigger_model(trigger):
     texts = [f"sample {i} {KEY} text" if i % 2 else f"sample {i} calm text" for i in range(16)]
-    r = attack_texts(trigger, texts, labels=[i % 2 for i in range(16)], attack="char", min_similarity=0.0)
+    r = attack_texts(trigger, texts, labels=[i % 2 for i in range(16)],
+                     params=AttackParams(attack="char", min_similarity=0.0))
     # only the trigger can be removed; no edit of a calm text adds it
     assert [o.status == "success" for o in r.outcomes] == [bool(i % 2) for i in range(16)]
-    det = detect(trigger, r, k_neighbours=3)
+    det = run_detection(trigger, r, DetectionParams(k_neighbours=3))
     assert det.is_adversarial.sum() == 8 and len(det.is_adversarial) == 24
     assert set(det.auroc) == {"entropy", "background_uncertainty", "neighbour_disagreement"}
     assert all(0.0 <= v <= 1.0 for v in det.auroc.values())
     rows = flagged_rows(r, det)
     assert rows[0]["status"] == "success" and "[-" in rows[0]["diff"] and rows[0]["entropy_adversarial"] != ""
+
+
+# ----------------------------------------------------------------------------- helpers for the pages
+
+
+def test_pair_matrices_of_three_models():
+    from types import SimpleNamespace as NS
+
+    pairs = (NS(a=0, b=1, cka=0.9, prediction_agreement=0.8), NS(a=0, b=2, cka=0.5, prediction_agreement=None),
+             NS(a=1, b=2, cka=0.4, prediction_agreement=None))
+    cka, agree = pair_matrices(NS(model_refs=("x", "y", "z"), pairs=pairs))
+    np.testing.assert_allclose(cka, [[1, 0.9, 0.5], [0.9, 1, 0.4], [0.5, 0.4, 1]])
+    assert agree[0, 1] == agree[1, 0] == 0.8 and np.isnan(agree[0, 2]) and np.isnan(agree[2, 1])
+    np.testing.assert_array_equal(np.diag(agree), [1, 1, 1])
+
+
+def test_trained_dataset_of_the_classifiers():
+    from types import SimpleNamespace as NS
+
+    bbc = NS(has_head=True, metadata={"dataset": "bundled:bbc"})
+    bare = NS(has_head=False, metadata={"dataset": "bundled:tweets"})
+    assert trained_dataset([bbc, bbc, bare]) == "bundled:bbc"
+    assert trained_dataset([bbc, NS(has_head=True, metadata={"dataset": "bundled:tweets"})]) is None
+    assert trained_dataset([bare, NS(has_head=True, metadata={})]) is None
+
+
+def test_comparison_rows_and_sample(tiny_model_dir):
+    m1 = load_model(str(tiny_model_dir("bert")), device="cpu")
+    m2 = load_model(str(tiny_model_dir("bert")), device="cpu")
+    ds = _make("t", [f"text {i} about {w}" for i, w in enumerate(["cats", "dogs", "rain"] * 4)], [0, 1, 2] * 4,
+               ("class0", "class1", "class2"))
+    sample = draw(ds, 10, seed=1)
+    res = run_comparison([m1, m2], sample, CompareParams(k=(2, 3), projections=False, k_points=2))
+    assert res.sample is sample and res.n == 10 and res.texts == sample.texts and res.ks == (2, 3)
+    rows = res.per_k_rows(0)
+    assert [r["k"] for r in rows] == [2, 3] and rows[1]["chance"] == pytest.approx(3 / 9)
+    assert rows[0]["q_nn_emb"] == 1.0 and "q_nn_proj" not in rows[0]
+    label, p = res.prediction(1, 4)
+    assert label in m2.label_names and 0 < p <= 1 and res.true_label(4) == ds.label_names[sample.labels[4]]
+
+
+def test_attack_params_and_cost():
+    assert AttackParams.build({"max_change": 0.5}).max_change == 0.5
+    with pytest.raises(ValueError, match="max_change: expected a number from 0.01 to 1"):
+        AttackParams.build({"max_change": 0})
+    tokens, low, high = attack_minutes(["one two three four five"] * 4, 64, 100)
+    assert tokens == pytest.approx(6.5) and 1 <= low <= high
+    assert attack_minutes(["word " * 400], 128, 10)[0] == 128  # at most the model's token limit

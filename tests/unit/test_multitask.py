@@ -15,18 +15,19 @@ from cli.main import main
 from core.data.datasets import _make
 from core.data.refs import load_dataset
 from core.data.sampling import take_split
-from core.analyses.projection.run import ProjectionSettings
+from core.analyses.projection.params import ProjectionParams
 from core.foundation.errors import BackboneLensError, ModelError
 from core.models.classifier_heads import MLPHead
 from core.models.refs import load_model
 from core.models.multitask import MultiTaskModel, save_multitask
 from core.models.refs import is_multitask, load_multitask
 from core.training.multitask import check_tasks
-from core.analyses.synergy import synergy, synergy_reading
+from core.analyses.synergy import SynergyParams, run_synergy, synergy_reading
+from core.data.sampling import draw
 from core.training.finetune import (TrainConfig, TrainResult, _check, _evaluate_batches, _seed_all, finetune, finetune_multitask)
 from core.models.embeddings import predict_proba
 
-FAST = ProjectionSettings(n_neighbors=10, k_own=20, resolution=20, n_epochs=60)
+FAST = ProjectionParams(neighbors=10, resolution=20, n_epochs=60)
 FILLER = ["stone", "river", "cloud", "table", "music", "paper", "glass", "field"]
 
 
@@ -240,9 +241,10 @@ def test_finetune_multitask_learns_both_tasks(trained):
     assert last["val_loss"] == pytest.approx(np.mean(list(last["task_val_loss"].values())))
     assert res.history[0]["task_val_accuracy"].keys() == last["task_val_accuracy"].keys()
     # held-out accuracy of each task view, well above chance (1/2 and 1/3)
-    from core.models.evaluate import evaluate_model
+    from core.models.evaluate import evaluate
+    from core.models.heldout import heldout_sample
 
-    acc = {t: evaluate_model(mt.for_task(t), tests[t]).accuracy for t in mt.tasks}
+    acc = {t: evaluate(mt.for_task(t), heldout_sample(mt.for_task(t), tests[t])).accuracy for t in mt.tasks}
     assert acc["fruit"] >= 0.8 and acc["colour"] >= 0.6, acc
     assert mt.heads["fruit"].num_labels == 2 and mt.heads["colour"].num_labels == 3
 
@@ -333,7 +335,8 @@ def test_check_tasks_messages():
 def synergy_result(trained, tmp_path_factory):
     mt, tests = trained["mt"], trained["tests"]
     cache = ArrayCache(tmp_path_factory.mktemp("synergy-cache"))
-    return synergy(mt, datasets=tests, n_per_task=30, k=10, ks=(5, 10), settings=FAST, cache=cache), cache
+    samples = {t: draw(ds, 30) for t, ds in tests.items()}
+    return run_synergy(mt, samples, SynergyParams(n_per_task=30, k=10, ks=(5, 10)), projection=FAST, cache=cache), cache
 
 
 def test_synergy_matrices(synergy_result):
@@ -364,8 +367,8 @@ def test_synergy_json_and_cache(synergy_result, trained):
             "reading", "seconds"} <= set(out)
     assert out["metric"] == "q_nn@10 of task-specific DeepView projections on shared samples"
     assert set(out["transfer"]) >= {"matrix", "chance", "full_probe"} and out["per_task"]["colour"]["n"] == 30
-    again = synergy(trained["mt"], datasets=trained["tests"], n_per_task=30, k=10, ks=(5, 10), settings=FAST,
-                    cache=cache)
+    again = run_synergy(trained["mt"], {t: draw(ds, 30) for t, ds in trained["tests"].items()},
+                        SynergyParams(n_per_task=30, k=10, ks=(5, 10)), projection=FAST, cache=cache)
     np.testing.assert_array_equal(again.shared_points, res.shared_points)
     np.testing.assert_array_equal(again.matrix, res.matrix)
 
@@ -375,11 +378,12 @@ def test_synergy_one_task_and_bad_inputs(trained):
     one = MultiTaskModel(base=mt.base, heads={"fruit": mt.heads["fruit"]}, label_names={"fruit": ("apple", "other")},
                          datasets={"fruit": "x.csv"})
     with pytest.raises(BackboneLensError, match=r"Synergy needs at least two tasks; .* has one \(fruit\)\."):
-        synergy(one)
+        run_synergy(one)
     with pytest.raises(BackboneLensError, match="No samples given for task"):
-        synergy(mt, datasets={"fruit": trained["tests"]["fruit"]})
+        run_synergy(mt, {"fruit": draw(trained["tests"]["fruit"], None)})
     with pytest.raises(BackboneLensError, match="k = 80 is too large"):
-        synergy(mt, datasets=trained["tests"], n_per_task=30, k=80, settings=FAST)
+        run_synergy(mt, {t: draw(ds, 30) for t, ds in trained["tests"].items()}, SynergyParams(n_per_task=30, k=80),
+                    projection=FAST)
 
 
 def test_reading_follows_the_numbers():

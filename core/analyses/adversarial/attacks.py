@@ -1,79 +1,87 @@
 """Adversarial attacks on a classifier: word substitution (BERT-Attack style, candidates from the masked-LM
 head) and character edits, words ordered by any saliency method.
+
+:func:`run_attack` attacks the texts of a :class:`~core.data.sampling.Sample` (disk-cached) with
+:class:`AttackParams`, the one declaration of the attack's parameters; :func:`attack_texts` is the loop over
+plain texts below it; :mod:`core.analyses.adversarial.candidates` proposes the edits. No torch at load time
+(report specs read :class:`AttackParams`).
 """
 from __future__ import annotations
 
-from core.foundation.progress import Progress
-
-import re
+import dataclasses
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
 import numpy as np
-import torch
+
+from core.analyses.adversarial.candidates import (URL, AttackError, Word, char_candidates, editable, replace_word,
+                                                  stop_words, vocab_filter, word_candidates_masked,
+                                                  word_candidates_unmasked)
 from core.foundation.errors import BackboneLensError
+from core.foundation.params import Params, param
+from core.foundation.progress import Counter, Progress
+from core.foundation.registry import Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.data.sampling import Sample
+    from core.foundation.cache import ArrayCache
+    from core.models.loading import LoadedModel
+
+# the attacks: name → what it does (a phrase for reports), with the title pages show
+ATTACK_KINDS: Registry[str] = Registry("attack", error=AttackError)
+ATTACK_KINDS.add("word", "word attack (BERT-Attack style: substitutes proposed by the masked-LM head)",
+                 title="Word substitution (BERT-Attack)")
+ATTACK_KINDS.add("char", "character attack (swapped or deleted inner letters, look-alike letters from other scripts)",
+                 title="Character edits (DeepWordBug + look-alikes)")
+ATTACKS = ATTACK_KINDS.names()
+CANDIDATES = ("unmasked", "masked")
+# cost of an attack on a 2-core CPU, nothing else running: median 0.95 s per attacked tweet (~25 tokens;
+# benchmarks/attack_throughput.py); it grows about with tokens² (one query per token × candidates per word)
+SECONDS_PER_TOKEN2 = 0.0016
 
 
-ATTACKS = ("word", "char")
+def _saliency_methods() -> tuple[str, ...]:
+    from core.analyses.saliency import method_names
+
+    return method_names()
 
 
+@dataclass(frozen=True)
+class AttackParams(Params):
+    """How texts are attacked (the one place for these defaults and ranges: CLI, report section, page).
 
+    Built directly, the values are checked when the attack runs (:class:`AttackError`); ``build`` checks the
+    declared ranges.
+    """
 
-HOMOGLYPHS = {"a": "а", "c": "с", "e": "е", "i": "і", "j": "ј", "o": "о", "p": "р", "s": "ѕ", "x": "х", "y": "у",
-              "A": "А", "B": "В", "C": "С", "E": "Е", "H": "Н", "K": "К", "M": "М", "O": "О", "P": "Р", "T": "Т",
-              "X": "Х"}
+    attack: str = param("word", "word (substitutes from the masked-LM head) or char (letter edits)", type="choice",
+                        choices=ATTACKS)
+    importance: str = param("occlusion", "saliency method that decides which words are edited first",
+                            vocabulary=_saliency_methods, item="saliency method")
+    max_change: float = param(0.4, "largest share of a text's words the attack may change", minimum=0.01,
+                              maximum=1)
+    top_k: int = param(30, "candidate replacements tried per word", minimum=1, maximum=200)
+    candidates: str = param("unmasked", "word attack: read the unmasked sentence (BERT-Attack) or mask the word",
+                            type="choice", choices=CANDIDATES)
+    min_similarity: float = param(0.7, "least cosine similarity of MiniLM sentence embeddings between the "
+                                  "original and the adversarial text (0 turns the check off)", minimum=0,
+                                  maximum=0.99)
+    seed: int = param(0, "seed of the character attack's pick among many edits of a word")
 
-
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-
-
-class AttackError(BackboneLensError):
-    """Attack settings or inputs that cannot work."""
-
-
-def stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | {"s", "t", "don", "didn", "doesn", "isn", "wasn", "won", "can't", "im"}
-
-
-def editable(word: str, stops: frozenset[str]) -> bool:
-    """A word an attack may edit: letters only (apostrophes allowed), two or more, not a stop word."""
-    return (len(word) >= 2 and re.fullmatch(r"[^\W\d_]+(?:'[^\W\d_]+)?", word) is not None
-            and word.lower() not in stops)
-
-
-def match_case(candidate: str, original: str) -> str:
-    if original.isupper() and len(original) > 1:
-        return candidate.upper()
-    if original[:1].isupper():
-        return candidate[:1].upper() + candidate[1:]
-    return candidate
-
-
-def char_candidates(word: str, *, max_candidates: int = 24, seed: int = 0) -> list[str]:
-    """Swaps of adjacent inner characters, inner deletions and single homoglyphs (deduplicated)."""
-    out: list[str] = []
-    if len(word) >= 4:
-        for i in range(1, len(word) - 2):
-            if word[i] != word[i + 1]:
-                out.append(word[:i] + word[i + 1] + word[i] + word[i + 2:])
-    if len(word) >= 3:
-        for i in range(1, len(word) - 1):
-            out.append(word[:i] + word[i + 1:])
-    for i, ch in enumerate(word):
-        if ch in HOMOGLYPHS:
-            out.append(word[:i] + HOMOGLYPHS[ch] + word[i + 1:])
-    seen, uniq = {word}, []
-    for c in out:
-        if c not in seen:
-            seen.add(c)
-            uniq.append(c)
-    if len(uniq) > max_candidates:
-        rng = np.random.default_rng(seed)
-        uniq = [uniq[i] for i in sorted(rng.choice(len(uniq), max_candidates, replace=False))]
-    return uniq
+    def check(self) -> None:
+        """Raise :class:`AttackError` (one sentence) for settings that cannot work."""
+        if self.attack not in ATTACKS:
+            raise AttackError(f"Unknown attack '{self.attack}'; choose word or char.")
+        if not 0 < self.max_change <= 1:
+            raise AttackError(f"max_change is a share of the words in (0, 1], got {self.max_change}.")
+        if not 0 <= self.min_similarity < 1:
+            raise AttackError(f"min_similarity must lie in [0, 1), got {self.min_similarity}.")
+        if self.top_k < 1:
+            raise AttackError("top_k must be at least 1.")
+        if self.candidates not in CANDIDATES:
+            raise AttackError(f"candidates is unmasked or masked, got '{self.candidates}'.")
 
 
 @dataclass(frozen=True)
@@ -130,12 +138,20 @@ class AttackOutcome:
 
 @dataclass(frozen=True, eq=False)
 class AttackResult:
+    """Every attacked text's outcome. ``params``: the settings as run (the resolved importance parameters and
+    the helper models' references included); ``sample``: the texts and why (None when :func:`attack_texts`
+    ran on a plain list); ``label_note``: why true labels are missing ('' when known); ``cache_hit``: read
+    from the disk cache."""
+
     attack: str
     model_ref: str
     label_names: tuple[str, ...]
     params: dict
     outcomes: tuple[AttackOutcome, ...]
     seconds: float
+    sample: "Sample | None" = None
+    label_note: str = ""
+    cache_hit: bool = False
 
     def _of(self, status: str) -> list[AttackOutcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -189,7 +205,7 @@ class AttackResult:
 
 
 @contextmanager
-def _count_queries(model: Any) -> Iterator[list[int]]:
+def _count_queries(model: "LoadedModel") -> Iterator[list[int]]:
     """Count sequences that pass through ``model.encoder`` while the block runs."""
     box = [0]
 
@@ -204,8 +220,11 @@ def _count_queries(model: Any) -> Iterator[list[int]]:
         handle.remove()
 
 
-def _probs(model: Any, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
+def _probs(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int = 64
+           ) -> np.ndarray:
     """(n, C) class probabilities; length-sorted batches."""
+    import torch
+
     out = np.zeros((len(texts), model.num_labels), np.float32)
     order = np.argsort([-len(t) for t in texts], kind="stable")
     with torch.inference_mode():
@@ -219,11 +238,14 @@ def _probs(model: Any, texts: Sequence[str], pairs: Sequence[str] | None, batch_
 class _Similarity:
     """Cosine similarity of sentence embeddings under a (sentence-embedding) encoder; cached per text."""
 
-    def __init__(self, model: Any | None) -> None:
+    def __init__(self, model: "LoadedModel | None") -> None:
         self.model = model
         self._cache: dict[str, np.ndarray] = {}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), d) unit vectors."""
+        import torch
+
         assert self.model is not None
         todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
         with torch.inference_mode():
@@ -235,160 +257,68 @@ class _Similarity:
         return np.stack([self._cache[t] for t in texts])
 
     def __call__(self, original: str, others: Sequence[str]) -> np.ndarray:
+        """(len(others),) similarity of each of ``others`` to ``original``."""
         if self.model is None or not others:
             return np.ones(len(others), np.float32)
         e = self.embed([original, *others])
         return (e[1:] @ e[0]).astype(np.float32)
 
 
-def _vocab_filter(tokenizer: Any, stops: frozenset[str]) -> np.ndarray:
-    """(V,) bool: vocabulary entries usable as whole-word substitutes."""
-    vocab = tokenizer.get_vocab()
-    ok = np.zeros(max(vocab.values()) + 1, dtype=bool)
-    special = set(tokenizer.all_special_ids)
-    for tok, i in vocab.items():
-        w = tok[1:] if tok.startswith("Ġ") or tok.startswith("▁") else tok
-        if i not in special and not tok.startswith("##") and editable(w, stops):
-            ok[i] = True
-    return ok
-
-
 @dataclass
-class _Word:
-    segment: int
-    start: int  # span in the current segment text
-    end: int
-    orig_start: int
-    orig_end: int
-    original: str
-    importance: float
+class _Attacker:
+    """What every text of one attack shares: the model, the word-ranking method and the candidate sources."""
 
+    model: "LoadedModel"
+    params: AttackParams
+    method: Any
+    imp_params: dict
+    stops: frozenset[str]
+    sim: _Similarity
+    mlm_model: "LoadedModel | None" = None
+    vocab_ok: np.ndarray | None = None
 
-def _word_candidates_unmasked(mlm_model: Any, text: str, pair: str | None, words: list[_Word], top_k: int,
-                              vocab_ok: np.ndarray) -> dict[int, list[str]]:
-    """BERT-Attack: one pass over the unmasked sentence; top-K at each word's first piece."""
-    tok = mlm_model.tokenizer
-    enc = tok([text], None if pair is None else [pair], truncation=True if pair is None else "longest_first",
-              max_length=mlm_model.max_length, return_offsets_mapping=True, return_tensors="pt")
-    offsets = enc.pop("offset_mapping")[0].numpy()
-    seq_ids = enc.sequence_ids(0)
-    batch = {k: v.to(mlm_model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    with torch.inference_mode():
-        logits = mlm_model.mlm_head(mlm_model.encode(batch).last_hidden)[0].float()
-        logits[:, torch.from_numpy(~vocab_ok[:logits.shape[1]]).to(logits.device)] = -float("inf")
-    out: dict[int, list[str]] = {}
-    for wi, w in enumerate(words):
-        pos = [t for t, (sid, (a, b)) in enumerate(zip(seq_ids, offsets)) if sid == w.segment and a == w.start and b > a]
-        if not pos:
-            continue  # truncated away
-        ids = torch.topk(logits[pos[0]], top_k + 1).indices.tolist()
-        cands = [tok.convert_tokens_to_string([tok.convert_ids_to_tokens(i)]).strip() for i in ids]
-        out[wi] = [match_case(c, w.original) for c in cands if c and c.lower() != w.original.lower()][:top_k]
-    return out
+    def words(self, ws: Any, src: tuple[str, str]) -> list[Word]:
+        """The words of one text the attack may edit, most important first (no @mentions, #hashtags or URLs)."""
+        urls = [[m.span() for m in URL.finditer(x)] for x in src]
+        words = [Word(int(sg), int(a), int(b), int(a), int(b), w, float(s))
+                 for w, s, sg, (a, b) in zip(ws.words, ws.scores, ws.segments, ws.spans)
+                 if a >= 0 and editable(w, self.stops) and (self.params.attack == "word" or len(w) >= 3)
+                 and not (a > 0 and src[sg][a - 1] in "@#")
+                 and not any(u0 <= a < u1 for u0, u1 in urls[sg])]
+        words.sort(key=lambda w: -w.importance)
+        return words
 
+    def candidates(self, i: int, wi: int, w: Word, segs: list[str | None], unmasked: dict[int, list[str]]
+                   ) -> list[str]:
+        p = self.params
+        if p.attack == "char":
+            return char_candidates(w.original, seed=p.seed + i)
+        if p.candidates == "unmasked":
+            return unmasked.get(wi, [])
+        assert self.mlm_model is not None and self.vocab_ok is not None
+        return word_candidates_masked(self.mlm_model, segs[0] or "", segs[1], w, p.top_k, self.vocab_ok)
 
-def _word_candidates_masked(mlm_model: Any, text: str, pair: str | None, w: _Word, top_k: int,
-                            vocab_ok: np.ndarray) -> list[str]:
-    """Replace the word by one mask token and read the masked position."""
-    tok = mlm_model.tokenizer
-    if tok.mask_token is None:
-        raise AttackError(f"The tokenizer of {mlm_model.ref} has no mask token; use unmasked candidates.")
-    segs = [text, pair]
-    s = segs[w.segment] or ""
-    segs[w.segment] = s[:w.start] + tok.mask_token + s[w.end:]
-    enc = mlm_model.tokenize([segs[0]], None if pair is None else [segs[1]])
-    where = (enc["input_ids"][0] == tok.mask_token_id).nonzero()
-    if len(where) == 0:
-        return []
-    with torch.inference_mode():
-        logits = mlm_model.mlm_head(mlm_model.encode(enc).last_hidden)[0, int(where[0])].float()
-        logits[torch.from_numpy(~vocab_ok[:logits.shape[0]]).to(logits.device)] = -float("inf")
-    ids = torch.topk(logits, top_k + 1).indices.tolist()
-    cands = [tok.convert_tokens_to_string([tok.convert_ids_to_tokens(i)]).strip() for i in ids]
-    return [match_case(c, w.original) for c in cands if c and c.lower() != w.original.lower()][:top_k]
+    def attack(self, i: int, text: str, pair: str | None, label: int | None) -> AttackOutcome:
+        """Attack one text; ``label``: the true class in the model's ids (None or −1: its prediction)."""
+        from core.analyses.saliency import merge_words
 
-
-def _replace(segs: list[str | None], w: _Word, new: str) -> list[str | None]:
-    out = list(segs)
-    s = out[w.segment] or ""
-    out[w.segment] = s[:w.start] + new + s[w.end:]
-    return out
-
-
-def attack_texts(model: Any, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
-                 labels: Sequence[int] | None = None, attack: str = "word", importance: str = "occlusion",
-                 importance_params: dict | None = None, max_change: float = 0.4, top_k: int = 30,
-                 candidates: str = "unmasked", min_similarity: float = 0.7, similarity_model: Any | None = None,
-                 mlm_model: Any | None = None, seed: int = 0, progress: Progress | None = None) -> AttackResult:
-    """Attack each text; ``labels`` (model label ids, −1 unknown) skip texts that are already misclassified.
-
-    ``mlm_model``: a LoadedModel with a masked-LM head for word candidates (default: ``model`` itself).
-    ``similarity_model``: a sentence encoder for the similarity constraint (None with min_similarity > 0:
-    the bundled all-MiniLM-L6-v2). min_similarity = 0 turns the constraint off.
-    """
-    from core.analyses.saliency import get_method, merge_words
-
-    if attack not in ATTACKS:
-        raise AttackError(f"Unknown attack '{attack}'; choose word or char.")
-    if not 0 < max_change <= 1:
-        raise AttackError(f"max_change is a share of the words in (0, 1], got {max_change}.")
-    if not 0 <= min_similarity < 1:
-        raise AttackError(f"min_similarity must lie in [0, 1), got {min_similarity}.")
-    if top_k < 1:
-        raise AttackError("top_k must be at least 1.")
-    if candidates not in ("unmasked", "masked"):
-        raise AttackError(f"candidates is unmasked or masked, got '{candidates}'.")
-    model.require_head()
-    method = get_method(importance)
-    imp_params = method.resolve_params(model, dict(importance_params or {}))
-    if pairs is not None and len(pairs) != len(texts):
-        raise AttackError("texts and pairs differ in length.")
-    stops = stop_words()
-    if attack == "word":
-        mlm_model = mlm_model or model
-        if mlm_model.mlm_head is None:
-            from core.analyses.saliency.registry import require_mlm_head
-
-            try:
-                require_mlm_head(mlm_model, "the word attack")
-            except BackboneLensError as e:
-                raise AttackError(f"{e} Or use the character attack (--attack char).") from None
-        vocab_ok = _vocab_filter(mlm_model.tokenizer, stops)
-    if min_similarity > 0 and similarity_model is None:
-        from core.models.refs import load_model
-
-        similarity_model = load_model("bundled:minilm", device=str(model.device))
-    sim = _Similarity(similarity_model if min_similarity > 0 else None)
-    t_all = time.perf_counter()
-    outcomes: list[AttackOutcome] = []
-    for i, text in enumerate(texts):
-        pair = None if pairs is None else pairs[i]
+        p, model = self.params, self.model
         with _count_queries(model) as q:
-            (res,) = method(model, [text], None if pair is None else [pair], **imp_params)
+            (res,) = self.method(model, [text], None if pair is None else [pair], **self.imp_params)
         p0 = res.probabilities
         pred0 = int(np.argmax(p0))
-        y = int(labels[i]) if labels is not None and labels[i] >= 0 else pred0
+        y = int(label) if label is not None and label >= 0 else pred0
         base = dict(index=i, text=text, text_pair=pair, label=y, original_prediction=pred0,
                     original_probability=float(p0[pred0]))
         ws = merge_words(res)
         n_words = sum(any(ch.isalpha() for ch in w) for w in ws.words)
         if pred0 != y:
-            outcomes.append(AttackOutcome(**base, adversarial=text, adversarial_pair=pair, status="skipped",
-                                          adversarial_prediction=pred0, adversarial_probability=float(p0[pred0]),
-                                          n_words=n_words, queries=q[0], similarity=1.0,
-                                          message="already misclassified; not attacked"))
-            if progress is not None:
-                progress("attack", (i + 1) / len(texts), f"{i + 1:,}/{len(texts):,} texts")
-            continue
-        src = (text, pair or "")
-        urls = [[m.span() for m in _URL.finditer(x)] for x in src]
-        words = [_Word(int(sg), int(a), int(b), int(a), int(b), w, float(s))
-                 for w, s, sg, (a, b) in zip(ws.words, ws.scores, ws.segments, ws.spans)
-                 if a >= 0 and editable(w, stops) and (attack == "word" or len(w) >= 3)
-                 and not (a > 0 and src[sg][a - 1] in "@#")  # no @mentions or #hashtags
-                 and not any(u0 <= a < u1 for u0, u1 in urls[sg])]  # nothing inside a URL
-        words.sort(key=lambda w: -w.importance)
-        budget = max(1, int(np.floor(max_change * max(1, n_words))))
+            return AttackOutcome(**base, adversarial=text, adversarial_pair=pair, status="skipped",
+                                 adversarial_prediction=pred0, adversarial_probability=float(p0[pred0]),
+                                 n_words=n_words, queries=q[0], similarity=1.0,
+                                 message="already misclassified; not attacked")
+        words = self.words(ws, (text, pair or ""))
+        budget = max(1, int(np.floor(p.max_change * max(1, n_words))))
         segs: list[str | None] = [text, pair]
         cur_p = p0.astype(np.float64)
         changes: list[WordChange] = []
@@ -396,26 +326,21 @@ def attack_texts(model: Any, texts: Sequence[str], pairs: Sequence[str] | None =
         if not words:
             status = "no_candidates"
             message = "no word can be edited (only stop words, numbers, punctuation, @mentions, #hashtags or URLs)"
-        unmasked = (_word_candidates_unmasked(mlm_model, text, pair, words, top_k, vocab_ok)
-                    if attack == "word" and candidates == "unmasked" and words else {})
+        unmasked = (word_candidates_unmasked(self.mlm_model, text, pair, words, p.top_k, self.vocab_ok)
+                    if p.attack == "word" and p.candidates == "unmasked" and words else {})
         tried_any = False
         for wi, w in enumerate(words):
             if len(changes) >= budget:
                 message = message or f"stopped at the limit of {budget} changed words"
                 break
-            if attack == "char":
-                cands = char_candidates(w.original, seed=seed + i)
-            elif candidates == "unmasked":
-                cands = unmasked.get(wi, [])
-            else:
-                cands = _word_candidates_masked(mlm_model, segs[0] or "", segs[1], w, top_k, vocab_ok)
+            cands = self.candidates(i, wi, w, segs, unmasked)
             if not cands:
                 continue
             tried_any = True
-            variants = [_replace(segs, w, c) for c in cands]
-            sims = sim(text if pair is None else f"{text} {pair}",
-                       [v[0] if pair is None else f"{v[0]} {v[1]}" for v in variants])
-            keep = np.flatnonzero(sims >= min_similarity)
+            variants = [replace_word(segs, w, c) for c in cands]
+            sims = self.sim(text if pair is None else f"{text} {pair}",
+                            [v[0] if pair is None else f"{v[0]} {v[1]}" for v in variants])
+            keep = np.flatnonzero(sims >= p.min_similarity)
             if len(keep) == 0:
                 continue
             with _count_queries(model) as qq:
@@ -445,67 +370,120 @@ def attack_texts(model: Any, texts: Sequence[str], pairs: Sequence[str] | None =
         if status == "failed" and not tried_any and words:
             status = "no_candidates"
             message = ("no substitute candidates passed the filters for any editable word"
-                       if attack == "word" else "no character edit applies to any editable word")
+                       if p.attack == "word" else "no character edit applies to any editable word")
         pred1 = int(np.argmax(cur_p))
-        outcomes.append(AttackOutcome(**base, adversarial=segs[0] or "", adversarial_pair=segs[1],
-                                      status=status, adversarial_prediction=pred1,
-                                      adversarial_probability=float(cur_p[pred1]), n_words=n_words, queries=q[0],
-                                      similarity=best_sim if changes else 1.0, changes=tuple(changes),
-                                      message=message))
-        if progress is not None:
-            progress("attack", (i + 1) / len(texts), f"{i + 1:,}/{len(texts):,} texts")
-    params = {"importance": importance, "importance_params": imp_params, "max_change": max_change,
-              "top_k": top_k, "candidates": candidates if attack == "word" else None,
-              "min_similarity": min_similarity, "seed": seed,
-              "similarity_model": getattr(similarity_model, "ref", None) if min_similarity > 0 else None,
-              "mlm_model": getattr(mlm_model, "ref", None) if attack == "word" else None}
-    return AttackResult(attack, model.ref, tuple(model.label_names), params, tuple(outcomes),
+        return AttackOutcome(**base, adversarial=segs[0] or "", adversarial_pair=segs[1], status=status,
+                             adversarial_prediction=pred1, adversarial_probability=float(cur_p[pred1]),
+                             n_words=n_words, queries=q[0], similarity=best_sim if changes else 1.0,
+                             changes=tuple(changes), message=message)
+
+
+def attack_texts(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None = None, *,
+                 labels: Sequence[int] | None = None, params: AttackParams = AttackParams(),
+                 importance_params: dict | None = None, similarity_model: "LoadedModel | None" = None,
+                 mlm_model: "LoadedModel | None" = None, progress: Progress | None = None) -> AttackResult:
+    """Attack each text; ``labels`` (model label ids, −1 unknown) skip texts that are already misclassified.
+
+    ``importance_params``: parameters of the saliency method that ranks the words. ``mlm_model``: a
+    LoadedModel with a masked-LM head for word candidates (default: ``model`` itself). ``similarity_model``: a
+    sentence encoder for the similarity constraint (None with min_similarity > 0: the bundled
+    all-MiniLM-L6-v2). min_similarity = 0 turns the constraint off.
+    """
+    from core.analyses.saliency import get_method
+
+    params.check()
+    model.require_head()
+    method = get_method(params.importance)
+    imp_params = method.resolve_params(model, dict(importance_params or {}))
+    if pairs is not None and len(pairs) != len(texts):
+        raise AttackError("texts and pairs differ in length.")
+    stops = stop_words()
+    vocab_ok = None
+    if params.attack == "word":
+        mlm_model = mlm_model or model
+        if mlm_model.mlm_head is None:
+            from core.analyses.saliency.registry import require_mlm_head
+
+            try:
+                require_mlm_head(mlm_model, "the word attack")
+            except BackboneLensError as e:
+                raise AttackError(f"{e} Or use the character attack (--attack char).") from None
+        vocab_ok = vocab_filter(mlm_model.tokenizer, stops)
+    if params.min_similarity > 0 and similarity_model is None:
+        from core.models.refs import load_model
+
+        similarity_model = load_model("bundled:minilm", device=str(model.device))
+    attacker = _Attacker(model, params, method, imp_params, stops,
+                         _Similarity(similarity_model if params.min_similarity > 0 else None), mlm_model, vocab_ok)
+    t_all = time.perf_counter()
+    count = Counter(progress, "attack", len(texts), "texts")
+    outcomes: list[AttackOutcome] = []
+    for i, text in enumerate(texts):
+        outcomes.append(attacker.attack(i, text, None if pairs is None else pairs[i],
+                                        None if labels is None else int(labels[i])))
+        count(i + 1)
+    record = {"importance": params.importance, "importance_params": imp_params, "max_change": params.max_change,
+              "top_k": params.top_k, "candidates": params.candidates if params.attack == "word" else None,
+              "min_similarity": params.min_similarity, "seed": params.seed,
+              "similarity_model": getattr(similarity_model, "ref", None) if params.min_similarity > 0 else None,
+              "mlm_model": getattr(mlm_model, "ref", None) if params.attack == "word" else None}
+    return AttackResult(params.attack, model.ref, tuple(model.label_names), record, tuple(outcomes),
                         time.perf_counter() - t_all)
 
 
-def _outcome_from_json(d: dict[str, Any]) -> AttackOutcome:
-    return AttackOutcome(**{**d, "changes": tuple(WordChange(**c) for c in d["changes"])})
-
-
 def _result_to_cache(r: AttackResult) -> dict[str, Any]:
-    from dataclasses import asdict
-
     return {"attack": r.attack, "model_ref": r.model_ref, "label_names": list(r.label_names), "params": r.params,
-            "seconds": r.seconds, "outcomes": [asdict(o) for o in r.outcomes]}
+            "seconds": r.seconds, "outcomes": [dataclasses.asdict(o) for o in r.outcomes]}
 
 
-def attack_dataset(model: Any, dataset: Any, *, attack: str = "word", cache: Any = None,
-                   progress: Progress | None = None, **kw: Any) -> tuple[AttackResult, bool]:
-    """:func:`attack_texts` on every text of ``dataset`` (true labels matched to the model's by name), cached
-    on disk by model weights, texts and settings. Returns (result, cache hit)."""
+def _result_from_cache(d: dict[str, Any]) -> AttackResult:
+    outcomes = tuple(AttackOutcome(**{**o, "changes": tuple(WordChange(**c) for c in o["changes"])})
+                     for o in d["outcomes"])
+    return AttackResult(d["attack"], d["model_ref"], tuple(d["label_names"]), d["params"], outcomes,
+                        float(d["seconds"]))
+
+
+def run_attack(model: "LoadedModel", sample: "Sample", params: AttackParams = AttackParams(), *,
+               mlm_model: "LoadedModel | None" = None, similarity_model: "LoadedModel | None" = None,
+               cache: "ArrayCache | None" = None, progress: Progress | None = None) -> AttackResult:
+    """:func:`attack_texts` on every text of ``sample`` (true labels matched to the model's by name), cached on
+    disk by model weights, texts, settings and helper models. The result carries ``sample``, the label note
+    and whether it came from the cache. Draw ``sample`` with :func:`core.models.heldout.heldout_sample`."""
     import json
 
-    from core.foundation.cache import ArrayCache
     from core.analyses.projection.run import model_labels
+    from core.foundation.cache import ArrayCache
 
-    labels, _ = model_labels(model, dataset)
+    params.check()
+    dataset = sample.dataset
+    labels, label_note = model_labels(model, dataset)
     cache = cache or ArrayCache()
-    mlm = kw.get("mlm_model")
-    if attack == "word" and mlm is None and model.mlm_head is None:
+    if params.attack == "word" and mlm_model is None and model.mlm_head is None:
         from core.models.storage import attach_fitted_mlm_head
 
         attach_fitted_mlm_head(model)  # before the cache key: a head fitted earlier for this encoder, if any
-    plain = {k: v for k, v in kw.items() if k not in ("mlm_model", "similarity_model")}
-    parts = {"model": model.fingerprint, "dataset": dataset.fingerprint, "attack": attack, "params": plain,
-             "mlm": None if mlm is None else mlm.fingerprint,
-             "similarity": None if kw.get("similarity_model") is None else kw["similarity_model"].fingerprint}
+    parts = {"model": model.fingerprint, "dataset": dataset.fingerprint, "params": params.to_dict(),
+             "mlm": None if mlm_model is None else mlm_model.fingerprint,
+             "similarity": None if similarity_model is None else similarity_model.fingerprint}
 
     def compute():
         r = attack_texts(model, list(dataset.texts), None if dataset.text_pairs is None else list(dataset.text_pairs),
-                         labels=labels, attack=attack, progress=progress, **kw)
+                         labels=labels, params=params, mlm_model=mlm_model, similarity_model=similarity_model,
+                         progress=progress)
         return {}, {"result_json": json.dumps(_result_to_cache(r))}
 
-    entry = cache.get_or_compute("attack", parts, compute,
-                                 description=f"{model.ref}: {attack} attack on {dataset.name} (n={len(dataset)})")
-    d = json.loads(entry.meta["result_json"])
-    res = AttackResult(d["attack"], d["model_ref"], tuple(d["label_names"]), d["params"],
-                       tuple(_outcome_from_json(o) for o in d["outcomes"]), float(d["seconds"]))
-    return res, entry.hit
+    entry = cache.get_or_compute("attack", parts, compute, description=f"{model.ref}: {params.attack} attack on "
+                                 f"{dataset.name} (n={len(dataset)})")
+    return dataclasses.replace(_result_from_cache(json.loads(entry.meta["result_json"])), sample=sample,
+                               label_note=label_note, cache_hit=entry.hit)
+
+
+def attack_minutes(texts: Sequence[str], max_length: int, n: int) -> tuple[float, int, int]:
+    """What attacking ``n`` texts like ``texts`` costs on a 2-core CPU: (tokens per text, low, high minutes),
+    estimated from the texts' word counts (about 1.3 tokens a word, at most ``max_length``)."""
+    tokens = min(max_length, 1.3 * float(np.mean([len(t.split()) for t in texts])) if texts else 0)
+    low, high = (max(1, round(n * SECONDS_PER_TOKEN2 * tokens ** 2 * f / 60)) for f in (0.5, 3.0))
+    return tokens, low, high
 
 
 def word_diff(original: str, adversarial: str) -> list[tuple[str, str]]:
@@ -525,5 +503,5 @@ def word_diff(original: str, adversarial: str) -> list[tuple[str, str]]:
     return out
 
 
-__all__ = ["ATTACKS", "AttackError", "AttackOutcome", "AttackResult", "WordChange", "attack_dataset", "attack_texts",
-           "char_candidates", "editable", "match_case", "stop_words", "word_diff"]
+__all__ = ["ATTACKS", "ATTACK_KINDS", "AttackError", "AttackOutcome", "AttackParams", "AttackResult", "WordChange",
+           "attack_minutes", "attack_texts", "char_candidates", "editable", "run_attack", "stop_words", "word_diff"]

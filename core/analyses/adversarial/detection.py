@@ -1,17 +1,47 @@
 """Do adversarial texts stand out in the DeepView map? Clean and adversarial texts in one projection, scored
 by classifier entropy, background uncertainty and 2-D neighbour disagreement (AUROC, precision at k).
+
+:func:`run_detection` works on an :class:`~core.analyses.adversarial.attacks.AttackResult` (which carries its
+sample) with :class:`DetectionParams`.
 """
 from __future__ import annotations
 
-from core.foundation.progress import Progress
-
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
 from core.analyses.adversarial.attacks import AttackError, AttackResult, word_diff
+from core.foundation.params import Params, param
+from core.foundation.progress import Progress
+from core.foundation.registry import Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analyses.projection.background import DecisionBackground
+    from core.analyses.projection.params import ProjectionParams
+    from core.analyses.projection.run import ProjectionRun
+    from core.foundation.cache import ArrayCache
+    from core.models.loading import LoadedModel
 
 
-SUSPICION_SCORES = ("entropy", "background_uncertainty", "neighbour_disagreement")
+# the suspicion scores: name → what it measures (a phrase for reports), with the title pages and charts show
+SCORES: Registry[str] = Registry("suspicion score", error=AttackError)
+SCORES.add("entropy", "how unsure the classifier is about the text itself (entropy of its probabilities)",
+           title="Classifier entropy")
+SCORES.add("background_uncertainty", "how pale the map's background is where the text lands (1 − the head's "
+           "confidence at that spot)", title="Background uncertainty")
+SCORES.add("neighbour_disagreement", "the share of the text's nearest neighbours on the map with another predicted "
+           "class", title="2-D neighbour disagreement")
+SUSPICION_SCORES = SCORES.names()
+
+
+@dataclass(frozen=True)
+class DetectionParams(Params):
+    """How clean and adversarial texts are projected and scored (one place for the defaults)."""
+
+    lam: float = param(0.8, "λ of the DeepView projection of clean and adversarial texts", minimum=0, maximum=1)
+    k_neighbours: int = param(10, "nearest 2-D neighbours behind the neighbour-disagreement score", minimum=1)
 
 
 def precision_at_k(scores: np.ndarray, is_positive: np.ndarray, k: int) -> float:
@@ -28,7 +58,7 @@ class DetectionResult:
     the clean original of each adversarial point (−1 for clean points).
     """
 
-    run: Any  # core.analyses.projection.run.ProjectionRun of the mixed set
+    run: "ProjectionRun"  # of the mixed set
     is_adversarial: np.ndarray
     pair_of: np.ndarray
     scores: dict[str, np.ndarray]
@@ -48,7 +78,8 @@ class DetectionResult:
                 "projection": {"lam": self.run.lam, "fidelity": self.run.fidelity.to_dict()}}
 
 
-def suspicion_scores(points: np.ndarray, probs: np.ndarray, background: Any, *, k: int = 10) -> dict[str, np.ndarray]:
+def suspicion_scores(points: np.ndarray, probs: np.ndarray, background: "DecisionBackground", *,
+                     k: int = DetectionParams.k_neighbours) -> dict[str, np.ndarray]:
     """Per-point suspicion: points (N, 2), probs (N, C), the projection's DecisionBackground.
 
     entropy: classifier entropy / log C; background_uncertainty: 1 − the background's confidence in
@@ -68,18 +99,22 @@ def suspicion_scores(points: np.ndarray, probs: np.ndarray, background: Any, *, 
     return {"entropy": ent, "background_uncertainty": bg_unc, "neighbour_disagreement": dis}
 
 
-def detect(model: Any, result: AttackResult, *, lam: float = 0.8, k_neighbours: int = 10, settings: Any = None,
-           cache: Any = None, progress: Progress | None = None) -> DetectionResult:
-    """Project the attacked texts' clean originals and successful adversarial versions together."""
+def run_detection(model: "LoadedModel", attack: AttackResult, params: DetectionParams = DetectionParams(), *,
+                  projection: "ProjectionParams | None" = None, cache: "ArrayCache | None" = None,
+                  progress: Progress | None = None) -> DetectionResult:
+    """Project the attacked texts' clean originals and successful adversarial versions together at
+    ``params.lam`` (``projection``: how to project, its λ replaced by ``params.lam``) and score every point."""
     from sklearn.metrics import roc_auc_score
 
-    from core.data.datasets import _make
+    from core.analyses.projection.params import ProjectionParams
     from core.analyses.projection.run import run_projection
+    from core.data.datasets import _make
+    from core.data.sampling import draw
 
-    succ = result.successes
+    succ = attack.successes
     if not succ:
         raise AttackError("The attack produced no adversarial texts, so there is nothing to detect.")
-    clean = [o for o in result.outcomes]
+    clean = list(attack.outcomes)
     texts = [o.text for o in clean] + [o.adversarial for o in succ]
     has_pairs = clean[0].text_pair is not None
     pairs = ([o.text_pair or "" for o in clean] + [o.adversarial_pair or "" for o in succ]) if has_pairs else None
@@ -90,11 +125,12 @@ def detect(model: Any, result: AttackResult, *, lam: float = 0.8, k_neighbours: 
     if len(texts) < 12:
         raise AttackError(f"Detection needs at least 12 clean and adversarial texts together, got {len(texts)}; "
                           "attack more texts.")
-    ds = _make(f"adversarial:{result.attack}", texts, labels, result.label_names, pairs,
-               description=f"{len(clean)} clean texts and {len(succ)} adversarial versions ({result.attack} attack)")
-    run = run_projection(model, ds, lam, settings, cache=cache, progress=progress)
+    ds = _make(f"adversarial:{attack.attack}", texts, labels, attack.label_names, pairs,
+               description=f"{len(clean)} clean texts and {len(succ)} adversarial versions ({attack.attack} attack)")
+    projection = dataclasses.replace(projection or ProjectionParams(), lam=params.lam)
+    run = run_projection(model, draw(ds, None), projection, cache=cache, progress=progress)
     bg = run.projection.background
-    scores = suspicion_scores(run.projection.points, run.probs, bg, k=k_neighbours)
+    scores = suspicion_scores(run.projection.points, run.probs, bg, k=params.k_neighbours)
     k = int(is_adv.sum())
     auroc = {s: float(roc_auc_score(is_adv, v)) for s, v in scores.items()}
     prec = {s: precision_at_k(v, is_adv, k) for s, v in scores.items()}
@@ -102,7 +138,8 @@ def detect(model: Any, result: AttackResult, *, lam: float = 0.8, k_neighbours: 
     thr = float(np.quantile(scores["background_uncertainty"][~is_adv], 0.9))
     pale = scores["background_uncertainty"] > thr
     return DetectionResult(run=run, is_adversarial=is_adv, pair_of=pair_of, scores=scores, auroc=auroc,
-                           precision_at_k=prec, k=k, k_neighbours=k_neighbours, base_rate=float(is_adv.mean()),
+                           precision_at_k=prec, k=k, k_neighbours=params.k_neighbours,
+                           base_rate=float(is_adv.mean()),
                            in_pale_region={"adversarial": float(pale[is_adv].mean()),
                                            "clean": float(pale[~is_adv].mean()), "threshold": 1.0 - thr})
 
@@ -142,3 +179,7 @@ def flagged_rows(result: AttackResult, detection: DetectionResult | None = None)
     key = "entropy_adversarial"
     rows.sort(key=lambda r: (r["status"] != "success", -(r.get(key) or 0.0) if r.get(key) != "" else 0.0))
     return rows
+
+
+__all__ = ["DetectionParams", "DetectionResult", "SCORES", "SUSPICION_SCORES", "flagged_rows", "precision_at_k",
+           "run_detection", "suspicion_scores"]
