@@ -163,4 +163,3 @@ def background_layer(bg: "DecisionBackground", n_classes: int, xs: alt.Scale, ys
     return _background_image(bg.classes, bg.confidence, bg.extent, n_classes, xs, ys)
 
 
-_bg_layer = background_layer  # transitional: the name figures.compare and figures.adversarial import

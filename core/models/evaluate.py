@@ -11,7 +11,6 @@ from core.foundation.cache import ArrayCache
 from core.foundation.errors import BackboneLensError
 from core.foundation.progress import Progress
 from core.models.embeddings import extract_embeddings
-from core.models.heldout import heldout_sample
 from core.models.loading import LoadedModel
 
 
@@ -95,9 +94,3 @@ def evaluate(model: LoadedModel, sample: Sample, *, batch_size: int = 32, cache:
     )
 
 
-def evaluate_model(model: LoadedModel, dataset: TextDataset, *, n: int | None = None, seed: int = 0,
-                   batch_size: int = 32, progress: Progress | None = None,
-                   cache: ArrayCache | None = None) -> EvaluationResult:
-    """Transitional: :func:`evaluate` on ``heldout_sample(model, dataset, n, seed=seed)``."""
-    return evaluate(model, heldout_sample(model, dataset, n, seed=seed), batch_size=batch_size, cache=cache,
-                    progress=progress)

@@ -40,20 +40,4 @@ def heldout_sample(models: LoadedModel | Sequence[LoadedModel], dataset: TextDat
     return draw(dataset, n, seed=seed, trained_by="" if by is None else by.ref, models=refs, heldout=heldout)
 
 
-def select_evaluation_split(model: LoadedModel, dataset: TextDataset) -> tuple[TextDataset, str, str]:
-    """Transitional: (the held-out test split if ``model`` was trained on ``dataset``, else all of it; split;
-    the reason). Callers move to :func:`heldout_sample`."""
-    s = heldout_sample(model, dataset)
-    return s.dataset, s.split, s.reason
-
-
-def heldout_pool(models: Sequence[LoadedModel], dataset: TextDataset
-                 ) -> tuple[TextDataset, str, LoadedModel | None]:
-    """Transitional: (pool, split, the model whose held-out split it is, or None). Callers move to
-    :func:`heldout_sample`."""
-    s = heldout_sample(models, dataset, classifiers_only=True)
-    by = next((m for m in models if m.ref == s.trained_by), None) if s.split == "test" else None
-    return s.dataset, s.split, by
-
-
-__all__ = ["heldout_pool", "heldout_sample", "select_evaluation_split", "split_seed", "trained_on"]
+__all__ = ["heldout_sample", "split_seed", "trained_on"]

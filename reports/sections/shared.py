@@ -69,16 +69,6 @@ def section_dataset(ctx: "ReportContext", ref: str | None) -> "TextDataset":
     return ctx._once(f"load_dataset:{spec.ref}" if plain else f"load_dataset:{spec.ref}:{spec.load_kwargs()}", load)
 
 
-def heldout_pool(models: "list[LoadedModel]", full: "TextDataset") -> tuple["TextDataset", str, str]:
-    """(pool, split, note): :func:`core.models.evaluate.heldout_pool` with a sentence for the report."""
-    from core.models.heldout import heldout_pool as pool_of
-
-    pool, split, by = pool_of(models, full)
-    if by is not None:
-        return pool, split, f"{by.ref} was trained on this dataset, so the texts come from its held-out test split."
-    return pool, split, "No model was trained on this dataset, so the texts are drawn from all of it."
-
-
 def model_facts(m: "LoadedModel") -> dict[str, Any]:
     """What the provenance of a section records about a model it used."""
     meta = m.metadata or {}

@@ -4,7 +4,7 @@ from ui.cached.common import model_stamp, dataset_stamp, get_model  # noqa: F401
 from ui.cached.workspace import DatasetView, dataset_view, evaluate, uploads_dir, save_upload  # noqa: F401
 from ui.cached.projection import project, lambda_sweep  # noqa: F401
 from ui.cached.saliency import ExampleTexts, example_texts, SaliencyView, explain, mlm_head_ready, MLM_FIT_SECONDS, fit_mlm_head, faithfulness_games, class_tokens  # noqa: F401
-from ui.cached.compare import ComparisonView, comparison  # noqa: F401
-from ui.cached.adversarial import AttackView, AttackSettings, attack, detection  # noqa: F401
-from ui.cached.multitask import multitask_options, get_multitask, train_multitask, synergy, multitask_task_refs  # noqa: F401
+from ui.cached.compare import comparison  # noqa: F401
+from ui.cached.adversarial import attack, detection  # noqa: F401
+from ui.cached.multitask import multitask_options, get_multitask, train_multitask, training_minutes, synergy, multitask_task_refs  # noqa: F401
 from ui.cached.transformer import METHOD_NAMES, layer_separability, layer_map, layer_entropy, topics, topic_map, head_importance, attention_maps, instance, entropy  # noqa: F401

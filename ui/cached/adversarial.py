@@ -12,9 +12,6 @@ from ui.cached.common import _load_model, dataset_stamp, model_stamp
 from ui.progress import StreamlitProgress
 from ui.state import DatasetChoice
 
-AttackView = AttackResult  # names ui.cached re-exported before the result carried its sample
-AttackSettings = AttackParams
-
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _attack(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001

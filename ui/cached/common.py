@@ -11,16 +11,10 @@ retried on the next run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 import streamlit as st
-from core.data.datasets import TextDataset
-from core.data.refs import load_dataset
-from core.data.sampling import sample
-from core.models.heldout import select_evaluation_split, trained_on
 from core.models.loading import LoadedModel
 from core.models.refs import load_model
 from core.training.demo_workspace import demo_root
-from ui.state import DatasetChoice
 
 
 def _path_stamp(p: Path) -> str:
@@ -61,33 +55,3 @@ def get_model(ref: str) -> LoadedModel:
     return _load_model(ref.strip(), model_stamp(ref))
 
 
-def _projection_sample(model: LoadedModel, choice: DatasetChoice, n: int, heldout: bool
-                       ) -> tuple[TextDataset, str, str]:
-    """``n`` examples of ``choice`` (its seed), from the held-out test split when asked and the model
-    was trained on this dataset. Returns (sample, split, note), the note saying where they come from."""
-    full = load_dataset(choice.ref.strip(), **choice.load_kwargs())
-    trained = trained_on(model, full)
-    if heldout and trained:
-        pool, split, _ = select_evaluation_split(model, full)
-        note = f"sampled from the {len(pool):,} held-out test examples (the model was trained on this dataset)"
-    else:
-        pool, split = full, "all"
-        why = ("the model was not trained on this dataset, so there is no held-out split" if heldout
-               else "training examples included" if trained else "")
-        note = f"sampled from all {len(full):,} examples" + (f" ({why})" if why else "")
-    return sample(pool, n, seed=choice.seed), split, note
-
-
-def _comparison_sample(models: Sequence[LoadedModel], choice: DatasetChoice, n: int) -> tuple[TextDataset, str]:
-    """``n`` examples of ``choice`` (its seed): from the held-out test split when one of the models was
-    trained on this dataset (the first such model's split), else from all of it; and a note saying which."""
-    from core.models.heldout import heldout_pool
-
-    full = load_dataset(choice.ref.strip(), **choice.load_kwargs())
-    pool, _, by = heldout_pool(models, full)
-    if by is not None:
-        note = (f"sampled from the {len(pool):,} held-out test examples of {full.name} ({by.ref} was trained "
-                "on this dataset)")
-    else:
-        note = f"sampled from all {len(full):,} examples of {full.name} (no model was trained on it)"
-    return sample(pool, n, seed=choice.seed), note

@@ -14,8 +14,6 @@ from ui.cached.common import _load_model, dataset_stamp, model_stamp
 from ui.progress import StreamlitProgress
 from ui.state import DatasetChoice
 
-ComparisonView = ModelComparison  # the name ui.cached re-exported before the result carried its sample
-
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _comparison(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: DatasetChoice,  # noqa: ARG001

@@ -38,8 +38,6 @@ from core.models.embeddings import EmbeddingSet, extract_embeddings
 from core.models.evaluate import map_labels
 from core.models.loading import LoadedModel
 
-ProjectionSettings = ProjectionParams  # transitional: the old name, still imported by other modules
-
 
 @dataclass(frozen=True, eq=False)
 class ProjectionRun:
@@ -309,6 +307,6 @@ def load_projection_file(path: Path | str) -> tuple[dict[str, np.ndarray], dict]
     return arrays, meta
 
 
-__all__ = ["GRAPH_VERSION", "ProjectionError", "ProjectionParams", "ProjectionRun", "ProjectionSettings", "Sweep",
+__all__ = ["GRAPH_VERSION", "ProjectionError", "ProjectionParams", "ProjectionRun", "Sweep",
            "SweepRow", "distance_graph", "embeddings_for", "load_projection_file", "model_labels", "run_projection",
            "run_sweep", "save_projection"]
