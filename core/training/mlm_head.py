@@ -6,6 +6,8 @@ states* with two targets, as decoded saliency needs both: masked positions → t
 original token (the masked-LM objective) and unmasked positions → their own token."""
 from __future__ import annotations
 
+from core.foundation.errors import BackboneLensError
+
 from core.foundation.progress import Progress
 
 import time
@@ -24,15 +26,15 @@ from core.models.storage import fitted_head_path
 class MLMHeadReport:
     """Held-out accuracy of a decoding head: masked top-1/top-5, unmasked top-1 per layer."""
 
+    steps: int  # optimiser steps done (a report is only made for a head that trained: steps ≥ 1)
+    seconds: float
+    train_positions: int
     masked_top1: float
     masked_top5: float
     unmasked_top1: float
     unmasked_top1_by_layer: tuple[float, ...]
     n_masked: int
     n_unmasked: int
-    train_positions: int
-    steps: int
-    seconds: float
 
     def to_json(self) -> dict:
         return dict(self.__dict__, unmasked_top1_by_layer=list(self.unmasked_top1_by_layer))
@@ -103,6 +105,11 @@ def fit_decoding_head(model: LoadedModel, train_texts: Sequence[str], test_texts
             progress("mlm-head", min(done, 1.0), f"step {step:,}: loss {float(loss):.2f}")
     emb.weight.requires_grad_(True)
     head.eval()
+    if step == 0:  # a head that never trained is the identity transform: never report it as fitted
+        raise BackboneLensError(
+            f"The decoding head got no training step: reading the hidden states of {len(train_texts):,} texts took "
+            f"{time.perf_counter() - t0:.0f} s of the {max_seconds:g} s budget. Give more time (--seconds) or fewer "
+            "texts.")
     report = evaluate_decoding_head(model, head, test_texts, max_length=max_length, mask_prob=mask_prob, seed=seed + 1)
     report = MLMHeadReport(**{**report.__dict__, "train_positions": n, "steps": step,
                               "seconds": time.perf_counter() - t0})

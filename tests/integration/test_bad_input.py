@@ -465,3 +465,17 @@ def test_demo_status_finds_a_damaged_or_changed_model(work, tmp_path, monkeypatc
     rc, out, err = core_cli(capsys, "demo", "status", "--json")
     status = json.loads(out)
     assert rc == 0 and status["ready"] is False and status["models"]["bbc-finetuned"] is False
+
+
+def test_decoding_head_fit_with_no_training_step_is_refused(work):
+    """A budget that runs out while the hidden states are read leaves the head untrained: that is an error, never a
+    report of a fitted head with 0 steps."""
+    from core.foundation.errors import BackboneLensError
+    from core.models.refs import load_model
+    from core.training.mlm_head import fit_decoding_head
+
+    model = load_model(str(work["good"]))
+    with pytest.raises(BackboneLensError, match="no training step"):
+        fit_decoding_head(model, GOOD_TEXTS, GOOD_TEXTS[:4], max_seconds=0.0)
+    head, report = fit_decoding_head(model, GOOD_TEXTS, GOOD_TEXTS[:4], max_seconds=30.0, max_steps=3)
+    assert report.steps == 3
