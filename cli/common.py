@@ -25,6 +25,13 @@ def verb(name: str, help: str):
     return deco
 
 
+def add_decoding_head(p: argparse.ArgumentParser) -> None:
+    """``--mlm REF``: decode hidden states through the masked-LM (or LM) head of a base checkpoint."""
+    p.add_argument("--mlm", default=None, metavar="REF",
+                   help="a base checkpoint (a *ForMaskedLM folder or hub id; a *ForCausalLM for a decoder) whose head "
+                        "decoded Grad-CAM reads hidden states through, instead of the model's own or a fitted one")
+
+
 def add_model(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     p.add_argument("--model", required=required, help="demo:NAME, bundled:minilm, a hub id or a local folder")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
@@ -62,7 +69,12 @@ def open_model(args: argparse.Namespace):
     from core.models.refs import load_model
 
     device = resolve_device(args.device) if args.device else None  # a device the machine lacks fails first
-    return load_model(args.model, device=device, trust_remote_code=args.trust_remote_code)
+    model = load_model(args.model, device=device, trust_remote_code=args.trust_remote_code)
+    if getattr(args, "mlm", None) and getattr(args, "decoding_head", True):
+        from core.models.refs import attach_lm_head
+
+        attach_lm_head(model, args.mlm, trust_remote_code=args.trust_remote_code)
+    return model
 
 
 def open_dataset(args: argparse.Namespace, *, sample: bool = True):

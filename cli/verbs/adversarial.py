@@ -66,6 +66,7 @@ def _attack(args: argparse.Namespace) -> Any:
     detection = DetectionParams(lam=check_lambda(args.lam))
     out_csv = _csv_target(args.csv)
     get_method(args.importance)
+    args.decoding_head = False  # here --mlm is the model that proposes words (it reads the sentence itself)
     model = open_model(args)
     model.require_head()
     sample = heldout_sample(model, open_dataset(args, sample=False), args.n, seed=args.seed)

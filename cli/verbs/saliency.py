@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.common import _parse_params, add_dataset, add_model, add_output, open_dataset, open_model, progress_bar, verb
+from cli.common import _parse_params, add_dataset, add_decoding_head, add_model, add_output, open_dataset, open_model, progress_bar, verb
 from core.analyses.saliency_params import ClassTokensParams, FaithfulnessParams, REPLACEMENTS
 from core.foundation.errors import BackboneLensError
 
@@ -54,6 +54,7 @@ def _methods(args: argparse.Namespace) -> Any:
 @verb("saliency", "token saliency of one text under one method (decoded Grad-CAM, IG, occlusion, ...)")
 def _saliency_cfg(p: argparse.ArgumentParser) -> None:
     add_model(p)
+    add_decoding_head(p)
     p.add_argument("--text", required=True, help="the text to explain")
     p.add_argument("--text-pair", default=None, help="second segment for sentence-pair models")
     p.add_argument("--method", default="decoded_gradcam", help="a method name (see `python -m core methods`)")
@@ -114,6 +115,7 @@ def _parse_layers(text: str | None) -> tuple[int, ...] | str:
 @verb("faithfulness", "hiding and revealing games: AUCs per method (and layer) against a random order")
 def _faith_cfg(p: argparse.ArgumentParser) -> None:
     add_model(p)
+    add_decoding_head(p)
     add_dataset(p)
     p.add_argument("--methods", default=GAME_METHODS, help="comma-separated method names")
     p.add_argument("--layers", default=None, help="layer sweep for decoded_gradcam / layer_gradcam: e.g. 0,2,4,6 "
@@ -169,6 +171,7 @@ def _faithfulness(args: argparse.Namespace) -> Any:
 @verb("class-tokens", "class-representative tokens: top idf-weighted salient words per predicted class")
 def _ctok_cfg(p: argparse.ArgumentParser) -> None:
     add_model(p)
+    add_decoding_head(p)
     add_dataset(p)
     p.add_argument("--method", default=CT["method"])
     p.add_argument("--layer", type=int, default=None)

@@ -72,7 +72,9 @@ def _layers(args: argparse.Namespace) -> Any:
         return out
     lines = [f"{len(sample)} texts ({where}); k = {args.k}; chance {results[0].chance:.3f}"]
     for r in results:
-        lines.append(f"{r.model_ref}: classes separate by layer {r.separation_layer()}")
+        sep = r.separation_layer()
+        lines.append(f"{r.model_ref}: " + (f"classes separate by layer {sep}" if sep is not None
+                                           else "no layer's neighbour vote beats chance"))
         lines += [f"  layer {int(l):2d}  k-NN accuracy {a:.3f}  silhouette {s:+.3f}"
                   for l, a, s in zip(r.layers, r.knn_accuracy, r.silhouette)]
     return "\n".join(lines)

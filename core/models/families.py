@@ -112,7 +112,10 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """(b, T, d), (b, T) → (b, d): ``cls`` (position 0), ``mean`` (masked mean) or ``last`` (last real token)."""
+    """(b, T, d), (b, T) → (b, d): ``cls`` (position 0), ``mean`` (masked mean), ``max`` (masked max over
+    tokens, as sentence-transformers' max pooling) or ``last`` (last real token)."""
+    if pooling == "max":
+        return hidden.masked_fill(~attention_mask.bool().unsqueeze(-1), torch.finfo(hidden.dtype).min).amax(1)
     if pooling == "mean":
         m = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
@@ -138,6 +141,7 @@ class _PooledStub(nn.Module):
         super().__init__()
         pooler = getattr(base, "pooler", None)
         self.pooler = pooler if isinstance(pooler, nn.Module) else None
+        self.linear_pooler = isinstance(pooler, nn.Linear)  # ALBERT: a Linear on position 0, then tanh
         act = getattr(base, "pooler_activation", None)
         self.pooler_activation = act if isinstance(act, nn.Module) else None
         self.config = getattr(base, "config", None)
@@ -150,7 +154,7 @@ class _PooledStub(nn.Module):
         h = self.x[:, None, :]  # (b, 1, d)
         pooled = None
         if self.pooler is not None:
-            if isinstance(self.pooler, nn.Linear):  # ALBERT: the pooler is a Linear on position 0, then tanh
+            if self.linear_pooler:
                 pooled = self.pooler(h[:, 0])
                 if self.pooler_activation is not None:
                     pooled = self.pooler_activation(pooled)
@@ -207,18 +211,32 @@ class SequenceHead(nn.Module):
         if not calls:
             return None
         first = calls[0]
+        parent, attr = next((m, n.rsplit(".", 1)[-1]) for name, m in self.named_modules()
+                            for n, c in m.named_children() if c is first)
 
         def rest(a: torch.Tensor) -> torch.Tensor:
+            """(..., h) outputs of the first Linear → logits (..., C), without computing that Linear."""
             flat = a.reshape(-1, a.shape[-1])
-            handle = first.register_forward_hook(lambda mod, i, o: flat.reshape(o.shape).to(o.dtype))
+            setattr(parent, attr, _Given(flat))
             try:
-                return self(torch.zeros((flat.shape[0], probe.shape[-1]), dtype=probe.dtype, device=probe.device)
+                return self(torch.zeros((flat.shape[0], probe.shape[-1]), dtype=flat.dtype, device=flat.device)
                             ).reshape(*a.shape[:-1], -1)
             finally:
-                handle.remove()
+                setattr(parent, attr, first)
         with torch.no_grad():
             got = rest(first(probe))
         return (first, rest) if torch.allclose(got, want, atol=1e-5, rtol=1e-4) else None
+
+
+class _Given(nn.Module):
+    """Replaces a Linear for one call: returns the given output (b, h), shaped as the Linear's input asks."""
+
+    def __init__(self, out: torch.Tensor) -> None:
+        super().__init__()
+        self.out = out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out.reshape(*x.shape[:-1], self.out.shape[-1])
 
 
 # ----------------------------------------------------------------------------- attention heads

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 from core.foundation.errors import ModelError
 from core.models.folder_checks import check_model_folder, check_tokenizer_fits
-from core.models.decoding_heads import HFMaskedLMHead
-from core.models.classifier_heads import HFSequenceHead, MLPHead
+from core.models.classifier_heads import MLPHead
+from core.models.decoding_heads import DecodingHead, LMHead, TiedLMHead, tied_lm_head
+from core.models.families import SequenceHead, causal_position_ids, family_of, pool
 from core.foundation.settings import resolve_device
 from core.models.decoding_heads import load_decoding_head
 
@@ -74,12 +75,14 @@ class LoadedModel:
     head: nn.Module | None
     mlm_head: nn.Module | None
     label_names: tuple[str, ...]
-    pooling: str  # "cls" | "mean"
+    pooling: str  # "cls" | "mean" | "last" | "max" (see core.models.families.pool)
     max_length: int
     model_type: str
     metadata: dict = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     notes: list[str] = field(default_factory=list)
+    family: str = "encoder"
+    causal: bool = False
     _fps: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ facts
@@ -125,6 +128,9 @@ class LoadedModel:
             "parameters": int(n_params),
             "labels": list(self.label_names),
             "pooling": self.pooling,
+            "family": self.family,
+            "attention": "causal" if self.causal else "bidirectional",
+            "decoding_head": self.decoding_head_kind(),
             "max_length": self.max_length,
             "has_classifier": self.has_head,
             "has_mlm_head": self.mlm_head is not None,
@@ -151,11 +157,28 @@ class LoadedModel:
                 if k in ("input_ids", "attention_mask", "token_type_ids")}
 
     def pool(self, last_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(b, T, d), (b, T) → (b, d) by this model's pooling."""
-        if self.pooling == "mean":
-            m = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
-            return (last_hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
-        return last_hidden[:, 0]
+        """(b, T, d), (b, T) → (b, d) by this model's pooling (CLS, mean, last real token or max)."""
+        return pool(last_hidden, attention_mask, self.pooling)
+
+    def decoding_head_kind(self) -> str | None:
+        """What decoded saliency reads hidden states through: the checkpoint's own masked-LM head, a causal LM's
+        head (the logit lens), a head fitted by Backbone Lens, or None."""
+        head = self.mlm_head
+        if head is None:
+            return None
+        if isinstance(head, (LMHead, TiedLMHead)):
+            return "logit lens (the causal LM's head)" if head.predicts_next else "the checkpoint's masked-LM head"
+        if isinstance(head, DecodingHead):
+            return "a head fitted by Backbone Lens on frozen states"
+        return type(head).__name__
+
+    def decode(self, hidden: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+        """Vocabulary logits (..., T, V) of hidden states (..., T, d) of ``layer`` through the decoding head (a
+        decoder's final norm is applied to earlier layers first: the logit lens)."""
+        assert self.mlm_head is not None
+        if isinstance(self.mlm_head, (LMHead, TiedLMHead)):
+            return self.mlm_head(hidden, layer)
+        return self.mlm_head(hidden)
 
     def ensure_eager_attention(self) -> None:
         """Attention weights need the eager implementation; switch to it once and say so."""
@@ -171,9 +194,7 @@ class LoadedModel:
                attentions: bool = False) -> EncoderOutput:
         if attentions:
             self.ensure_eager_attention()
-        kwargs = dict(batch)
-        if self.model_type in ("distilbert",) or "token_type_ids" not in self._forward_args():
-            kwargs.pop("token_type_ids", None)
+        kwargs = self.forward_kwargs(batch)
         out = self.encoder(**kwargs, output_hidden_states=hidden_states, output_attentions=attentions,
                            return_dict=True)
         last = out.last_hidden_state
@@ -182,6 +203,19 @@ class LoadedModel:
         return EncoderOutput(self.pool(last, batch["attention_mask"]), last, batch["attention_mask"],
                              out.hidden_states if hidden_states else None,
                              out.attentions if attentions else None)
+
+    def forward_kwargs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The base model's keyword arguments for a tokenised batch: token types only where the tokenizer makes
+        them (GPT-2 would add them as word embeddings), and, for a decoder, positions counted over the real tokens
+        (so left and right padding give the same states)."""
+        kw = dict(batch)
+        if "token_type_ids" not in self._forward_args() or "token_type_ids" not in getattr(
+                self.tokenizer, "model_input_names", ("token_type_ids",)):
+            kw.pop("token_type_ids", None)
+        if self.causal and "position_ids" not in kw and "position_ids" in self._forward_args() \
+                and "attention_mask" in kw:
+            kw["position_ids"] = causal_position_ids(kw["attention_mask"])
+        return kw
 
     def _forward_args(self) -> set[str]:
         if "args" not in self._fps:
@@ -266,14 +300,32 @@ def _st_max_length(path: Path | None) -> int | None:
 
 
 def _st_pooling(path: Path | None) -> str | None:
+    """The pooling of a sentence-transformers folder (``1_Pooling/config.json``): cls, mean, last token or max."""
     if path is None or not (path / "modules.json").exists():
         return None
     pc = path / "1_Pooling" / "config.json"
     if pc.exists():
         cfg = json.loads(pc.read_text())
-        if cfg.get("pooling_mode_cls_token"):
-            return "cls"
+        for key, mode in (("pooling_mode_cls_token", "cls"), ("pooling_mode_lasttoken", "last"),
+                          ("pooling_mode_max_tokens", "max"), ("pooling_mode_mean_tokens", "mean")):
+            if cfg.get(key):
+                return mode
     return "mean"
+
+
+def _ensure_pad_token(tokenizer: Any, config: Any) -> list[str]:
+    """Decoders often ship without a padding token; batching needs one (the end-of-text token, as is usual), and a
+    decoder classifier reads it to find each text's last token."""
+    notes = []
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token is None:
+            raise ModelError("This decoder's tokenizer has neither a padding nor an end-of-text token, so texts cannot "
+                             "be batched; add a pad token to the tokenizer.")
+        tokenizer.pad_token = tokenizer.eos_token
+        notes.append(f"the tokenizer has no padding token: {tokenizer.eos_token!r} (end of text) pads batches")
+    if getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = tokenizer.pad_token_id
+    return notes
 
 
 def load_model_files(ref: str, path: Path | None, *, device: str | torch.device | None = None,
@@ -337,7 +389,11 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
     head: nn.Module | None = None
     mlm: nn.Module | None = None
     label_names: tuple[str, ...] = ()
-    pooling = "cls"
+    family = family_of(config)
+    pooling = family.pooling_of(config)
+    notes = list(folder_notes)
+    if family.causal:
+        notes += _ensure_pad_token(tokenizer, config)
     if meta:
         encoder = _load(transformers.AutoModel)
         pooling = meta["pooling"]
@@ -347,23 +403,28 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
     elif any(a.endswith("ForSequenceClassification") for a in archs):
         full = _load(transformers.AutoModelForSequenceClassification)
         encoder = full.base_model
-        head = HFSequenceHead(full, model_type)
+        head = SequenceHead(full)
         id2label = getattr(config, "id2label", {}) or {}
         label_names = tuple(str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}")))
                             for i in range(config.num_labels))
+        if family.causal and getattr(config, "tie_word_embeddings", False):
+            mlm = tied_lm_head(encoder)  # the decoder's LM head is its word embeddings: the logit lens needs no more
     elif any(a.endswith("ForMaskedLM") for a in archs):
         full = _load(transformers.AutoModelForMaskedLM)
         encoder = full.base_model
-        mlm = HFMaskedLMHead(full, model_type)
-        pooling = _st_pooling(path) or "cls"
+        mlm = LMHead(full)
+        pooling = _st_pooling(path) or pooling
+    elif any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        full = _load(transformers.AutoModelForCausalLM)
+        encoder = full.base_model
+        mlm = LMHead(full, predicts_next=True)
+        pooling = _st_pooling(path) or pooling
     else:
         encoder = _load(transformers.AutoModel)
-        pooling = _st_pooling(path) or "cls"
+        pooling = _st_pooling(path) or pooling
     if path is not None and (path / MLM_FILE).exists() and mlm is None:
         mlm = load_decoding_head(encoder, path / MLM_FILE)
-    max_pos = int(getattr(config, "max_position_embeddings", 512) or 512)
-    if model_type in ("roberta", "xlm-roberta", "camembert"):
-        max_pos -= 2
+    max_pos = int(getattr(config, "max_position_embeddings", 512) or 512) - family.position_offset
     max_len = min(max_pos, int(getattr(tokenizer, "model_max_length", max_pos) or max_pos))
     st_len = _st_max_length(path)
     if meta.get("max_length"):
@@ -373,7 +434,7 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
     check_tokenizer_fits(tokenizer, encoder, src)
     lm = LoadedModel(ref=ref, path=path, tokenizer=tokenizer, encoder=encoder, head=head, mlm_head=mlm,
                      label_names=label_names, pooling=pooling, max_length=max_len, model_type=model_type,
-                     metadata=meta, device=dev, notes=list(folder_notes))
+                     metadata=meta, device=dev, notes=notes, family=family.name, causal=family.causal)
     for m in (encoder, head, mlm):
         if m is not None:
             m.to(dev).eval()

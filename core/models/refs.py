@@ -156,5 +156,54 @@ def load_model(ref: str, *, device: str | torch.device | None = None, trust_remo
                             attn_implementation=attn_implementation)
 
 
-__all__ = ["ENTRY_POINTS", "SCHEMES", "Scheme", "is_multitask", "load_model", "load_multitask", "read_metadata",
+def load_lm_head(ref: str, model: LoadedModel, *, trust_remote_code: bool = False) -> torch.nn.Module:
+    """The masked-LM head (or, for a decoder, the LM head) of the checkpoint ``ref`` — e.g. the public base model a
+    classifier was fine-tuned from — as the decoding head of ``model``, after checking that it fits: the same hidden
+    size, and a vocabulary that covers ``model``'s tokenizer (the same tokens, when ``ref`` has a tokenizer)."""
+    import transformers
+
+    from core.models.decoding_heads import LMHead
+    from core.models.families import family_of
+
+    base_ref, path = resolve(ref)
+    src = str(path) if path is not None else base_ref
+    try:
+        config = transformers.AutoConfig.from_pretrained(src, trust_remote_code=trust_remote_code,
+                                                         local_files_only=path is None)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"Could not read the config of the decoding-head checkpoint {ref}: "
+                         f"{(str(e).splitlines() or [''])[0]}") from None
+    archs = " ".join(getattr(config, "architectures", None) or [])
+    causal = family_of(config).causal or "CausalLM" in archs or "LMHead" in archs
+    auto = transformers.AutoModelForCausalLM if causal else transformers.AutoModelForMaskedLM
+    try:
+        full = auto.from_pretrained(src, trust_remote_code=trust_remote_code, local_files_only=path is None)
+    except Exception as e:  # noqa: BLE001 - any failure of a foreign checkpoint is one sentence
+        raise ModelError(f"{ref} has no {'causal' if causal else 'masked'}-LM head to decode with "
+                         f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]}).") from None
+    head = LMHead(full, predicts_next=causal)
+    if head.hidden_size != model.hidden_size:
+        raise ModelError(f"The decoding head of {ref} reads {head.hidden_size}-dimensional states, but {model.ref} "
+                         f"has {model.hidden_size}: it is not the base of this model.")
+    n_tok = len(model.tokenizer)
+    if head.vocab_size < n_tok:
+        raise ModelError(f"The decoding head of {ref} has {head.vocab_size:,} tokens, fewer than the {n_tok:,} of "
+                         f"{model.ref}'s tokenizer: it is not the base of this model.")
+    try:
+        base_vocab = transformers.AutoTokenizer.from_pretrained(src, local_files_only=path is None).get_vocab()
+    except (OSError, ValueError):
+        base_vocab = None
+    if base_vocab is not None and base_vocab != model.tokenizer.get_vocab():
+        raise ModelError(f"{ref} and {model.ref} use different vocabularies, so its decoding head would read "
+                         "other tokens than the model's; give the checkpoint the model was fine-tuned from.")
+    return head.to(model.device).eval()
+
+
+def attach_lm_head(model: LoadedModel, ref: str, *, trust_remote_code: bool = False) -> None:
+    """Make the decoding head of checkpoint ``ref`` (see :func:`load_lm_head`) the decoding head of ``model``."""
+    model.set_mlm_head(load_lm_head(ref, model, trust_remote_code=trust_remote_code))
+    model.notes.append(f"decoding head: the {'LM' if model.mlm_head.predicts_next else 'masked-LM'} head of {ref}")
+
+
+__all__ = ["ENTRY_POINTS", "attach_lm_head", "load_lm_head", "SCHEMES", "Scheme", "is_multitask", "load_model", "load_multitask", "read_metadata",
            "register_scheme", "resolve", "scheme_of", "split_task_ref"]

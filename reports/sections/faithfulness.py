@@ -27,7 +27,7 @@ REPLACEMENT_WHY = {
             "closest to removing a word without creating an input the model never saw (the default).",
     "pad": "Hidden tokens become the padding token: positions are kept, but the encoder sees an embedding it never "
            "met inside a text, so part of the drop may come from the odd input rather than the missing word "
-           "(mask is the default for this reason).",
+           "(mask is the default for this reason; a tokenizer without a mask token, as a decoder's, gets pad).",
     "delete": "Hidden tokens are deleted: the text gets shorter and the following tokens move to other positions, "
               "so part of the change may come from the shift rather than the missing words (mask, which keeps "
               "positions, is the default).",

@@ -90,7 +90,7 @@ def _model_numbers(s: "LayerSeparability") -> dict[str, Any]:
     L = len(acc) - 1
     best = int(acc.argmax())
     return {"model": s.model_ref, "n": s.n, "k": s.k, "chance": float(s.chance), "num_layers": L,
-            "labels": list(s.label_names), "separation_layer": int(s.separation_layer()),
+            "labels": list(s.label_names), "separation_layer": s.separation_layer(),
             "knn_accuracy_first": float(acc[0]), "knn_accuracy_last": float(acc[L]),
             "knn_accuracy_best": float(acc[best]), "best_layer": best,
             "silhouette_first": float(sil[0]), "silhouette_last": float(sil[L]),
@@ -165,8 +165,9 @@ def _finetune_pair(fa: dict | None, fb: dict | None) -> bool:
 
 
 def _headline(d: dict[str, Any]) -> str:
-    parts = [f"{r['model']} by layer {r['separation_layer']} of {r['num_layers']} (k-NN accuracy "
-             f"{r['knn_accuracy_last']:.1%} at the last layer)" for r in d["results"]]
+    parts = [f"{r['model']} " + (f"by layer {r['separation_layer']} of {r['num_layers']}"
+                                 if r["separation_layer"] is not None else "at no layer above chance")
+             + f" (k-NN accuracy {r['knn_accuracy_last']:.1%} at the last layer)" for r in d["results"]]
     return (f"On {d['n']:,} texts the true labels become separable in " + "; in ".join(parts)
             + f"; chance is {d['chance']:.1%}.")
 
@@ -177,8 +178,9 @@ def _findings(d: dict[str, Any]) -> list[str]:
     for r in d["results"]:
         lift = r["knn_accuracy_last"] - r["chance"]
         s = (f"In {r['model']}, a {r['k']}-NN vote names the true label of {r['knn_accuracy_first']:.1%} of the texts "
-             f"at the embedding layer and {r['knn_accuracy_last']:.1%} at the last layer ({r['num_layers']}); the "
-             f"curve reaches 90% of its rise by layer {r['separation_layer']}")
+             f"at the embedding layer and {r['knn_accuracy_last']:.1%} at the last layer ({r['num_layers']}); "
+             + (f"the curve reaches 90% of its rise by layer {r['separation_layer']}"
+                if r["separation_layer"] is not None else "no layer's vote beats chance"))
         if r["best_layer"] != r["num_layers"]:
             s += (f", and peaks before the end, at layer {r['best_layer']} ({r['knn_accuracy_best']:.1%}): the last "
                   "layers trade some label structure for something else")
@@ -200,8 +202,10 @@ def _findings(d: dict[str, Any]) -> list[str]:
         facts = {f["ref"]: f for f in d.get("models") or []}
         lead = "Fine-tuning" if _finetune_pair(facts.get(a["model"]), facts.get(b["model"])) else "The difference"
         diff = b["knn_accuracy_last"] - a["knn_accuracy_last"]
-        dl = b["separation_layer"] - a["separation_layer"]
-        when = (f"at the same layer as {a['model']}" if dl == 0 else f"{abs(dl)} layer{'s' if abs(dl) > 1 else ''} "
+        dl = (None if None in (a["separation_layer"], b["separation_layer"])
+              else b["separation_layer"] - a["separation_layer"])
+        when = ("(one of the two never rises above chance, so the layers are not compared)" if dl is None
+                else f"at the same layer as {a['model']}" if dl == 0 else f"{abs(dl)} layer{'s' if abs(dl) > 1 else ''} "
                 f"{'earlier' if dl < 0 else 'later'} than {a['model']}")
         out.append(f"{lead}: {b['model']} separates the classes {when} and ends {abs(diff) * 100:.1f} percentage "
                    f"points {'higher' if diff >= 0 else 'lower'} at the last layer "

@@ -139,8 +139,9 @@ def test_bad_input(wired):
     with pytest.raises(HeadError, match="shape"):
         with head_mask(wired, torch.ones(3, 2)):
             pass
-    odd = _wired_model()
-    odd.model_type = "gpt2"
+    odd = _wired_model()  # every family is supported now (issue 15): a model without transformer layers is not
+    odd.encoder = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    odd.encoder.config = wired.encoder.config
     with pytest.raises(HeadError, match="not supported"):
         head_shape(odd)
 

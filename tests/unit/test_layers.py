@@ -41,6 +41,21 @@ def test_separation_shows_up_exactly_at_the_planted_layer():
     assert j["separation_layer"] == 3 and [r["layer"] for r in j["layers"]] == list(range(6))
 
 
+def test_no_separation_layer_when_no_layer_beats_chance():
+    """Pure noise with unbalanced labels: the vote never beats the majority share, so no layer is named (before, an
+    IndexError) and the JSON, the CLI line and the report's headline say so."""
+    from core.analyses.transformer.layers import LayerSeparability
+    from reports.sections.layers import _headline, _model_numbers
+
+    s = LayerSeparability("m", 20, 5, np.array([0.55, 0.6, 0.5]), np.zeros(3), 0.6, ("a", "b"), 0.0)
+    assert s.separation_layer() is None and s.to_json()["separation_layer"] is None
+    nums = _model_numbers(s)
+    assert nums["separation_layer"] is None
+    assert "at no layer above chance" in _headline({"n": 20, "chance": 0.6, "results": [nums]})
+    s2 = LayerSeparability("m", 20, 5, np.array([0.55, 0.7, 0.65]), np.zeros(3), 0.6, ("a", "b"), 0.0)
+    assert s2.separation_layer() == 1
+
+
 def test_knn_vote_by_hand():
     # angles 0°, 2.9°, 90°, 87.1°, 12.5°: each point's nearest (cosine) is its pair partner, except point 4
     X = np.array([[1.0, 0.0], [1.0, 0.05], [0.0, 1.0], [0.05, 1.0], [0.9, 0.2]])

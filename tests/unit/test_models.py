@@ -48,7 +48,7 @@ def test_fingerprint_changes_with_weights(tiny_model_dir):
     b = load_model(str(tiny_model_dir("bert")), device="cpu")
     assert a.fingerprint == b.fingerprint
     with torch.no_grad():
-        b.head.parts["classifier"].weight.add_(1.0)
+        b.head.model.classifier.weight.add_(1.0)
     b.forget_fingerprints()
     assert a.fingerprint != b.fingerprint and a.encoder_fingerprint == b.encoder_fingerprint
 

@@ -21,7 +21,8 @@ def show_separability(res: LayersResult, k: int) -> None:
         box = col.container(border=True)
         box.markdown(f"**{s.model_ref}**")
         a, b = box.columns(2)
-        a.metric("Classes separate at", f"layer {s.separation_layer()}",
+        sep = s.separation_layer()
+        a.metric("Classes separate at", "no layer" if sep is None else f"layer {sep}",
                  help="The first layer whose k-NN accuracy gains 90% of the rise from chance to the best "
                       f"layer (layer {int(s.knn_accuracy.argmax())}, {s.knn_accuracy.max():.1%}).")
         b.metric(f"k-NN accuracy, layer {L}", f"{s.knn_accuracy[L]:.1%}",

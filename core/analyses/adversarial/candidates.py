@@ -120,23 +120,31 @@ def word_candidates_unmasked(mlm_model: "LoadedModel", text: str, pair: str | No
     seq_ids = enc.sequence_ids(0)
     batch = {k: v.to(mlm_model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     with torch.inference_mode():
-        logits = mlm_model.mlm_head(mlm_model.encode(batch).last_hidden)[0].float()
+        logits = mlm_model.decode(mlm_model.encode(batch).last_hidden)[0].float()
         logits[:, torch.from_numpy(~vocab_ok[:logits.shape[1]]).to(logits.device)] = -float("inf")
+    # a causal LM reads position t - 1 to guess token t: its substitutes for a word are what the prefix predicts
+    shift = 1 if getattr(mlm_model.mlm_head, "predicts_next", False) else 0
     out: dict[int, list[str]] = {}
     for wi, w in enumerate(words):
-        pos = [t for t, (sid, (a, b)) in enumerate(zip(seq_ids, offsets)) if sid == w.segment and a == w.start and b > a]
-        if not pos:
-            continue  # truncated away
-        out[wi] = _decoded(tok, torch.topk(logits[pos[0]], top_k + 1).indices.tolist(), w.original, top_k)
+        pos = [t for t, (sid, (a, b)) in enumerate(zip(seq_ids, offsets))
+               if sid == w.segment and b > a and (a == w.start or (a == w.start - 1 and (
+                   pair if w.segment == 1 and pair is not None else text)[a:a + 1].isspace()))]
+        if not pos or pos[0] - shift < 0:
+            continue  # truncated away, or a decoder's first token (nothing before it predicts it)
+        out[wi] = _decoded(tok, torch.topk(logits[pos[0] - shift], top_k + 1).indices.tolist(), w.original, top_k)
     return out
 
 
 def word_candidates_masked(mlm_model: "LoadedModel", text: str, pair: str | None, w: Word, top_k: int,
                            vocab_ok: np.ndarray) -> list[str]:
-    """Replace the word by one mask token and read the masked position."""
+    """Replace the word by one mask token and read the masked position. A causal LM never sees a word when it
+    predicts it (position t − 1 reads only the prefix), so for a decoder's head this is the prefix's prediction in
+    the current text, with no mask token needed."""
     import torch
 
     tok = mlm_model.tokenizer
+    if getattr(mlm_model.mlm_head, "predicts_next", False):
+        return word_candidates_unmasked(mlm_model, text, pair, [w], top_k, vocab_ok).get(0, [])
     if tok.mask_token is None:
         raise AttackError(f"The tokenizer of {mlm_model.ref} has no mask token; use unmasked candidates.")
     segs = replace_word([text, pair], w, tok.mask_token)
@@ -145,7 +153,7 @@ def word_candidates_masked(mlm_model: "LoadedModel", text: str, pair: str | None
     if len(where) == 0:
         return []
     with torch.inference_mode():
-        logits = mlm_model.mlm_head(mlm_model.encode(enc).last_hidden)[0, int(where[0])].float()
+        logits = mlm_model.decode(mlm_model.encode(enc).last_hidden)[0, int(where[0])].float()
         logits[torch.from_numpy(~vocab_ok[:logits.shape[0]]).to(logits.device)] = -float("inf")
     return _decoded(tok, torch.topk(logits, top_k + 1).indices.tolist(), w.original, top_k)
 

@@ -141,27 +141,28 @@ class _SplitHead:
     rest: Callable[[torch.Tensor], torch.Tensor]  # (..., h) → logits (..., C)
 
 
-def split_head(head: nn.Module) -> _SplitHead:
-    """Split ``head`` into its first affine map and the rest, when its structure is known.
+def split_head(head: nn.Module, probe: torch.Tensor | None = None) -> _SplitHead:
+    """Split ``head`` into its first affine map and the rest, when the pooled vector enters it through one Linear.
 
-    Supported: :class:`core.models.classifier_heads.MLPHead` and HF heads of BERT, RoBERTa-family and DistilBERT.
-    Otherwise the whole head is applied to interpolated embeddings (same result, O(d·h) per point).
+    :class:`core.models.classifier_heads.MLPHead` is split by construction; any other head that offers
+    ``first_affine`` (every HF classifier, :class:`core.models.families.SequenceHead`) is split when that holds,
+    checked on ``probe`` (n, d; default: 8 seeded random vectors) against the whole head. Otherwise the whole head is applied to interpolated
+    embeddings (same result, O(d·h) per point).
     """
-    from core.models.classifier_heads import HFSequenceHead, MLPHead
+    from core.models.classifier_heads import MLPHead
 
     if isinstance(head, MLPHead):
         return _SplitHead(head.dense.weight, head.dense.bias, lambda a: head.out(torch.tanh(a)))
-    if isinstance(head, HFSequenceHead):
-        p, t = head.parts, head.model_type
-        if t == "bert" and isinstance(getattr(p["pooler"], "activation", None), nn.Tanh):
-            dense = p["pooler"].dense
-            return _SplitHead(dense.weight, dense.bias, lambda a: p["classifier"](torch.tanh(a)))
-        if t in ("roberta", "xlm-roberta", "camembert") and hasattr(p["classifier"], "out_proj"):
-            cl = p["classifier"]
-            return _SplitHead(cl.dense.weight, cl.dense.bias, lambda a: cl.out_proj(torch.tanh(a)))
-        if t == "distilbert":
-            pre = p["pre_classifier"]
-            return _SplitHead(pre.weight, pre.bias, lambda a: p["classifier"](torch.relu(a)))
+    if probe is None and hasattr(head, "first_affine"):
+        width = head_input_width(head)
+        if width is not None:
+            dev = next(head.parameters()).device
+            probe = torch.randn(8, width, generator=torch.Generator().manual_seed(0)).to(dev)
+    if probe is not None and hasattr(head, "first_affine"):
+        found = head.first_affine(probe)
+        if found is not None:
+            lin, rest = found
+            return _SplitHead(lin.weight, lin.bias, rest)
     return _SplitHead(None, None, head)
 
 
@@ -186,8 +187,13 @@ def discriminative_distances(X: torch.Tensor, head: nn.Module, rows: np.ndarray,
     if n_interp < 0:
         raise ProjectionError(f"n_interp must be 0 or more, got {n_interp}.")
     head.eval()
-    split = split_head(head)
-    A = X if split.weight is None else torch.addmm(split.bias, X, split.weight.T)  # (n, h)
+    split = split_head(head, X[:16])
+    if split.weight is None:
+        A = X
+    elif split.bias is None:  # decoder score heads have no bias
+        A = X @ split.weight.T  # (n, h)
+    else:
+        A = torch.addmm(split.bias, X, split.weight.T)  # (n, h)
     h = A.shape[1]
     # end points once per point; only the n_interp interior points are evaluated per pair
     lp_end = torch.cat([_log_probs(split.rest(A[s:s + 8192])) for s in range(0, A.shape[0], 8192)])
@@ -408,7 +414,7 @@ def compute_distance_graph(X: np.ndarray, head: nn.Module, *, predictions: np.nd
     disc_scale = float(sd.max()) if len(sd) else 1.0
     params = {"n_neighbors": n_neighbors, "k_own": k_own_, "k_other": k_other,
               "proxy_lams": list(proxy_lams), "scale_sample": m, "seed": seed, **extra, "device": str(dev),
-              "linear_first_layer": split_head(head).weight is not None}
+              "linear_first_layer": split_head(head, Xt[:16]).weight is not None}
     return DistanceGraph(n=n, rows=rows, cols=cols, d_unsup=d_unsup, d_disc=d_disc,
                          unsup_scale=unsup_scale if unsup_scale > 0 else 1.0,
                          disc_scale=disc_scale if disc_scale > 0 else 1.0, exact=exact, metric=metric,

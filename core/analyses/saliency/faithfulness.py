@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import numpy as np
 
 from core.analyses.saliency.forward import probs_of_sequences
-from core.analyses.saliency.inputs import perturb_ids, prepare_inputs, replacement_ids
+from core.analyses.saliency.inputs import effective_replacement, perturb_ids, prepare_inputs, replacement_ids
 from core.analyses.saliency.registry import get_method
 from core.analyses.saliency.result import SaliencyError, SaliencyResult
 from core.analyses.saliency_params import GRADCAM, FaithfulnessParams, split_assignments
@@ -369,6 +369,7 @@ def play_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | No
 
     model.require_head()
     resolved = _resolve(model, methods)
+    replacement = effective_replacement(model, replacement)
     replacement_ids(model, replacement)
     if labels is not None and len(labels) != len(texts):
         raise SaliencyError(f"{len(texts)} texts but {len(labels)} labels.")

@@ -10,13 +10,6 @@ from core.models.loading import LoadedModel
 from core.analyses.saliency.result import SaliencyError
 
 
-def encoder_kwargs(model: LoadedModel, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    kw = dict(batch)
-    if model.model_type == "distilbert" or "token_type_ids" not in model._forward_args():
-        kw.pop("token_type_ids", None)
-    return kw
-
-
 def logits_of(model: LoadedModel, batch: dict[str, torch.Tensor], *, hidden_states: bool = False,
               attentions: bool = False) -> tuple[torch.Tensor, Any]:
     """Classifier logits (b, C) for a batch given as ids or ``inputs_embeds``, and the encoder output."""
@@ -58,7 +51,7 @@ def probs_of_sequences(model: LoadedModel, seqs: Sequence[tuple[np.ndarray, np.n
 
 def _position_padding_idx(model: LoadedModel) -> int | None:
     """The padding index of RoBERTa-family position embeddings (positions count from it), else None."""
-    if model.model_type not in ("roberta", "xlm-roberta", "camembert"):
+    if model.family != "roberta":
         return None
     emb = getattr(model.encoder, "embeddings", None)
     return getattr(emb, "padding_idx", None)

@@ -45,24 +45,27 @@ def layer_alphas(model: LoadedModel, inp: Inputs, targets: np.ndarray | Callable
     return [h.detach() for h in hs], [(g * h).detach() for g, h in zip(grads, hs)], probs, tg
 
 
-def decode_positions(model: LoadedModel, h: torch.Tensor, inp: Inputs, *, rows_per_pass: int = 8) -> torch.Tensor:
-    """D̂ as (b, n, T): P̂[b, j, ids[b, t]] = probability that position j decodes to input token t."""
+def decode_positions(model: LoadedModel, h: torch.Tensor, inp: Inputs, *, layer: int | None = None,
+                     rows_per_pass: int = 8) -> torch.Tensor:
+    """D̂ as (b, n, T): P̂[b, j, ids[b, t]] = probability that position j decodes to input token t, reading the
+    hidden states ``h`` of ``layer`` through the model's decoding head (a decoder's: the logit lens)."""
     assert model.mlm_head is not None
     b, T, _ = h.shape
     out = torch.empty((b, T, T), dtype=torch.float32, device=h.device)
     with torch.inference_mode():
         for s in range(0, b, rows_per_pass):
             hh = h[s:s + rows_per_pass]
-            logp = torch.log_softmax(model.mlm_head(hh).float(), dim=-1)  # (r, n, V)
+            logp = torch.log_softmax(model.decode(hh, layer).float(), dim=-1)  # (r, n, V)
             ids = inp.input_ids[s:s + rows_per_pass]
             out[s:s + rows_per_pass] = logp.gather(2, ids[:, None, :].expand(-1, T, -1)).exp()
     return out
 
 
-def decoded_scores(model: LoadedModel, inp: Inputs, h: torch.Tensor, alpha: torch.Tensor) -> np.ndarray:
+def decoded_scores(model: LoadedModel, inp: Inputs, h: torch.Tensor, alpha: torch.Tensor, *,
+                   layer: int | None = None) -> np.ndarray:
     """s = ReLU(D̂ a) (b, T): each position's evidence a_j moved onto the input tokens it decodes to."""
     a = alpha.float().sum(-1) * inp.attention_mask.float()  # (b, n): padding carries nothing
-    D = decode_positions(model, h, inp)  # (b, n, T)
+    D = decode_positions(model, h, inp, layer=layer)  # (b, n, T)
     return torch.relu(torch.einsum("bnt,bn->bt", D, a)).cpu().numpy()
 
 
@@ -76,7 +79,7 @@ def gradcam_all_layers(model: LoadedModel, inp: Inputs, targets: np.ndarray | Ca
     """({layer: (b, T) scores}, probs (b, C), targets (b,)) for every layer in ``layers``: one forward and
     one backward pass."""
     hs, alphas, probs, tg = layer_alphas(model, inp, targets, layers)
-    return ({li: (decoded_scores(model, inp, h, a) if decoded else plain_scores(inp, a))
+    return ({li: (decoded_scores(model, inp, h, a, layer=li) if decoded else plain_scores(inp, a))
              for li, h, a in zip(layers, hs, alphas)}, probs, tg)
 
 

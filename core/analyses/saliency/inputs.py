@@ -126,6 +126,14 @@ def perturb_ids(ids: np.ndarray, types: np.ndarray, hide: np.ndarray, replacemen
     return new, types
 
 
+def effective_replacement(model: LoadedModel, replacement: str) -> str:
+    """The replacement actually used: ``mask`` becomes ``pad`` for a tokenizer without a mask token (decoders,
+    whose padding token is then their end-of-text token); results record this value, not the one asked for."""
+    if replacement == "mask" and model.tokenizer.mask_token_id is None:
+        return "pad"
+    return replacement
+
+
 def replacement_ids(model: LoadedModel, replacement: str) -> tuple[int, int]:
     """(mask id, pad id) of the tokenizer; a missing mask token is an error when it is asked for."""
     tok = model.tokenizer

@@ -22,7 +22,7 @@ from core.foundation.progress import Progress
 from core.foundation.registry import Registry
 from core.models.loading import LoadedModel
 from core.analyses.saliency.forward import check_layer, default_layer, resolve_targets
-from core.analyses.saliency.inputs import Inputs, _check_texts
+from core.analyses.saliency.inputs import Inputs, _check_texts, effective_replacement
 from core.analyses.saliency.result import SaliencyError, SaliencyResult
 from core.analyses.saliency.runner import run_batched
 
@@ -69,6 +69,8 @@ class SaliencyMethod:
                 if e.out_of_range:
                     raise SaliencyError(f"{where} must be {p.range_text()}, got {e.value:g}.") from None
                 raise SaliencyError(f"{where} {e}.") from None
+            if p.name == "replacement" and model is not None:
+                out[p.name] = effective_replacement(model, out[p.name])
             if p.name == "layer" and model is not None and out[p.name] is not None:
                 out[p.name] = check_layer(model, out[p.name])
         return out
@@ -105,9 +107,11 @@ def require_mlm_head(model: LoadedModel, method: str = "decoded_gradcam") -> Non
 
     if attach_fitted_mlm_head(model):
         return
+    head, base = (("an LM head", "causal-LM") if model.causal else ("a masked-LM head", "masked-LM"))
     raise SaliencyError(
-        f"{method} decodes hidden states through a masked-LM head, and model {model.ref} has none. Fit one "
-        f"(about a minute on a CPU, the routine the demo uses) with `python -m core mlm-head --model {model.ref} "
+        f"{method} decodes hidden states through {head}, and model {model.ref} has none. Give the {base} "
+        f"checkpoint it was fine-tuned from as its decoding head (`--mlm REF`; `mlm:` in a report section), fit "
+        f"one (about a minute on a CPU, the routine the demo uses) with `python -m core mlm-head --model {model.ref} "
         "--dataset bundled:bbc`, or use layer_gradcam (no decoding).")
 
 

@@ -3,8 +3,9 @@
 Heads are switched off or scaled by a *head mask* ξ (L, H): head h of layer l contributes ξ_{l,h} · A_h V_h to
 its layer's attention output. Scaling the attention probabilities A_h by ξ is the same as scaling the head's
 context vector, so the mask is applied by a forward pre-hook on each layer's attention output projection
-(which receives the heads' context vectors side by side) — for any BERT-family encoder, without changing the
-model's code.
+(which receives the heads' context vectors side by side) — for every family (encoders and decoders; ALBERT's
+shared layer; with grouped-query attention the heads are the query heads: masking one zeroes its context vector,
+while the key/value head it shares with other query heads stays), without changing the model's code.
 
 * **Attention attribution** (Hao et al., AAAI 2021): ``Attr(A_h) = A_h ⊙ ∫₀¹ ∂F(αA)/∂A dα`` with all heads of the
   layer scaled together and F the logit of the explained class; summed over the matrix entries it equals
@@ -44,22 +45,20 @@ class HeadError(BackboneLensError):
 
 
 def _attention_outputs(model: "LoadedModel") -> list[torch.nn.Module]:
-    """Each layer's attention output projection (input: the heads' context vectors side by side)."""
-    enc = model.encoder
-    mt = model.model_type
+    """Each layer's attention output projection (input: the heads' context vectors side by side), for any family
+    (:func:`core.models.families.attention_outputs`; ALBERT's shared layer is the same module at every depth)."""
+    from core.foundation.errors import ModelError
+    from core.models.families import attention_outputs
+
     try:
-        if mt == "distilbert":
-            return [layer.attention.out_lin for layer in enc.transformer.layer]
-        if mt in ("bert", "roberta", "xlm-roberta", "camembert", "electra", "deberta", "deberta-v2"):
-            return [layer.attention.output.dense for layer in enc.encoder.layer]
-    except AttributeError:
-        pass
-    raise HeadError(f"Head masking is not supported for model type '{mt}' yet (supported: BERT, RoBERTa, "
-                    "XLM-R, CamemBERT, ELECTRA, DeBERTa, DistilBERT).")
+        return attention_outputs(model.encoder, model.num_layers)
+    except ModelError as e:
+        raise HeadError(f"Head masking is not supported for {model.ref} ({model.model_type}): {e}") from None
 
 
 def head_shape(model: "LoadedModel") -> tuple[int, int]:
-    """(layers, heads per layer) of a model whose heads can be masked (else :class:`HeadError`)."""
+    """(layers, heads per layer) of a model whose heads can be masked (else :class:`HeadError`). With grouped-query
+    attention the heads are the query heads."""
     from core.analyses.transformer.attention_maps import attention_shape
 
     return len(_attention_outputs(model)), attention_shape(model)[1]
@@ -67,24 +66,37 @@ def head_shape(model: "LoadedModel") -> tuple[int, int]:
 
 @contextmanager
 def head_mask(model: "LoadedModel", mask: torch.Tensor) -> Iterator[None]:
-    """Apply ``mask`` — (L, H) for all texts or (b, L, H) per text — to the heads' outputs while the block runs."""
+    """Apply ``mask`` — (L, H) for all texts or (b, L, H) per text — to the heads' outputs while the block runs.
+
+    A module used at several depths (ALBERT's shared layer) gets one hook that counts its calls within a forward
+    pass, so call k applies the mask of the k-th depth it serves.
+    """
     outs = _attention_outputs(model)
     L, H = len(outs), head_shape(model)[1]
     if mask.shape[-2:] != (L, H):
         raise HeadError(f"A head mask for this model has shape (…, {L}, {H}), got {tuple(mask.shape)}.")
+    depths: dict[int, list[int]] = {}
+    modules: dict[int, torch.nn.Module] = {}
+    for layer, mod in enumerate(outs):
+        depths.setdefault(id(mod), []).append(layer)
+        modules[id(mod)] = mod
     handles = []
 
-    def make(layer: int):
+    def make(layers: list[int]):
+        calls = [0]
+
         def pre(_m: Any, args: tuple) -> tuple:
+            layer = layers[calls[0] % len(layers)]
+            calls[0] += 1
             x = args[0]  # (b, T, H·dh)
             b, T, D = x.shape
             m = mask[layer] if mask.dim() == 2 else mask[:, layer]
             m = m.to(x.dtype).reshape(-1 if mask.dim() == 3 else 1, 1, H, 1)
-            return ((x.view(b, T, H, D // H) * m).view(b, T, D), *args[1:])
+            return ((x.reshape(b, T, H, D // H) * m).reshape(b, T, D), *args[1:])
         return pre
 
-    for layer, mod in enumerate(outs):
-        handles.append(mod.register_forward_pre_hook(make(layer)))
+    for key, layers in depths.items():
+        handles.append(modules[key].register_forward_pre_hook(make(layers)))
     try:
         yield
     finally:

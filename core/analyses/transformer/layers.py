@@ -129,9 +129,12 @@ class LayerSeparability:
     def layers(self) -> np.ndarray:
         return np.arange(len(self.knn_accuracy))
 
-    def separation_layer(self, share: float = 0.9) -> int:
-        """The first layer whose k-NN accuracy gains ``share`` of the whole rise from chance to the best layer."""
+    def separation_layer(self, share: float = 0.9) -> int | None:
+        """The first layer whose k-NN accuracy gains ``share`` of the whole rise from chance to the best layer;
+        None when no layer's vote beats chance (there is no rise: the classes never separate)."""
         best = float(self.knn_accuracy.max())
+        if best <= self.chance + 1e-12:
+            return None
         target = self.chance + share * (best - self.chance)
         return int(np.flatnonzero(self.knn_accuracy >= target - 1e-12)[0])
 
