@@ -64,8 +64,8 @@ last = st.session_state.get("bl.train.last")
 if last:
     views.result_panel(last)
     ref = last["models"][-1]["folder"]
-    st.success(f"`{last['models'][-1]['ref']}` is now the selected model: every page opens it (the Workspace "
-               f"dataset is its {'test' if last['data'].get('test') else 'training'} file, held-out texts first).",
+    st.success(f"`{last['models'][-1]['ref']}` is now the selected model: every page opens it, on its "
+               + ("test file." if last["data"].get("test") else "training file's held-out test part."),
                icon=":material/check_circle:")
     views.splits_table(ref)
     draft = report_draft.draft()

@@ -3,11 +3,6 @@ spec's model names (not paths) in the comparison section's sentences, headers, c
 training record in the overview, and both texts of a pair dataset in a projection file."""
 from __future__ import annotations
 
-import csv
-import json
-from pathlib import Path
-
-import numpy as np
 import pytest
 
 from reports.spec import load_spec
