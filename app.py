@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/adversarial.py", title="Adversarial", icon=":material/bug_report:"),
     st.Page("pages/multitask.py", title="Multi-task", icon=":material/hub:"),
+    st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
 ]
 

@@ -40,15 +40,29 @@ class ReportContext:
             self.progress(step, frac, msg)
 
     # ------------------------------------------------------------------ inputs
+    def open_model(self, ref: str, local: str | None = None):
+        """Load model ``ref`` (from ``local``, its path as the build reads it, when given) as every section sees it:
+        with the decoding head fitted earlier for its encoder, if any, attached *now* — a section that attached
+        it later would change the model's fingerprint between the overview and the provenance."""
+        from core.models.refs import load_model
+        from core.models.storage import attach_fitted_mlm_head
+
+        self.say("load", 0.0, f"loading model {ref}")
+        m = load_model(local or ref)
+        attach_fitted_mlm_head(m)
+        return m
+
     @property
     def model(self):
         """The :class:`core.models.loading.LoadedModel` of ``spec.model``."""
-        def load():
-            from core.models.refs import load_model
+        return self._once("load_model", lambda: self.open_model(self.spec.model))
 
-            self.say("load", 0.0, f"loading model {self.spec.model}")
-            return load_model(self.spec.model)
-        return self._once("load_model", load)
+    def model_name(self, ref: str | None = None) -> str:
+        """What the report calls a model: its name in the spec's ``models`` (``ref`` may be that name or its
+        reference), else a short form of the reference (a folder's last one or two parts; schemes and hub ids
+        as written). None: the report's own model."""
+        return display_name(self.spec.model if ref is None else ref, self.spec.models,
+                            self.spec.model_name if ref is None else None)
 
     @property
     def full_dataset(self):
@@ -92,12 +106,22 @@ class ReportContext:
 
             m = self.model
             d = dict(m.describe())
+            d["name"] = self.model_name()
             meta = m.metadata or {}
             d["training"] = {k: meta[k] for k in ("base_model", "dataset", "data_fingerprint", "n_train",
-                                                  "n_validation", "demo_profile") if k in meta}
+                                                  "n_validation", "demo_profile", "validation_file", "test_file",
+                                                  "init_head", "data_notes") if k in meta}
+            parts = (meta.get("split") or {}).get("parts")
+            if isinstance(parts, dict):
+                d["training"]["splits"] = {s: p.get("description") for s, p in parts.items() if isinstance(p, dict)}
             if isinstance(meta.get("training"), dict):
                 d["training"]["params"] = {k: v for k, v in meta["training"].items()
                                            if isinstance(v, (int, float, str, bool)) or v is None}
+                threads, budget = meta["training"].get("threads"), meta["training"].get("budget")
+                if isinstance(threads, dict):
+                    d["training"]["threads"] = threads.get("line")
+                if isinstance(budget, dict):
+                    d["training"]["budget"] = budget
             d["heldout"] = meta.get("heldout")
             d["trained_on_dataset"] = trained_on(m, self.full_dataset)
             return d
@@ -126,3 +150,25 @@ class ReportContext:
                 pass
             return out
         return self._once("dataset_facts", facts)
+
+
+def display_name(ref: str, names: dict[str, str], own: str | None = None) -> str:
+    """``ref`` (a model reference or a name of ``names``, the spec's name → reference) as reports print it: ``own``
+    or its name in ``names``, else the reference shortened (``/home/me/models/tweets/finetuned`` →
+    ``tweets/finetuned``; ``demo:…``, ``user:…`` and hub ids unchanged)."""
+    from pathlib import PurePath
+
+    if own:
+        return own
+    if ref in names:
+        return ref
+    for name, r in names.items():
+        if r == ref and name != "model":
+            return name
+    if ":" in ref.split("/")[0] or not (ref.startswith((".", "/", "~")) or "\\" in ref or PurePath(ref).is_absolute()):
+        return ref
+    parts = PurePath(ref).parts
+    tail = [p for p in parts if p not in ("/", "\\")][-2:]
+    if len(tail) == 2 and tail[1] not in ("pretrained", "finetuned"):
+        tail = tail[1:]
+    return "/".join(tail) or ref

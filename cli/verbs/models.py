@@ -74,58 +74,58 @@ def _embed(args: argparse.Namespace) -> Any:
             "cache_hit": emb.cache_hit, "seconds": round(emb.seconds, 3), "arrays": sorted(arrays)}
 
 
-@verb("train", "train a classifier (pre-trained: frozen encoder + head; fine-tuned: everything)")
+@verb("train", "train a classifier on your data (pre-trained: frozen encoder + head; fine-tuned: everything; both)")
 def _train_cfg(p: argparse.ArgumentParser) -> None:
     add_model(p)
-    add_dataset(p)
-    p.add_argument("--setting", choices=["pretrained", "finetuned"], default="pretrained")
-    p.add_argument("--out", required=True, help="folder to write the model into (must not exist)")
+    add_dataset(p)  # --dataset is the training file; --n bounds the training texts (and, in proportion, the others)
+    p.add_argument("--validation", help="validation file (same columns); default: 10 %% of --dataset by hash")
+    p.add_argument("--test", help="held-out test file (same columns); default: 20 %% of --dataset by hash")
+    p.add_argument("--label-map", help="value=name pairs, e.g. 1=World,2=Sports,3=Business,4=Sci/Tech "
+                                       "(instead of --label-names)")
+    p.add_argument("--n-validation", type=int, default=None,
+                   help="validation texts (default: with --n, n/7 and at least 100; else all)")
+    p.add_argument("--n-test", type=int, default=None,
+                   help="held-out test texts (default: with --n, 2n/7 and at least 100; else all)")
+    p.add_argument("--setting", choices=["pretrained", "finetuned", "both"], default="pretrained")
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--out", help="folder to write the model into (must not exist)")
+    dest.add_argument("--name", help="keep the model as user:NAME (in the Backbone Lens cache folder)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--max-length", type=int, default=None)
-    p.add_argument("--max-seconds", type=float, default=None, help="time budget for training")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="time budget of training: embedding or optimising and every validation pass (with "
+                        "--setting both, a third goes to the pre-trained head)")
+    p.add_argument("--eval-seconds", type=float, default=None,
+                   help="cap of the held-out evaluation after training (default: a fifth of --max-seconds, at "
+                        "least 5 s; none without a budget)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: $BACKBONE_LENS_THREADS, else the physical cores not busy with other "
+                        "work)")
     add_output(p)
 
 
 @_train_cfg.handler
 def _train(args: argparse.Namespace) -> Any:
-    from core.data.sampling import take_split
-    from core.models.evaluate import evaluate
-    from core.models.heldout import heldout_sample
-    from core.models.storage import save_model
-    from core.training.finetune import TrainConfig, finetune, train_pretrained_head, training_metadata
+    from core.training.user_models import DataFiles, TrainingRequest, train_models
 
-    out = Path(args.out).expanduser()
-    if out.exists():
-        raise BackboneLensError(f"{out} exists; choose a new folder so no model is overwritten.")
-    model = open_model(args)
-    full = open_dataset(args, sample=False)
-    if not full.has_labels:
-        raise BackboneLensError("Training needs a labelled dataset (give --label-column).")
-    from core.data.sampling import sample
+    if args.n is not None and args.n <= 0:
+        raise BackboneLensError(f"--n must be a positive number, got {args.n}.")
+    if args.label_map and args.label_names:
+        raise BackboneLensError("Give either --label-names or --label-map, not both (the map names every value).")
+    data = DataFiles(train=args.dataset, validation=args.validation, test=args.test, text_column=args.text_column,
+                     text_pair_column=args.text_pair_column, label_column=args.label_column,
+                     label_names=tuple(s.strip() for s in args.label_names.split(",")) if args.label_names else None,
+                     label_map=args.label_map, encoding=args.encoding)
+    req = TrainingRequest(base=args.model, data=data, setting=args.setting, n=args.n, n_validation=args.n_validation,
+                          n_test=args.n_test, seed=args.seed, max_seconds=args.max_seconds,
+                          eval_seconds=args.eval_seconds, threads=args.threads, max_length=args.max_length,
+                          epochs=args.epochs, device=args.device)
+    if args.device:
+        from core.foundation.settings import resolve_device
 
-    train = take_split(full, "train", seed=args.seed)
-    if args.n:
-        train = sample(train, args.n, seed=args.seed)
-    val = take_split(full, "validation", seed=args.seed)
-    kw = {"setting": args.setting, "seed": args.seed, "max_length": args.max_length, "max_seconds": args.max_seconds}
-    if args.setting == "pretrained":
-        cfg = TrainConfig(**kw, epochs=args.epochs or 200)
-        head, res = train_pretrained_head(model, train, val, cfg, progress=progress_bar(args, "train head"))
-    else:
-        cfg = TrainConfig(**kw, epochs=args.epochs or 2, batch_size=16, lr=5e-4, encoder_lr=5e-5, patience=3)
-        head, res = finetune(model, train, val, cfg, progress=progress_bar(args, "fine-tune"))
-    clf = model.with_head(head, full.label_names)
-    if args.max_length:
-        clf.max_length = args.max_length
-    meta = training_metadata(res, cfg, base_ref=args.model, dataset=full, split_seed=args.seed, n_train=len(train),
-                             n_val=len(val))
-    clf.metadata = meta
-    ev = evaluate(clf, heldout_sample(clf, full, seed=args.seed))  # the metadata marks `full` as training data
-    meta["heldout"] = {"accuracy": ev.accuracy, "n": ev.n, "split": ev.split}
-    save_model(clf, out, meta)
-    return {"out": str(out), "setting": args.setting, "heldout_accuracy": ev.accuracy, "heldout_n": ev.n,
-            "val_accuracy": res.val_accuracy, "epochs_run": res.epochs_run, "stopped_by": res.stopped_by,
-            "seconds": round(res.seconds, 1)}
+        resolve_device(args.device)  # a device the machine lacks fails before any data is read
+    run = train_models(req, out=args.out, name=args.name, progress=progress_bar(args, "train"))
+    return run.to_json()
 
 
 @verb("mlm-head", "fit a masked-LM decoding head for a model without one (for decoded Grad-CAM)")

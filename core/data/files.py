@@ -3,8 +3,9 @@ column guessing and label encoding.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 from core.foundation.errors import DatasetError
 from core.data.datasets import TextDataset, _make
 from core.data.labels import encode_labels
@@ -106,17 +107,21 @@ def _pick(columns, asked, guesses, what, path, *, required) -> str | None:
     return None
 
 
-def load_file(
-    path: str | Path,
-    *,
-    text_column: str | None = None,
-    text_pair_column: str | None = None,
-    label_column: str | None = None,
-    label_names: Sequence[str] | None = None,
-    encoding: str = "utf-8",
-) -> TextDataset:
-    """Read a labelled table from a file or a ``save_to_disk`` folder."""
-    p = Path(path).expanduser()
+@dataclass(frozen=True)
+class _Table:
+    """One file's columns before the labels are encoded."""
+
+    path: Path
+    texts: list[str]
+    pairs: list[str] | None
+    raw_labels: list | None
+    label_column: str | None
+    hf_names: list[str] | None
+    keep: list[int]
+
+
+def _read_columns(p: Path, *, text_column: str | None, text_pair_column: str | None, label_column: str | None,
+                  encoding: str) -> _Table:
     if not p.exists():
         raise DatasetError(f"Dataset file not found: {p}")
     hf_labels = None
@@ -136,16 +141,68 @@ def load_file(
     keep = [i for i, t in enumerate(texts) if t.strip()]
     if not keep:
         raise DatasetError(f"Column '{tcol}' of {p.name} holds no non-empty text.")
-    labels = None
-    notes: list[str] = []
+    hf_names = list(hf_labels[1]) if hf_labels and hf_labels[0] == lcol else None
+    return _Table(p, texts, pairs, None if lcol is None else df[lcol].tolist(), None if lcol is None else str(lcol),
+                  hf_names, keep)
+
+
+def load_file(
+    path: str | Path,
+    *,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_column: str | None = None,
+    label_names: Sequence[str] | None = None,
+    label_map: Mapping[Any, Any] | str | None = None,
+    encoding: str = "utf-8",
+) -> TextDataset:
+    """Read a labelled table from a file or a ``save_to_disk`` folder (``label_map``: value → name, see
+    :mod:`core.data.labels`)."""
+    return load_files([path], text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
+                      label_names=label_names, label_map=label_map, encoding=encoding)[0]
+
+
+def load_files(
+    paths: Sequence[str | Path],
+    *,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_column: str | None = None,
+    label_names: Sequence[str] | None = None,
+    label_map: Mapping[Any, Any] | str | None = None,
+    encoding: str = "utf-8",
+) -> list[TextDataset]:
+    """Several tables with the same columns (a training file and its validation and test files), their labels
+    encoded *together*: one reading of the ids (0- or 1-based, the sorted names) for all files, so that a label
+    id means the same class in every one of them. A file without the label column is an error when another has
+    it; a pair column must be in all or none."""
+    tables = [_read_columns(Path(p).expanduser(), text_column=text_column, text_pair_column=text_pair_column,
+                            label_column=label_column, encoding=encoding) for p in paths]
+    for what, has in (("label", lambda t: t.raw_labels is not None), ("second text", lambda t: t.pairs is not None)):
+        with_it = [t.path.name for t in tables if has(t)]
+        if with_it and len(with_it) < len(tables):
+            without = [t.path.name for t in tables if not has(t)]
+            raise DatasetError(f"{', '.join(with_it)} {'has' if len(with_it) == 1 else 'have'} a {what} column but "
+                               f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} none; the files must "
+                               "have the same columns.")
     names: list[str] = list(label_names) if label_names else []
-    if lcol is not None:
-        raw = df[lcol].tolist()
-        if hf_labels and hf_labels[0] == lcol and not names:
-            names = list(hf_labels[1])
-        labels, names, label_notes = encode_labels(raw, names, column=str(lcol), source=p.name)
-        notes.extend(label_notes)
-    texts = [texts[i] for i in keep]
-    pairs = None if pairs is None else [pairs[i] for i in keep]
-    labels = None if labels is None else labels[keep]
-    return _make(str(p), texts, labels, names, pairs, description=f"{p.name} ({len(texts)} rows)", notes=notes)
+    ids_all, notes = None, []
+    labelled = [t for t in tables if t.raw_labels is not None]
+    if labelled:
+        raw = [v for t in labelled for v in t.raw_labels]  # type: ignore[union-attr]
+        if not names and not label_map and labelled[0].hf_names:
+            names = list(labelled[0].hf_names)
+        source = " + ".join(t.path.name for t in labelled)
+        ids_all, names, notes = encode_labels(raw, names, column=str(labelled[0].label_column), source=source,
+                                              label_map=label_map)
+    out, start = [], 0
+    for t in tables:
+        labels = None
+        if ids_all is not None:
+            labels = ids_all[start:start + len(t.texts)][t.keep]
+            start += len(t.texts)
+        texts = [t.texts[i] for i in t.keep]
+        pairs = None if t.pairs is None else [t.pairs[i] for i in t.keep]
+        out.append(_make(str(t.path), texts, labels, names, pairs, description=f"{t.path.name} ({len(texts)} rows)",
+                         notes=notes))
+    return out

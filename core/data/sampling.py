@@ -6,7 +6,7 @@ agrees on which examples are held out, and duplicate texts never straddle train 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -135,7 +135,7 @@ def sample(ds: TextDataset, n: int, *, seed: int = 0) -> TextDataset:
     return ds.subset(idx)
 
 
-def split_assignment(ds: TextDataset, *, seed: int = 0, fractions=(0.7, 0.1, 0.2)) -> np.ndarray:
+def split_assignment(ds: TextDataset, *, seed: int = 0, fractions=(0.7, 0.1, 0.2)) -> np.ndarray:  # = SPLIT_FRACTIONS
     """(n,) int8: 0 train, 1 validation, 2 test, from a hash of each example's text and the seed."""
     cuts = np.cumsum(fractions)[:-1] * 10_000
     out = np.empty(len(ds), dtype=np.int8)
@@ -151,3 +151,122 @@ def take_split(ds: TextDataset, split: str, *, seed: int = 0) -> TextDataset:
         raise DatasetError(f"Unknown split '{split}'; choose one of: {', '.join(SPLITS)}.")
     a = split_assignment(ds, seed=seed)
     return ds.subset(np.flatnonzero(a == SPLITS.index(split)))
+
+
+# ----------------------------------------------------------------------------- training splits
+
+SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, validation, test shares of the hash split
+MIN_EVAL_TEXTS = 100  # --n never leaves validation or test with fewer texts than this (when the pool has them)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingSplits:
+    """Which texts a training run uses for training, validation (early stopping) and the held-out test, and
+    where each part comes from.
+
+    ``train``/``validation``/``test``: the texts used (their ``indices`` are rows of their source); ``sources``:
+    split → the dataset it was taken from; ``origin``: split → "file" (all of a file the user gave) or "hash"
+    (the part of the training file the hash split assigns to it); ``pools``: split → texts available before
+    ``n`` was applied; ``seed``: the hash split's seed; ``heldout_in_train_file``: whether the hash split's test
+    part of the training file was kept out of training (then every analysis can judge the model on it).
+    """
+
+    train: TextDataset
+    validation: TextDataset
+    test: TextDataset
+    sources: dict[str, TextDataset]
+    origin: dict[str, str]
+    pools: dict[str, int]
+    seed: int
+    heldout_in_train_file: bool
+    shares: dict[str, float] = field(default_factory=dict)  # split → share of the training file (hash origin)
+
+    def parts(self) -> dict[str, TextDataset]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+    def describe(self, split: str) -> str:
+        """"6,000 of 47,120 texts of train.tsv (its hash-split training part)"."""
+        ds, src = self.parts()[split], self.sources[split]
+        part = {"train": "training", "validation": "validation", "test": "test"}[split]
+        if self.origin[split] == "hash":
+            where = f" (the hash split's {part} part, {self.shares.get(split, 0):.0%} of the file)"
+        else:
+            where = " (the whole file)" if len(ds) == len(src) else ""
+        of = f"{len(ds):,} of {self.pools[split]:,}" if len(ds) < self.pools[split] else f"{len(ds):,}"
+        return f"{of} texts of {_short(src.name)}{where}"
+
+    def to_json(self) -> dict[str, Any]:
+        """For the model's metadata: per split the source, its fingerprint, where from, counts and the rows used."""
+        return {"seed": self.seed, "fractions": list(SPLIT_FRACTIONS),
+                "heldout_in_train_file": self.heldout_in_train_file,
+                "parts": {s: {"source": self.sources[s].name, "source_fingerprint": self.sources[s].source_fingerprint,
+                              "origin": self.origin[s], "n": len(d), "pool": self.pools[s],
+                              "description": self.describe(s)}
+                          for s, d in self.parts().items()}}
+
+    def rows(self) -> dict[str, list[int]]:
+        """split → the rows of its source that it uses (what the model folder's split file records)."""
+        out = {}
+        for s, d in self.parts().items():
+            idx = d.indices if d.indices is not None else np.arange(len(d))
+            out[s] = [int(i) for i in idx]
+        return out
+
+
+def _short(name: str) -> str:
+    from pathlib import PurePath
+
+    return name if name.startswith("bundled:") else PurePath(name).name
+
+
+def default_eval_sizes(n: int | None) -> tuple[int | None, int | None]:
+    """Validation and test sizes that go with ``n`` training texts: in the proportions of the hash split
+    (70 : 10 : 20), at least :data:`MIN_EVAL_TEXTS`; (None, None) when ``n`` is None (all texts)."""
+    if n is None:
+        return None, None
+    tr, va, te = (round(f * 100) for f in SPLIT_FRACTIONS)  # whole percents: no rounding error in n·20/70
+    return max(MIN_EVAL_TEXTS, -(-n * va // tr)), max(MIN_EVAL_TEXTS, -(-n * te // tr))
+
+
+def training_splits(train: TextDataset, validation: TextDataset | None = None, test: TextDataset | None = None, *,
+                    seed: int = 0, n: int | None = None, n_validation: int | None = None,
+                    n_test: int | None = None) -> TrainingSplits:
+    """The texts of a training run. A validation or test file the user gives is used whole (up to its ``n_``);
+    a missing one comes from the training file's hash split (seed ``seed``, shares 70/10/20): without both
+    files the training part is the hash split's training part, with a validation file only it is the training
+    and validation parts (the test part stays held out, as every analysis expects), with a test file only it is
+    the training and test parts (the file is the held-out test). ``n`` samples the training texts;
+    ``n_validation`` / ``n_test`` (default: in proportion to ``n``, see :func:`default_eval_sizes`) the others.
+    """
+    for name, k in (("n", n), ("n_validation", n_validation), ("n_test", n_test)):
+        if k is not None and k <= 0:
+            raise DatasetError(f"{name} must be a positive number of texts, got {k}.")
+    dv, dt = default_eval_sizes(n)
+    n_validation = n_validation if n_validation is not None else dv
+    n_test = n_test if n_test is not None else dt
+    a = split_assignment(train, seed=seed)
+    own = {"train": [0], "validation": [], "test": []}
+    if validation is None:
+        own["validation"] = [1]
+    else:
+        own["train"].append(1)
+    if test is None:
+        own["test"] = [2]
+    else:
+        own["train"].append(2)
+    given = {"validation": validation, "test": test}
+    pools = {s: given[s] if not ids else train.subset(np.flatnonzero(np.isin(a, ids))) for s, ids in own.items()}
+    sources = {"train": train, **{s: train if d is None else d for s, d in given.items()}}
+    origin = {"train": "hash" if (validation is None or test is None) else "file",
+              **{s: "hash" if d is None else "file" for s, d in given.items()}}
+    chosen = {s: (p if k is None else sample(p, k, seed=seed)) for s, p, k in
+              (("train", pools["train"], n), ("validation", pools["validation"], n_validation),
+               ("test", pools["test"], n_test))}
+    for s, d in chosen.items():
+        if len(d) == 0:
+            raise DatasetError(f"The {s} split of {_short(sources[s].name)} is empty; give more texts"
+                               + (" or a separate file." if s != "train" else "."))
+    shares = {s: round(sum(SPLIT_FRACTIONS[i] for i in ids), 4) for s, ids in own.items() if ids}
+    return TrainingSplits(chosen["train"], chosen["validation"], chosen["test"], sources, origin,
+                          {s: len(p) for s, p in pools.items()}, seed, heldout_in_train_file=test is None,
+                          shares=shares)

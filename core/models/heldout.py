@@ -24,6 +24,12 @@ def split_seed(model: LoadedModel) -> int:
     return int(model.metadata.get("split", {}).get("seed", 0))
 
 
+def keeps_test_split(model: LoadedModel) -> bool:
+    """Whether training kept the hash split's test part of its training data out (False when a separate test file
+    was given and all of the training file was used; True for models that do not record it)."""
+    return bool(model.metadata.get("split", {}).get("heldout_in_train_file", True))
+
+
 def heldout_sample(models: LoadedModel | Sequence[LoadedModel], dataset: TextDataset, n: int | None = None, *,
                    seed: int = 0, heldout: bool = True, classifiers_only: bool = False) -> Sample:
     """``n`` texts of ``dataset`` (all when None) drawn with ``seed``: from its held-out test split when one of
@@ -35,9 +41,11 @@ def heldout_sample(models: LoadedModel | Sequence[LoadedModel], dataset: TextDat
     ms = [models] if isinstance(models, LoadedModel) else list(models)
     by = next((m for m in ms if trained_on(m, dataset) and (m.has_head or not classifiers_only)), None)
     refs = tuple(m.ref for m in ms)
+    if heldout and by is not None and not keeps_test_split(by):  # all of it was training data: say so
+        return draw(dataset, n, seed=seed, trained_by=by.ref, models=refs, heldout=False)
     if heldout and by is not None:
         return draw(dataset, n, seed=seed, split="test", split_seed=split_seed(by), trained_by=by.ref, models=refs)
     return draw(dataset, n, seed=seed, trained_by="" if by is None else by.ref, models=refs, heldout=heldout)
 
 
-__all__ = ["heldout_sample", "split_seed", "trained_on"]
+__all__ = ["heldout_sample", "keeps_test_split", "split_seed", "trained_on"]

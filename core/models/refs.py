@@ -36,7 +36,7 @@ class Scheme:
 
 SCHEMES: Registry[Scheme] = Registry("model reference scheme", error=ModelError)
 # schemes registered by modules above this layer, imported on first use (module name, not an import)
-ENTRY_POINTS = {"demo": "core.training.demo_workspace"}
+ENTRY_POINTS = {"demo": "core.training.demo_workspace", "user": "core.training.user_models"}
 
 
 def register_scheme(scheme: Scheme) -> Scheme:

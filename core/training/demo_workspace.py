@@ -118,6 +118,39 @@ def _save_classifier(model: LoadedModel, head: MLPHead, result: TrainResult, cfg
 
 
 
+def reuse_demo_decoding_head(model: LoadedModel) -> str | None:
+    """Attach a decoding head fitted earlier for exactly ``model``'s encoder — the one stored for its encoder
+    fingerprint, else the demo's (``<demo>/mlm-head``) when the demo's encoder has the same fingerprint (a model
+    that keeps the frozen bundled MiniLM) — instead of fitting a new one; returns a note, or None when there is
+    none. The demo's head is also stored for the encoder, so every page and verb finds it from then on."""
+    from core.models.storage import attach_fitted_mlm_head, fitted_head_path
+
+    if model.mlm_head is not None:
+        return None
+    if attach_fitted_mlm_head(model):
+        return f"the decoding head fitted by Backbone Lens for this encoder ({fitted_head_path(model).name})"
+    folder = demo_root() / "mlm-head"
+    if not (folder / MLM_FILE).exists() or not (folder / META_FILE).exists():
+        return None
+    demo = load_model(str(folder), device=model.device)
+    if demo.encoder_fingerprint != model.encoder_fingerprint:
+        return None
+    from core.foundation.cache import atomic_write_bytes
+
+    f = fitted_head_path(model)
+    atomic_write_bytes(f, (folder / MLM_FILE).read_bytes())
+    atomic_write_text(f.with_suffix(".json"), json.dumps({"model": "demo:mlm-head", "copied_from": str(folder),
+                                                          "report": _demo_mlm_report(folder)}, indent=2))
+    model.set_mlm_head(load_decoding_head(model.encoder, f).to(model.device).eval())
+    model.notes.append("using the demo's masked-LM decoding head (same encoder)")
+    return f"the demo's decoding head (demo:mlm-head), fitted on the same frozen encoder; {MLM_NOTE}"
+
+
+def _demo_mlm_report(folder: Path) -> dict:
+    meta = json.loads((folder / META_FILE).read_text("utf-8"))
+    return meta.get("mlm_report") or {}
+
+
 def file_checksums(folder: Path) -> dict[str, str]:
     """sha256 of every file of a built model folder (recorded in the manifest by the build)."""
     from core.foundation.cache import file_sha256

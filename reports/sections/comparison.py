@@ -66,13 +66,26 @@ def compute(ctx: "ReportContext", p: ComparisonParams) -> dict:
     except BackboneLensError as e:  # unknown model, too few texts, k too large …: one sentence in the report
         ctx.say("comparison", 1.0, f"comparison not computed: {e}")
         return {"available": False, "reason": str(e), **context}
+    names = unique_names([ctx.model_name(r) for r in refs])
     context.update(split=sample.split, split_note=sample.reason, n_pool=sample.n_pool,
-                   models=[model_facts(m) for m in models],
+                   models=[{**model_facts(m), "name": nm} for m, nm in zip(models, names)],
                    dataset=dataset_facts(full, sample.dataset, p.dataset or ctx.spec.dataset.ref))
-    return comparison_fragment(cmp, top=p.top, context=context)
+    return comparison_fragment(cmp, top=p.top, context=context, names=names)
 
 
 # ----------------------------------------------------------------------------- the fragment (pure)
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """``names`` with repeats told apart (``a``, ``a (2)``): two models may shorten to the same folder name."""
+    out: list[str] = []
+    for n in names:
+        k, cand = 1, n
+        while cand in out:
+            k += 1
+            cand = f"{n} ({k})"
+        out.append(cand)
+    return out
 
 
 def headline_k(ks: Any) -> int:
@@ -91,14 +104,23 @@ def _finetune_pair(fa: dict | None, fb: dict | None) -> bool:
             and fa.get("trained_on") is not None)
 
 
-def comparison_fragment(cmp: "ModelComparison", *, top: int = 10, context: dict[str, Any] | None = None
-                        ) -> dict[str, Any]:
-    """The snapshot fragment from a computed :class:`core.analyses.compare.ModelComparison` (no model needed)."""
+def comparison_fragment(cmp: "ModelComparison", *, top: int = 10, context: dict[str, Any] | None = None,
+                        names: list[str] | None = None) -> dict[str, Any]:
+    """The snapshot fragment from a computed :class:`core.analyses.compare.ModelComparison` (no model needed).
+    ``names``: what the report calls each model (the spec's names; default: the references), used in every
+    sentence, table header, chart title and legend; ``model_refs`` keeps the references."""
+    from dataclasses import replace
+
     from figures.compare import comparison_metrics_chart, linked_projections_chart
 
     ctx = {"split": None, "split_note": None, "n_pool": None, "seed": 0, "models": [], "dataset": None,
            **(context or {})}
-    facts = {f["ref"]: f for f in ctx["models"]}
+    refs = list(cmp.model_refs)
+    names = list(names or refs)
+    if len(names) != len(refs):
+        raise ValueError(f"{len(names)} names for {len(refs)} models")
+    cmp = replace(cmp, model_refs=tuple(names))  # the charts and sentences read the names
+    facts = {f.get("name", f["ref"]): f for f in ctx["models"]}
     n, ks = cmp.n, list(cmp.ks)
     kh = headline_k(ks)
     ih = ks.index(kh)
@@ -157,9 +179,9 @@ def comparison_fragment(cmp: "ModelComparison", *, top: int = 10, context: dict[
         pair["headline"] = _headline(pair, n, kh)
         pair["findings"] = _findings(pair, n, kh)
         pairs.append(pair)
-    fidelity = [{"ref": r, **(f or {})} for r, f in zip(cmp.model_refs, cmp.fidelity) if f]
+    fidelity = [{"ref": r, "name": nm, **(f or {})} for r, nm, f in zip(refs, names, cmp.fidelity) if f]
     return {"available": True, "reason": None, **ctx, "n": n, "ks": ks, "k_headline": kh, "lam": cmp.lam,
-            "model_refs": list(cmp.model_refs), "label_names": [list(x) for x in cmp.label_names],
+            "model_refs": refs, "model_names": names, "label_names": [list(x) for x in cmp.label_names],
             "dataset_name": cmp.dataset_name, "pairs": pairs, "fidelity": fidelity, "notes": list(cmp.notes),
             "seconds": dict(cmp.seconds), "headline": pairs[0]["headline"] if pairs else ""}
 

@@ -96,6 +96,7 @@ def overview_fragment(model: dict[str, Any], dataset: dict[str, Any], stats: "Da
                             f"({int(off[i, j])} of {int(cm[i].sum())} such examples).")
         else:
             findings.append("No example was misclassified.")
+    findings.extend(training_findings(model))
     counts = [c for c in stats.label_counts if c > 0]
     if len(counts) > 1 and max(counts) / min(counts) >= 3:
         findings.append(f"The labels are imbalanced: the largest class has {max(counts) / min(counts):.1f}× "
@@ -105,3 +106,31 @@ def overview_fragment(model: dict[str, Any], dataset: dict[str, Any], stats: "Da
         findings.append(f"{trunc:.0%} of the texts are longer than the model's {model.get('max_length')}-token "
                         "window and are truncated before classification.")
     return {"model": model, "dataset": ds, "performance": perf, "findings": findings}
+
+
+def training_findings(model: dict[str, Any]) -> list[str]:
+    """Sentences on how a model trained by Backbone Lens was trained: which texts went where, the optimiser steps
+    against the time budget and the threads (nothing for a model without that record)."""
+    t = model.get("training") or {}
+    params = t.get("params") or {}
+    out = []
+    splits = t.get("splits") or {}
+    if splits:
+        parts = "; ".join(f"{w} {splits[s]}" for s, w in (("train", "trained on"), ("validation", "validated on"),
+                                                             ("test", "tested on")) if splits.get(s))
+        setting = f" in the {model.get('setting')} setting" if model.get("setting") else ""
+        base = f" from {t['base_model']}" if t.get("base_model") else ""
+        out.append(f"{model.get('name') or model.get('ref')} was trained by Backbone Lens{base}{setting}: {parts}.")
+    steps, secs = params.get("steps"), params.get("seconds")
+    if isinstance(steps, int) and isinstance(secs, (int, float)) and steps > 0:
+        budget = t.get("budget") or {}
+        limit = budget.get("seconds") if isinstance(budget, dict) else None
+        line = f"Training took {steps:,} optimiser steps in {secs:,.0f} s"
+        if isinstance(limit, (int, float)):
+            line += f" of its {limit:,.0f} s budget, which covers {budget.get('covers', 'the training')}"
+        if params.get("stopped_by"):
+            line += f" (stopped by {params['stopped_by']})"
+        if t.get("threads"):
+            line += f", with {t['threads']}"
+        out.append(line + ".")
+    return out

@@ -45,12 +45,7 @@ def section_model(ctx: "ReportContext", ref: str | None) -> "LoadedModel":
     if ref is None or ref == ctx.spec.model:
         return ctx.model
 
-    def load():
-        from core.models.refs import load_model
-
-        ctx.say("load", 0.0, f"loading model {ref}")
-        return load_model(local_ref(ctx, ref))
-    return ctx._once(f"load_model:{ref}", load)
+    return ctx._once(f"load_model:{ref}", lambda: ctx.open_model(ref, local_ref(ctx, ref)))
 
 
 def section_dataset(ctx: "ReportContext", ref: str | None) -> "TextDataset":

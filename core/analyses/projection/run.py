@@ -270,7 +270,8 @@ def run_sweep(model: LoadedModel, sample: Sample, lams: Sequence[float] = DEFAUL
 
 
 def save_projection(run: ProjectionRun, path: Path | str, *, overwrite: bool = False) -> Path:
-    """Write the 2-D points, the background, predictions, labels, texts and parameters to an ``.npz`` file."""
+    """Write the 2-D points, the background, predictions, labels, texts (and the second texts of a pair dataset),
+    the texts' rows in the dataset and parameters to an ``.npz`` file."""
     path = Path(path).expanduser()
     if path.suffix != ".npz":
         raise BackboneLensError(f"A projection file must end in .npz, got '{path.name}'.")
@@ -284,7 +285,10 @@ def save_projection(run: ProjectionRun, path: Path | str, *, overwrite: bool = F
     arrays = {"points": p.points, "predictions": p.predictions, "confidence": p.confidence, "probs": run.probs,
               "labels": run.labels, "texts": np.array(run.texts, dtype=str),
               "background_classes": p.background.classes, "background_confidence": p.background.confidence,
-              "background_probs": p.background.probs, "meta_json": np.array(json.dumps(meta, default=str))}
+              "background_probs": p.background.probs, "meta_json": np.array(json.dumps(meta, default=str)),
+              "indices": run.sample.indices}
+    if run.sample.text_pairs is not None:  # a pair dataset: both texts of each pair, not only the first
+        arrays["text_pairs"] = np.array(run.sample.text_pairs, dtype=str)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
