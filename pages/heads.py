@@ -22,15 +22,11 @@ st.caption("Which attention heads does the classifier's decision rest on, and wh
            "for one text, how much each token attends to every other token, head by head.")
 
 widgets.keep_widgets("bl.w.heads.")
-choice = widgets.dataset_selection()
-current = state.current_model_ref()
-options = list(dict.fromkeys([*([current] if current else []), *widgets.model_options(),
-                              *cached.multitask_task_refs()]))
-if st.session_state.get(K["model"]) not in options:
-    st.session_state[K["model"]] = current if current in options else options[0]
-model_ref = st.selectbox("Model", options, key=K["model"], format_func=lambda r: widgets.MODEL_LABELS.get(r, r),
-                         help="Starts as the Workspace model. Head importance needs a classifier; the attention maps "
-                              "work for any encoder.")
+choice = widgets.workspace_dataset()
+model_ref = widgets.page_model_picker(K["model"], [*widgets.model_options(), *cached.multitask_task_refs()],
+                                      help="Starts as (and follows) the Workspace model. Head importance needs a "
+                                           "classifier; the attention maps work for any encoder.")
+widgets.selection_sidebar(model_ref, choice)
 with user_errors():
     model = cached.get_model(model_ref)
 
@@ -135,7 +131,8 @@ shown_head = None if head == MEAN else head
 report_draft.add_button("attention", {"model": model_ref, "texts": [text], **({"pairs": [pair]} if pair else {}),
                                       "heads": [f"{layer}.{'mean' if shown_head is None else shown_head}"],
                                       "max_tokens": min(max_tokens, 48)},
-                        page="Heads & attention (map)", key="heads.map", texts=[text])
+                        page="Heads & attention", key="heads.map", texts=[text], view="attention map",
+                        labels={"max_tokens": "tokens shown", "heads": "head"})
 # keyed by the head shown, so that the grid's selection starts empty whenever another head is shown
 hit = views.show_attention(maps, layer, shown_head, grid_key=f"bl.heads-grid.{model_ref}.{layer}.{head}")
 if hit is not None and hit != (layer, head):
