@@ -113,7 +113,8 @@ JOBS = {
     "games": [("demo:tweets-finetuned", "bundled:tweets", 12), ("demo:bbc-finetuned", "bundled:bbc", 6)],
     "instance": [("demo:tweets-finetuned", "bundled:tweets", 0), ("demo:bbc-finetuned", "bundled:bbc", 0)],
     "entropy": [("demo:tweets-finetuned", "bundled:tweets", 40), ("demo:bbc-finetuned", "bundled:bbc", 12)],
-    "attack": [("demo:tweets-finetuned", "bundled:tweets", 12, "char"), ("demo:bbc-finetuned", "bundled:bbc", 3, "char")],
+    "attack": [("demo:tweets-finetuned", "bundled:tweets", 12, "char"),
+               ("demo:bbc-finetuned", "bundled:bbc", 3, "char")],
 }
 
 

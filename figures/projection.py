@@ -22,12 +22,12 @@ def background_rgba(classes: np.ndarray, confidence: np.ndarray, n_classes: int)
     """(g, g) class / confidence grids → (g, g, 4) uint8 image, row 0 = the grid's lowest y.
 
     Colour = the class colour; saturation grows with confidence from chance level 1/C (white-ish, uncertain)
-    to 1 (a light class tint). The tint stays pale (at most 40 %) so that the points on top, drawn in the full
+    to 1 (a light class tint). The tint stays pale (at most 30 %) so that the points on top, drawn in the full
     colours with a dark outline, stand out from the region they lie in.
     """
     cols = np.stack([_hex_rgb(PALETTE[c % len(PALETTE)]) for c in range(n_classes)])
     s = np.clip((confidence - 1.0 / n_classes) / (1.0 - 1.0 / n_classes), 0.0, 1.0)[..., None]
-    alpha = 0.06 + 0.34 * s
+    alpha = 0.05 + 0.25 * s
     rgb = (1.0 - alpha) * 255.0 + alpha * cols[classes]
     img = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255.0)], -1)
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -121,7 +121,7 @@ def projection_chart(points: np.ndarray, predictions: np.ndarray, confidence: np
             fill="#333333", fillOpacity=0.06, stroke="#333333", strokeDash=[4, 3]))
         pick = alt.selection_point(name="pick", fields=["i"], on="click", empty=False)
         pts = pts.add_params(brush, pick).encode(
-            opacity=alt.condition(brush, alt.value(1.0), alt.value(0.3)),
+            opacity=alt.condition(brush, alt.value(1.0), alt.value(0.45)),
             size=alt.condition(pick, alt.value(size * 5), alt.value(size)),
             strokeWidth=alt.condition(pick, alt.value(2.5), alt.value(0.7)))
     subtitle = "Background: the head's class on the inverse map; pale = uncertain."
@@ -130,7 +130,8 @@ def projection_chart(points: np.ndarray, predictions: np.ndarray, confidence: np
     chart = alt.layer(bg, pts).properties(
         width=width, height=height,
         title=alt.TitleParams(title or "Discriminative projection", subtitle=subtitle, subtitleFontSize=10))
-    return _theme(chart)
+    # marks without a tooltip of their own show none (the dashboard's default would label the selection box "true")
+    return _theme(chart).configure_mark(tooltip=False)
 
 
 def run_chart(run: "ProjectionRun", *, color_by: str = "prediction", title: str | None = None, width: int = 560,

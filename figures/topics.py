@@ -144,11 +144,11 @@ def topic_error_chart(res: "TopicsResult", *, width: int = 300, title: str | Non
                  alt.Tooltip("of:Q", title="Labelled texts")])
     text = bars.mark_text(align="left", dx=3, fontSize=10, color="black").encode(text="label:N")
     layers = [bars, text]
-    sub = "share of each cluster's labelled texts the classifier gets wrong"
+    sub: list[str] | str = "share of each cluster's labelled texts the classifier gets wrong"
     if res.error_rate is not None:  # drawn first, so the bar labels stay on top
         layers.insert(0, alt.Chart(pd.DataFrame({"error": [float(res.error_rate)]})).mark_rule(
             color="#444444", strokeDash=[4, 3]).encode(x="error:Q"))
-        sub += f"; dashed: all texts ({res.error_rate:.1%})"
+        sub = [str(sub), f"dashed: all texts ({res.error_rate:.1%})"]  # two lines: a narrow column never cuts it
     chart = alt.layer(*layers).properties(width=width, height=22 * len(df),
                                           title=alt.TitleParams(title or "Error rate per cluster", subtitle=sub,
                                                                 subtitleFontSize=10))

@@ -3,7 +3,7 @@ head-mask gradient, checked by masking heads in that order), and what each head 
 import streamlit as st
 
 from core.analyses.transformer.attention_maps import DEFAULT_MAX_TOKENS, attention_shape
-from core.analyses.transformer.head_importance import HEAD_METHODS, HeadImportanceParams, estimate_seconds, stage_seconds
+from core.analyses.transformer.head_importance import HEAD_METHODS, HeadImportanceParams
 from ui import cached, report_draft, state, widgets
 from ui.views import heads as views
 from ui.errors import user_errors
@@ -60,18 +60,17 @@ else:
     compare = c4.toggle("Compare methods", key=K["compare"],
                         help="Also compute the other method and the Spearman rank correlation of the two rankings.")
     params = HeadImportanceParams(method=method, steps=steps, compare=compare)
-    seconds, attr_s = estimate_seconds(n, params), stage_seconds(params).get("attribution")
-    duration = f"{max(10, round(seconds, -1)):.0f} s" if seconds < 90 else f"{round(seconds / 60)} min"
-    message = (f"Measures every head's importance on {n:,} texts with {TITLES[method].lower()}"
-               + (" and the other method" if compare else "") + ", then masks heads in the ranked order (the pruning "
-               f"check): about {duration} on a 2-core CPU for tweets"
-               + (f" (attention attribution ≈ {attr_s:.2f} s per text at {steps} steps)" if attr_s else "")
-               + "; the cost grows with the texts' length (a 128-token article costs roughly four tweets). Cached "
-               "afterwards, also on disk.")
-    if widgets.confirm_gate(("heads", model_ref, choice, n, method, steps, compare), message,
-                            "Measure head importance", widget_key="bl.w.heads-go.run"):
+    est = None
+    with user_errors(stop=False):  # a model whose heads cannot be masked: said here, the maps below still work
+        est = cached.estimates.heads(model_ref, choice, n, params)
+    if est is not None and widgets.confirm_gate(
+            ("heads", model_ref, choice, n, method, steps, compare),
+            f"Measures every head's importance on {n:,} texts with {TITLES[method].lower()}"
+            + (" and the other method" if compare else "") + ", then masks heads in the ranked order (the pruning "
+            f"check): **{est.span()}** here ({est.basis}). Cached afterwards, also on disk.",
+            "Measure head importance", widget_key="bl.w.heads-go.run"):
         with user_errors(stop=False):
-            res = cached.head_importance(model_ref, choice, n, params)
+            res = cached.head_importance(model_ref, choice, n, params, weights=dict(est.parts))
 
 if res is not None:
     report_draft.add_button("heads", {"model": model_ref, "dataset": choice.ref, "n": n, "method": method,

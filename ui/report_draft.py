@@ -99,13 +99,11 @@ def kind_title(kind: str) -> str:
 
 
 def _value_words(v: Any) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_value_words(x) for x in v) or "none"
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v).replace("_", " ") if isinstance(v, str) and re.fullmatch(r"[a-z_]+", v) else str(v)
+    """A parameter's value as the report's provenance words it (yes/no, lists joined), names without underscores."""
+    from reports.render import fmt_param
+
+    text = fmt_param(v)
+    return text.replace("_", " ") if re.fullmatch(r"[a-z0-9_, .]+", text) else text
 
 
 def describe_params(params: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
@@ -390,9 +388,10 @@ def add_button(kind: str, params: dict[str, Any], *, page: str, key: str, texts:
     with where.popover(label, icon=":material/post_add:", help=help or (
             f"Store this view as a {name} section of the report draft (with its exact settings); the Report page "
             "lists the draft and builds the HTML/PDF.")):
-        st.caption(f"A **{kind_title(kind)}** section: {describe_params(params, labels) or 'default settings'}.")
-        note = st.text_area("Note for the report (Markdown)", key=f"bl.report-note.{key}", height=90,
-                            placeholder="What should the reader see here?")
+        st.caption(f"Report section: **{kind_title(kind)}** · {describe_params(params, labels) or 'default settings'}")
+        # keyed by the draft's next id: once this finding is added, the next one starts with an empty note
+        note = st.text_area("Note for the report (Markdown)", key=f"bl.report-note.{key}.{draft().next_uid}",
+                            height=90, placeholder="What should the reader see here?")
         quote = False
         if texts and not _declares(kind, "texts"):
             n = len(texts)
@@ -411,7 +410,6 @@ def add_button(kind: str, params: dict[str, Any], *, page: str, key: str, texts:
                 st.error(str(e), icon=":material/error:")
                 return
             n_f = len(draft().findings)
-            st.session_state.pop(f"bl.report-note.{key}", None)
             st.toast(f"Added to the report draft ({n_f} finding{'s' if n_f != 1 else ''}). Open the Report page to "
                      "build it.", icon=":material/check_circle:")
 

@@ -409,6 +409,36 @@ def show_selectable_chart(chart: Any, *, key: str, selection_mode: list[str], co
     return dict(event.get("selection", {})) if event is not None else {}
 
 
+def selected_points(selection: dict, points: Any, *, box: str = "brush", pick: str = "pick") -> list[int]:
+    """Row indices of ``points`` (n, 2) inside the box selection ``box`` (x/y ranges) or clicked in the
+    point selection ``pick`` (over the field ``i``), as ``figures.projection.projection_chart`` names them."""
+    import numpy as np
+
+    pts = np.asarray(points)
+    rows = {int(p["i"]) for p in (selection.get(pick) or []) if isinstance(p, dict) and "i" in p}
+    brush = selection.get(box) or {}
+    if isinstance(brush, dict) and len(brush.get("x") or ()) == 2 and len(brush.get("y") or ()) == 2:
+        (x0, x1), (y0, y1) = sorted(brush["x"]), sorted(brush["y"])
+        inside = (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+        rows.update(int(i) for i in np.flatnonzero(inside))
+    return sorted(r for r in rows if 0 <= r < len(pts))
+
+
+def text_columns(*, true: str = "true label") -> dict[str, Any]:
+    """The column settings of a table of texts: its dataset row (the number every page shows for a text), the text
+    and its second text, the true label (column ``true``), the prediction and its confidence."""
+    return {
+        "row": st.column_config.NumberColumn("Dataset row", width="small", format="%d",
+                                             help="Position of the text in the whole dataset (the number other pages "
+                                                  "show for it)"),
+        "text": st.column_config.TextColumn("Text", width="large"),
+        "second text": st.column_config.TextColumn("Second text", width="medium"),
+        true: st.column_config.TextColumn("True label", width="small"),
+        "predicted": st.column_config.TextColumn("Predicted", width="small"),
+        "confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0.0, max_value=1.0,
+                                                      width="small")}
+
+
 def _one_line(text: str, n: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"

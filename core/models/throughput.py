@@ -30,7 +30,7 @@ from core.models.loading import LoadedModel
 PASSES = ("forward", "gradient", "hessian", "readout")
 BUCKETS = (8, 16, 32, 64, 128, 256, 512)  # sequence lengths that are measured (others are interpolated)
 MAX_AGE = 600.0  # seconds a measurement stays valid (the machine's load changes)
-BATCH = {"forward": 16, "gradient": 16, "hessian": 8, "readout": 8}
+BATCH = {"forward": 8, "gradient": 8, "hessian": 8, "readout": 8}
 MIN_SECONDS = 0.4  # time spent timing one pass at one length (after a warm-up)
 SPREAD = (0.7, 1.5)  # the range around an estimate: timing noise and what the pass count leaves out
 
@@ -138,12 +138,17 @@ def measure(model: LoadedModel, kind: str, tokens: int, *, batch: int | None = N
     ctx = _eager(model) if kind == "hessian" else _null()
     times: list[float] = []
     with ctx:
-        _run(model, kind, data)  # warm-up (allocations, kernel choice)
+        t0 = time.perf_counter()
+        _run(model, kind, data)  # warm-up (allocations, kernel choice); on a slow machine it also counts
+        warm = time.perf_counter() - t0
+        reps = 1 if warm > 4 * min_seconds else 3
         t_end = time.perf_counter() + min_seconds
-        while len(times) < 3 or (time.perf_counter() < t_end and len(times) < 9):
+        while len(times) < reps or (time.perf_counter() < t_end and len(times) < 9):
             t0 = time.perf_counter()
             _run(model, kind, data)
             times.append(time.perf_counter() - t0)
+        if reps == 1:
+            times.append(warm)
     return float(np.median(times)) / b
 
 
@@ -161,26 +166,30 @@ def _bucket_pair(tokens: float, longest: int) -> tuple[int, int]:
     return lo, hi
 
 
-def seconds_per_sequence(model: LoadedModel, kind: str, tokens: float, *, max_age: float = MAX_AGE) -> float:
-    """Seconds per sequence of ``tokens`` tokens for one pass of ``kind``: the lengths of :data:`BUCKETS` around it
-    are measured (again when older than ``max_age`` seconds), and a straight line ``a + b·tokens`` fitted to every
-    fresh measurement of the pass (so one noisy timing on a busy machine does not decide alone) prices it."""
-    longest = max(8, int(model.max_length))
-    lo, hi = _bucket_pair(tokens, longest)
+def _fresh_line(model: LoadedModel, kind: str, lengths: Sequence[int], max_age: float) -> list[tuple[int, float]]:
+    """Measure ``lengths`` of pass ``kind`` where no fresh measurement exists; every fresh (length, seconds)."""
     with _LOCK:
         table = _load(model)
         row = table.setdefault(kind, {})
         now = time.time()
         changed = False
-        for b in sorted({lo, hi}):
+        for b in sorted(set(lengths)):
             entry = row.get(str(b))
             if entry is None or now - entry[1] > max_age:
                 row[str(b)] = [measure(model, kind, b), time.time()]
                 changed = True
         if changed:
             _save(model, table)
-        fresh = [(int(b), v[0]) for b, v in row.items() if now - v[1] <= max(max_age, 1.0) or int(b) in (lo, hi)]
-    return _line(fresh, float(tokens))
+        now = time.time()
+        return [(int(b), v[0]) for b, v in row.items() if now - v[1] <= max(max_age, 1.0) or int(b) in lengths]
+
+
+def seconds_per_sequence(model: LoadedModel, kind: str, tokens: float, *, max_age: float = MAX_AGE) -> float:
+    """Seconds per sequence of ``tokens`` tokens for one pass of ``kind``: the lengths of :data:`BUCKETS` around it
+    are measured (again when older than ``max_age`` seconds), and a straight line ``a + b·tokens`` fitted to every
+    fresh measurement of the pass (so one noisy timing on a busy machine does not decide alone) prices it."""
+    lo, hi = _bucket_pair(tokens, max(8, int(model.max_length)))
+    return _line(_fresh_line(model, kind, (lo, hi), max_age), float(tokens))
 
 
 def _line(points: Sequence[tuple[int, float]], tokens: float) -> float:
@@ -269,20 +278,30 @@ def duration(seconds: float) -> str:
 
 def estimate(model: LoadedModel, work: Work, *, spread: tuple[float, float] = SPREAD,
              max_age: float = MAX_AGE) -> Estimate:
-    """Price ``work`` with passes measured on this machine now (see :func:`seconds_per_sequence`)."""
+    """Price ``work`` with passes measured on this machine now: per kind of pass, the two lengths of
+    :data:`BUCKETS` that span the work's sequences are measured (when not fresh) and a line through the fresh
+    measurements prices every sequence (see :func:`seconds_per_sequence`)."""
+    longest = max(8, int(model.max_length))
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for kind in dict.fromkeys(k for k, _, _ in work.items):
+        ts = [t for k, _, t in work.items if k == kind]
+        lines[kind] = _fresh_line(model, kind, (_bucket_pair(min(ts), longest)[0], _bucket_pair(max(ts), longest)[1]),
+                                  max_age)
+
     def price(w: Work) -> float:
-        return w.fixed + sum(n * seconds_per_sequence(model, k, t, max_age=max_age) for k, n, t in w.items)
+        return w.fixed + sum(n * _line(lines[k], t) for k, n, t in w.items)
 
     total = price(work)
     parts = tuple((name, price(w)) for name, w in work.parts)
     kinds = [k for k, _, _ in work.items]
     kind = "gradient" if "gradient" in kinds else kinds[0] if kinds else "forward"
-    tokens = np.average([t for _, _, t in work.items], weights=[n for _, n, _ in work.items]) if work.items else 32
-    one = seconds_per_sequence(model, kind, float(tokens), max_age=max_age)
+    tokens = float(np.average([t for _, _, t in work.items], weights=[n for _, n, _ in work.items])
+                   if work.items else 32)
+    one = _line(lines[kind], tokens) if kind in lines else seconds_per_sequence(model, kind, tokens, max_age=max_age)
     what = {"forward": "a forward pass", "gradient": "a forward + backward pass", "hessian": "a second-derivative "
             "pass", "readout": "a masked-LM read-out"}[kind]
-    basis = (f"measured on this {model.device.type.upper()} within the last {int(max_age // 60)} min: {what} of a "
-             f"{tokens:.0f}-token text takes {one * 1000:.0f} ms")
+    basis = (f"measured on this {model.device.type.upper()} within the last {max(1, int(max_age // 60))} min: {what} "
+             f"of a {tokens:.0f}-token text takes {one * 1000:.0f} ms")
     return Estimate(total, total * spread[0], total * spread[1], basis, parts)
 
 

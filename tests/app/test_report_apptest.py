@@ -62,7 +62,8 @@ def test_reorder_note_spec_and_bad_check(demo_workspace):
     assert not at.error
     # the picker offers exactly the figures of the draft's sections
     figures = at.selectbox(key="bl.report.check-figure").options
-    assert any(f.endswith("(accuracy)") for f in figures) and any(f.endswith("(projection.q_knn_error)") for f in figures)
+    assert any(f.endswith("(accuracy)") for f in figures)
+    assert any(f.endswith("(projection.q_knn_error)") for f in figures)
     assert not any("faithfulness" in f for f in figures)
     at.selectbox(key="bl.report.check-figure").set_value("projection.q_knn_error")
     at.selectbox(key="bl.report.check-op").set_value("<")

@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.analyses.adversarial.attacks import AttackParams
 from core.analyses.saliency_params import GRADCAM, ClassTokensParams, FaithfulnessParams, capped
+from core.analyses.transformer.head_importance import HeadImportanceParams
 from core.analyses.transformer.instance_view import EntropyParams, InstanceParams
 from core.models.loading import LoadedModel
 from core.models.throughput import Estimate, Work, estimate, per_text
@@ -113,30 +114,69 @@ def class_tokens(model_ref: str, choice: DatasetChoice, n: int, params: ClassTok
     return estimate(model, method_work(model, params.method, settings, T, content))
 
 
-@st.cache_data(show_spinner="Measuring this machine's speed…", ttl=120, max_entries=64)
-def instance(model_ref: str, text: str, pair: str | None, params: InstanceParams) -> Estimate:
-    """How long the instance view of one text takes here: Integrated Gradients, then integrated Hessians' scout
-    pass and ``steps`` path points × the rows' tokens of second derivatives (parts: "attribution",
-    "interactions")."""
-    model = get_model(model_ref)
+def instance_work(model: LoadedModel, text: str, pair: str | None, params: InstanceParams) -> Work:
+    """The passes of the instance view of one text: Integrated Gradients ("attribution"), then integrated Hessians'
+    scout pass and its path points × the rows' tokens of second derivatives ("interactions")."""
     T = token_lengths(model, [text], None if pair is None else [pair])
     K = min(int(T[0] - _specials(model, pair is not None)), int(params.max_tokens))
     points = PER_PANEL * max(1, int(params.steps) // PER_PANEL)
     ig = per_text("gradient", [params.ig_steps], T) + per_text("forward", [3], T)
-    ih = per_text("gradient", [SCOUT_POINTS], T) + per_text("hessian", [points * K], T)
-    return estimate(model, ig.named("attribution") + ih.named("interactions"))
+    ih = per_text("gradient", [SCOUT_POINTS], T) + per_text("hessian", [points * max(K, 1)], T)
+    return ig.named("attribution") + ih.named("interactions")
+
+
+@st.cache_data(show_spinner="Measuring this machine's speed…", ttl=120, max_entries=64)
+def instance(model_ref: str, text: str, pair: str | None, params: InstanceParams) -> Estimate:
+    """How long the instance view of one text takes here (see :func:`instance_work`)."""
+    model = get_model(model_ref)
+    return estimate(model, instance_work(model, text, pair, params))
+
+
+def entropy_work(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None, params: EntropyParams
+                 ) -> Work:
+    """The passes of an attribution-entropy study: Integrated Gradients of every text (and its forward passes)."""
+    T = token_lengths(model, texts, pairs)
+    one = np.ones(len(T))
+    return per_text("gradient", one * params.steps, T) + per_text("forward", one * 3, T)
 
 
 @st.cache_data(show_spinner="Measuring this machine's speed…", ttl=120, max_entries=64)
 def entropy(model_ref: str, choice: DatasetChoice, n: int, params: EntropyParams) -> Estimate:
-    """How long the attribution-entropy study of ``n`` texts takes here (Integrated Gradients of every text)."""
+    """How long the attribution-entropy study of ``n`` texts of ``choice`` takes here (see :func:`entropy_work`)."""
     from ui.cached.transformer import _sample
 
     model = get_model(model_ref)
     smp = _sample([model], choice, n)
-    T = token_lengths(model, smp.texts, smp.text_pairs)
+    return estimate(model, entropy_work(model, smp.texts, smp.text_pairs, params))
+
+
+def heads_work(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None,
+               params: HeadImportanceParams) -> Work:
+    """The passes of head importance, one named part per stage: attention attribution (every layer's heads scaled
+    along ``steps`` nodes: layers × steps forward + backward passes per text), the head-mask gradient (one), and the
+    pruning check (three masking orders × the checked numbers of heads, forward passes)."""
+    from core.analyses.transformer.head_importance import head_shape, pruning_ks
+
+    L, H = head_shape(model)
+    T = token_lengths(model, texts, pairs, params.max_length)
     one = np.ones(len(T))
-    return estimate(model, per_text("gradient", one * params.steps, T) + per_text("forward", one * 3, T))
+    cost = {"attribution": per_text("gradient", one * L * params.steps, T) + per_text("forward", one, T),
+            "mask": per_text("gradient", one, T),
+            "pruning": per_text("forward", one * (3 * len(pruning_ks(L * H)) + 1), T)}
+    total = Work()
+    for stage in params.stages():
+        total = total + cost[stage].named(stage)
+    return total
+
+
+@st.cache_data(show_spinner="Measuring this machine's speed…", ttl=120, max_entries=64)
+def heads(model_ref: str, choice: DatasetChoice, n: int, params: HeadImportanceParams) -> Estimate:
+    """How long head importance on ``n`` texts of ``choice`` takes here (parts: its stages)."""
+    from ui.cached.transformer import _sample
+
+    model = get_model(model_ref)
+    smp = _sample([model], choice, n)
+    return estimate(model, heads_work(model, smp.texts, smp.text_pairs, params))
 
 
 def attack_work(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None, params: AttackParams
@@ -183,4 +223,5 @@ def attack(model_ref: str, choice: DatasetChoice, n: int, params: AttackParams) 
     return estimate(model, low), estimate(model, high)
 
 
-__all__ = ["attack", "attack_work", "class_tokens", "entropy", "games", "games_work", "instance", "method_work", "token_lengths"]
+__all__ = ["attack", "attack_work", "class_tokens", "entropy", "entropy_work", "games", "games_work", "heads", "heads_work", "instance",
+           "instance_work", "method_work", "token_lengths"]

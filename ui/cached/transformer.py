@@ -188,12 +188,14 @@ def topic_map(model_ref: str, choice: DatasetChoice, n: int, method: str = "umap
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _head_importance(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
-                     n: int, params: HeadImportanceParams) -> HeadImportance:
+                     n: int, params: HeadImportanceParams, _weights: dict[str, float] | None = None
+                     ) -> HeadImportance:
     from core.analyses.transformer.head_importance import run_head_importance, stage_seconds
 
     model = _load_model(model_ref, model_stamp_)
     model.require_head()
-    bar = StreamlitProgress("Preparing…", stages=stage_seconds(params))
+    bar = StreamlitProgress("Preparing…", stages=_weights or stage_seconds(params),
+                            expected=sum(_weights.values()) if _weights else None)
     try:
         return run_head_importance(model, _sample([model], choice, n), params, progress=bar)
     finally:
@@ -201,13 +203,14 @@ def _head_importance(model_ref: str, model_stamp_: str, choice: DatasetChoice, s
 
 
 def head_importance(model_ref: str, choice: DatasetChoice, n: int,
-                    params: HeadImportanceParams | None = None) -> HeadImportance:
+                    params: HeadImportanceParams | None = None, *,
+                    weights: dict[str, float] | None = None) -> HeadImportance:
     """``core.analyses.transformer.head_importance.run_head_importance`` of ``model_ref`` on ``n`` texts of
     ``choice``: the (layers, heads) importance by ``params.method``, the other method and their Spearman ρ
     (``compare``), and the pruning check (``prune``). Cached here and on disk by ``core``; shows a progress bar."""
     mref = model_ref.strip()
     return _head_importance(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n),
-                            params or HeadImportanceParams())
+                            params or HeadImportanceParams(), weights)
 
 
 @st.cache_data(show_spinner="Reading the attention weights…", max_entries=64)

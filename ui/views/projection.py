@@ -5,13 +5,14 @@ the same number the Saliency, Instance and Topics pages show for that text.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from ui import state
 from ui.state import DatasetChoice
-from ui.widgets import AUTO_EVALUATE_MAX, _init, one_line
+from ui.widgets import AUTO_EVALUATE_MAX, _init, one_line, text_columns
+from ui.widgets import selected_points  # noqa: F401 - the Projection page reads it from here
 
 if TYPE_CHECKING:  # pragma: no cover
     from core.analyses.projection.run import ProjectionRun
@@ -46,21 +47,6 @@ def projection_controls() -> state.ProjectionControls:
                                         heldout=bool(heldout))
     state.set_projection_controls(controls)
     return controls
-
-
-def selected_points(selection: dict, points: Any, *, box: str = "brush", pick: str = "pick") -> list[int]:
-    """Row indices of ``points`` (n, 2) inside the box selection ``box`` (x/y ranges) or clicked in the
-    point selection ``pick`` (over the field ``i``), as ``figures.projection.projection_chart`` names them."""
-    import numpy as np
-
-    pts = np.asarray(points)
-    rows = {int(p["i"]) for p in (selection.get(pick) or []) if isinstance(p, dict) and "i" in p}
-    brush = selection.get(box) or {}
-    if isinstance(brush, dict) and len(brush.get("x") or ()) == 2 and len(brush.get("y") or ()) == 2:
-        (x0, x1), (y0, y1) = sorted(brush["x"]), sorted(brush["y"])
-        inside = (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
-        rows.update(int(i) for i in np.flatnonzero(inside))
-    return sorted(r for r in rows if 0 <= r < len(pts))
 
 
 def focus_caption(model_ref: str, choice: DatasetChoice) -> None:
@@ -104,15 +90,7 @@ def selected_texts_panel(run: ProjectionRun, rows: list[int], *, model_ref: str,
         "predicted": [name(int(pred[i])) for i in rows],
         "confidence": [float(conf[i]) for i in rows],
     })
-    st.dataframe(frame, hide_index=True, column_config={
-        "row": st.column_config.NumberColumn("Dataset row", help="Position of the text in the whole dataset (the "
-                                             "number other pages show for it)", width="small", format="%d"),
-        "text": st.column_config.TextColumn("Text", width="large"),
-        "second text": st.column_config.TextColumn("Second text", width="medium"),
-        "true label": st.column_config.TextColumn("True label", width="small"),
-        "predicted": st.column_config.TextColumn("Predicted", width="small"),
-        "confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0.0, max_value=1.0,
-                                                      width="small")})
+    st.dataframe(frame, hide_index=True, column_config=text_columns())
     if st.session_state.get("bl.w.proj.focus_row") not in rows:
         st.session_state.pop("bl.w.proj.focus_row", None)
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")

@@ -79,15 +79,7 @@ def show_cluster_texts(res: TopicsResult, cid: int, names: list[str], *, model_r
                "texts)." + ("" if topic.error_rate is None else f" Error rate {topic.error_rate:.0%} of "
                                                                     f"{topic.n_scored} labelled texts."))
     st.dataframe(frame, hide_index=True, column_config={
-        "row": st.column_config.NumberColumn("Dataset row", width="small", format="%d",
-                                             help="Position of the text in the whole dataset (the number other pages "
-                                                  "show for it)"),
-        "text": st.column_config.TextColumn("Text", width="large"),
-        "true": st.column_config.TextColumn("True label", width="small"),
-        "predicted": st.column_config.TextColumn("Predicted", width="small"),
-        "correct": st.column_config.TextColumn("Correct?", width="small"),
-        "confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0.0, max_value=1.0,
-                                                      width="small")})
+        **widgets.text_columns(true="true"), "correct": st.column_config.TextColumn("Correct?", width="small")})
     if predicted is not None:
         o1, o2 = st.columns([5, 1], vertical_alignment="bottom")
         wrong_first = sorted(order, key=lambda i: rows.correct[i] != "wrong")
