@@ -110,11 +110,11 @@ def attack(model_ref: str, data: str, n: int, kind: str) -> tuple:
 
 
 JOBS = {
-    "games": [("demo:tweets-finetuned", "bundled:tweets", 12), ("demo:bbc-finetuned", "bundled:bbc", 6)],
+    "games": [("demo:tweets-finetuned", "bundled:tweets", 6), ("demo:bbc-finetuned", "bundled:bbc", 3)],
     "instance": [("demo:tweets-finetuned", "bundled:tweets", 0), ("demo:bbc-finetuned", "bundled:bbc", 0)],
     "entropy": [("demo:tweets-finetuned", "bundled:tweets", 40), ("demo:bbc-finetuned", "bundled:bbc", 12)],
-    "attack": [("demo:tweets-finetuned", "bundled:tweets", 12, "char"),
-               ("demo:bbc-finetuned", "bundled:bbc", 3, "char")],
+    "attack": [("demo:tweets-finetuned", "bundled:tweets", 8, "char"),
+               ("demo:bbc-finetuned", "bundled:bbc", 2, "char")],
 }
 
 

@@ -318,9 +318,13 @@ def workspace_dataset() -> DatasetChoice:
 
 def _follow(key: str, basis: Any, default: Any, valid: Callable[[Any], bool]) -> None:
     """Reset the widget ``key`` to ``default`` whenever ``basis`` (the Workspace selection it follows) changed since
-    the last run, or when its value is no longer valid; otherwise keep the user's own choice."""
+    the last run, or when its value is no longer valid; otherwise keep the user's own choice (also a valid choice
+    made before the page first followed the Workspace, e.g. set by a link from another page)."""
     marker = f"bl.follow.{key}"
-    if st.session_state.get(marker) != basis or key not in st.session_state or not valid(st.session_state[key]):
+    has = key in st.session_state and valid(st.session_state[key])
+    if marker not in st.session_state and has:
+        st.session_state[marker] = basis
+    elif st.session_state.get(marker) != basis or not has:
         st.session_state[key] = default
         st.session_state[marker] = basis
 

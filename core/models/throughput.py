@@ -30,8 +30,8 @@ from core.models.loading import LoadedModel
 PASSES = ("forward", "gradient", "hessian", "readout")
 BUCKETS = (8, 16, 32, 64, 128, 256, 512)  # sequence lengths that are measured (others are interpolated)
 MAX_AGE = 600.0  # seconds a measurement stays valid (the machine's load changes)
-BATCH = {"forward": 8, "gradient": 8, "hessian": 8, "readout": 8}
-MIN_SECONDS = 0.4  # time spent timing one pass at one length (after a warm-up)
+BATCH = {"forward": 16, "gradient": 16, "hessian": 8, "readout": 8}  # about the batches the analyses use
+MIN_SECONDS = 0.5  # time spent timing one pass at one length (after a warm-up)
 SPREAD = (0.7, 1.5)  # the range around an estimate: timing noise and what the pass count leaves out
 
 _LOCK = threading.Lock()
@@ -141,7 +141,7 @@ def measure(model: LoadedModel, kind: str, tokens: int, *, batch: int | None = N
         t0 = time.perf_counter()
         _run(model, kind, data)  # warm-up (allocations, kernel choice); on a slow machine it also counts
         warm = time.perf_counter() - t0
-        reps = 1 if warm > 4 * min_seconds else 3
+        reps = 1 if warm > min_seconds else 3  # a slow pass (a busy machine, a long text): one more suffices
         t_end = time.perf_counter() + min_seconds
         while len(times) < reps or (time.perf_counter() < t_end and len(times) < 9):
             t0 = time.perf_counter()
