@@ -487,6 +487,9 @@ def text_input(examples: cached.ExampleTexts, focus: state.FocusText | None, *, 
     example; it is refilled when that source changes.
     """
     k = {n: f"{prefix}{n}" for n in ("text", "pair", "use_pair", "example", "target")}
+    for key in k.values():  # a text box of another page that shares these keys: carry its value over (Streamlit
+        if key in st.session_state:  # binds a value to the page's own widget only when it is set in this run)
+            st.session_state[key] = st.session_state[key]
     source: tuple = (("focus", focus.text, focus.text_pair) if focus is not None else
                      ("example", examples.texts[0] if examples.texts else "",
                       examples.pairs[0] if examples.pairs else None))

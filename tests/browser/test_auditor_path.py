@@ -96,7 +96,7 @@ def test_switch_model_and_dataset_reaches_every_page(server):  # noqa: F811 - th
             "100 texts", timeout=600_000)
         _idle(page)
         _uses_new_pair(page, "Projection")
-        expect(page.locator(".vega-embed").first).to_contain_text(f"{NEW_MODEL} · tweets")
+        expect(page.locator(".vega-embed").first).to_contain_text(f"{NEW_MODEL} · {NEW_DATA}")
 
         for name in ("Saliency", "Instance"):
             _page(page, name)
