@@ -26,7 +26,9 @@ def confusion_matrix_chart(ev: EvaluationResult, *, normalize: bool = True, widt
     value = "share" if normalize else "count"
     rect = base.mark_rect(stroke="white").encode(
         color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues", domain=[0, 1] if normalize else None),
-                        title="Share of row" if normalize else "Count"),
+                        title="Share of row" if normalize else "Count",
+                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=160, titleLimit=0,
+                                          format=".0%" if normalize else "d")),
         tooltip=["true", "predicted", "count", alt.Tooltip("share:Q", format=".1%")],
     )
     text = base.mark_text(fontSize=11).encode(
@@ -40,8 +42,10 @@ def confusion_matrix_chart(ev: EvaluationResult, *, normalize: bool = True, widt
 def label_balance_chart(stats: DatasetStats, *, width: int = 320) -> alt.Chart:
     df = pd.DataFrame({"label": list(stats.label_names), "count": list(stats.label_counts)})
     df["share"] = df["count"] / max(1, df["count"].sum())
-    bars = alt.Chart(df).mark_bar(color=PALETTE[0]).encode(
-        x=alt.X("count:Q", title="Examples"),
+    top = max(1, int(df["count"].max()))
+    bars = alt.Chart(df).mark_bar(color=PALETTE[0]).encode(  # headroom past the longest bar for its share label
+        x=alt.X("count:Q", title="Examples", scale=alt.Scale(domain=[0, top * 1.22], nice=False),
+                axis=alt.Axis(tickCount=4, labelOverlap=True, format="~s")),
         y=alt.Y("label:N", sort=list(stats.label_names), title=None),
         tooltip=["label", "count", alt.Tooltip("share:Q", format=".1%")],
     )

@@ -66,7 +66,7 @@ def faithfulness_chart(res: "FaithfulnessResult", *, metric: str = "accuracy", c
         x=alt.X("share:Q", axis=alt.Axis(format="%"), title="share of tokens (most salient first)"),
         y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=ytitle),
         color=alt.Color("method:N", sort=names, scale=alt.Scale(domain=names, range=colors), title="order",
-                        legend=alt.Legend(orient="bottom", columns=3, labelLimit=220)),
+                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=0, titleLimit=0)),
         strokeDash=alt.condition(alt.datum.method == "random order", alt.value([5, 3]), alt.value([1, 0])),
         tooltip=["method:N", "game:N", alt.Tooltip("share:Q", format=".0%"), alt.Tooltip("value:Q", format=".1%")],
     )

@@ -22,11 +22,12 @@ def background_rgba(classes: np.ndarray, confidence: np.ndarray, n_classes: int)
     """(g, g) class / confidence grids → (g, g, 4) uint8 image, row 0 = the grid's lowest y.
 
     Colour = the class colour; saturation grows with confidence from chance level 1/C (white-ish, uncertain)
-    to 1 (full class tint). The tint stays light so that the points on top remain readable.
+    to 1 (a light class tint). The tint stays pale (at most 30 %) so that the points on top, drawn in the full
+    colours with a dark outline, stand out from the region they lie in.
     """
     cols = np.stack([_hex_rgb(PALETTE[c % len(PALETTE)]) for c in range(n_classes)])
     s = np.clip((confidence - 1.0 / n_classes) / (1.0 - 1.0 / n_classes), 0.0, 1.0)[..., None]
-    alpha = 0.08 + 0.52 * s
+    alpha = 0.05 + 0.25 * s
     rgb = (1.0 - alpha) * 255.0 + alpha * cols[classes]
     img = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255.0)], -1)
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -57,8 +58,10 @@ def _background_image(classes: np.ndarray, confidence: np.ndarray, extent: Seque
 
 
 def projection_frame(points: np.ndarray, predictions: np.ndarray, confidence: np.ndarray, labels: np.ndarray,
-                     label_names: Sequence[str], texts: Sequence[str]) -> pd.DataFrame:
-    """One row per point: i, x, y, predicted, true, correct, confidence, text (shortened), wrong_first."""
+                     label_names: Sequence[str], texts: Sequence[str], rows: Sequence[int] | None = None
+                     ) -> pd.DataFrame:
+    """One row per point: i, x, y, predicted, true, correct, confidence, text (shortened), wrong_first, row (the
+    text's position in the whole dataset: ``rows``, default ``i``)."""
     names = list(label_names)
     true = [names[l] if 0 <= l < len(names) else "—" for l in labels]
     pred = [names[p] for p in predictions]
@@ -66,14 +69,15 @@ def projection_frame(points: np.ndarray, predictions: np.ndarray, confidence: np
     return pd.DataFrame({"i": np.arange(len(points)), "x": points[:, 0].astype(float), "y": points[:, 1].astype(float),
                          "predicted": pred, "true": true, "correct": correct,
                          "confidence": confidence.astype(float), "text": [_shorten(t) for t in texts],
-                         "wrong_first": (correct == "wrong").astype(int)})
+                         "wrong_first": (correct == "wrong").astype(int),
+                         "row": np.arange(len(points)) if rows is None else np.asarray(rows, dtype=np.int64)})
 
 
 def projection_chart(points: np.ndarray, predictions: np.ndarray, confidence: np.ndarray, labels: np.ndarray,
                      label_names: Sequence[str], texts: Sequence[str], *, bg_classes: np.ndarray,
                      bg_confidence: np.ndarray, extent: Sequence[float], color_by: str = "prediction",
                      title: str | None = None, width: int = 560, height: int = 480, max_points: int = 20000,
-                     selectable: bool = False, seed: int = 0) -> alt.Chart:
+                     selectable: bool = False, seed: int = 0, rows: Sequence[int] | None = None) -> alt.Chart:
     """Scatter of the 2-D projection over the decision background (colour = class, paleness = uncertainty).
 
     points (n, 2); predictions, labels (n,) ints (label −1 = unlabelled); confidence (n,); bg_* (g, g).
@@ -83,7 +87,7 @@ def projection_chart(points: np.ndarray, predictions: np.ndarray, confidence: np
     if color_by not in COLOR_MODES:
         raise ValueError(f"color_by must be one of {COLOR_MODES}")
     names = list(label_names)
-    df = projection_frame(points, predictions, confidence, labels, names, texts)
+    df = projection_frame(points, predictions, confidence, labels, names, texts, rows)
     shown = len(df)
     if len(df) > max_points:
         df = df.sample(max_points, random_state=seed).sort_values("i")
@@ -101,28 +105,33 @@ def projection_chart(points: np.ndarray, predictions: np.ndarray, confidence: np
         legend_title = "Predicted class" if color_by == "prediction" else "True label"
         domain = names + (["—"] if field == "true" and (labels < 0).any() else [])
         scale = alt.Scale(domain=domain, range=[PALETTE[i % len(PALETTE)] for i in range(len(names))] + ["#BBBBBB"])
-    size = 28 if shown <= 2000 else (14 if shown <= 10000 else 6)
-    pts = alt.Chart(df).mark_circle(size=size, opacity=0.9, stroke="white", strokeWidth=0.4).encode(
+    size = 34 if shown <= 2000 else (16 if shown <= 10000 else 7)
+    pts = alt.Chart(df).mark_circle(size=size, opacity=1.0, stroke="#1b1b1b", strokeWidth=0.7).encode(
         x=alt.X("x:Q", scale=xs, axis=None), y=alt.Y("y:Q", scale=ys, axis=None),
         color=alt.Color(f"{field}:N", scale=scale, title=legend_title, legend=alt.Legend(orient="right")),
         tooltip=[alt.Tooltip("text:N", title="Text"), alt.Tooltip("true:N", title="True label"),
                  alt.Tooltip("predicted:N", title="Predicted"),
-                 alt.Tooltip("confidence:Q", title="Confidence", format=".1%"), alt.Tooltip("i:Q", title="Row")],
+                 alt.Tooltip("confidence:Q", title="Confidence", format=".1%"),
+                 alt.Tooltip("row:Q", title="Dataset row")],
     )
     if color_by == "correct":
         pts = pts.encode(order=alt.Order("wrong_first:Q", sort="ascending"))  # wrong ones drawn last, on top
-    if selectable:
-        brush = alt.selection_interval(name="brush", encodings=["x", "y"])
-        pick = alt.selection_point(name="pick", fields=["i"], on="click")
+    if selectable:  # a box fades the points outside it; a clicked point is ringed and drawn larger
+        brush = alt.selection_interval(name="brush", encodings=["x", "y"], mark=alt.BrushConfig(
+            fill="#333333", fillOpacity=0.06, stroke="#333333", strokeDash=[4, 3]))
+        pick = alt.selection_point(name="pick", fields=["i"], on="click", empty=False)
         pts = pts.add_params(brush, pick).encode(
-            opacity=alt.condition(brush, alt.value(0.95), alt.value(0.35)))
+            opacity=alt.condition(brush, alt.value(1.0), alt.value(0.45)),
+            size=alt.condition(pick, alt.value(size * 5), alt.value(size)),
+            strokeWidth=alt.condition(pick, alt.value(2.5), alt.value(0.7)))
     subtitle = "Background: the head's class on the inverse map; pale = uncertain."
     if shown < len(points):
         subtitle += f" Showing {shown:,} of {len(points):,} points."
     chart = alt.layer(bg, pts).properties(
         width=width, height=height,
         title=alt.TitleParams(title or "Discriminative projection", subtitle=subtitle, subtitleFontSize=10))
-    return _theme(chart)
+    # marks without a tooltip of their own show none (the dashboard's default would label the selection box "true")
+    return _theme(chart).configure_mark(tooltip=False)
 
 
 def run_chart(run: "ProjectionRun", *, color_by: str = "prediction", title: str | None = None, width: int = 560,
@@ -133,7 +142,8 @@ def run_chart(run: "ProjectionRun", *, color_by: str = "prediction", title: str 
     bg = p.background
     return projection_chart(p.points, p.predictions, p.confidence, run.labels, run.label_names, run.texts,
                             bg_classes=bg.classes, bg_confidence=bg.confidence, extent=bg.extent, color_by=color_by,
-                            title=title, width=width, height=height, selectable=selectable, seed=run.params.seed)
+                            title=title, width=width, height=height, selectable=selectable, seed=run.params.seed,
+                            rows=run.sample.indices)
 
 
 def lambda_sweep_chart(rows: Sequence[dict], *, width: int = 420, height: int = 240,

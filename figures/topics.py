@@ -28,7 +28,7 @@ def topic_names(res: "TopicsResult", *, words: int = 3) -> list[str]:
 def topic_map_chart(points: np.ndarray, res: "TopicsResult", texts: Sequence[str], *,
                     true: Sequence[str] | None = None, predicted: Sequence[str] | None = None,
                     title: str | None = None, subtitle: str | None = None, width: int = 560, height: int = 440,
-                    labels: bool = True, highlight: int | None = None) -> alt.Chart:
+                    labels: bool = True, highlight: int | None = None, rows: Sequence[int] | None = None) -> alt.Chart:
     """The texts on a 2-D map (points (n, 2)), coloured by cluster (the legend names each by its top three words),
     each cluster marked at its centre by its number and best word; HDBSCAN's noise in grey. ``highlight``: a cluster
     id drawn in full, the others faded."""
@@ -45,14 +45,16 @@ def topic_map_chart(points: np.ndarray, res: "TopicsResult", texts: Sequence[str
     if predicted is not None:
         df["predicted"] = list(predicted)
         tips.append(alt.Tooltip("predicted:N", title="Predicted"))
-    tips.append(alt.Tooltip("i:Q", title="Row"))
+    df["row"] = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    tips.append(alt.Tooltip("row:Q", title="Dataset row"))
     dom = names + ([NOISE] if (cl < 0).any() else [])
     rng = _many_colors(len(names)) + (["#BBBBBB"] if (cl < 0).any() else [])
     xs, ys = alt.Scale(zero=False, padding=36), alt.Scale(zero=False, padding=10)  # room for the labels
     enc = dict(x=alt.X("x:Q", axis=None, scale=xs), y=alt.Y("y:Q", axis=None, scale=ys))
     pts = alt.Chart(df).mark_circle(size=30, stroke="white", strokeWidth=0.4).encode(
         **enc, color=alt.Color("cluster:N", scale=alt.Scale(domain=dom, range=rng), sort=dom, title="Cluster",
-                               legend=alt.Legend(orient="right", labelLimit=260, symbolLimit=40)),
+                               legend=alt.Legend(orient="bottom", columns=2, labelLimit=max(120, width // 2 - 40),
+                                                 symbolLimit=40, titleLimit=0)),
         opacity=(alt.condition(f"datum.cid == {int(highlight)}", alt.value(0.95), alt.value(0.15))
                  if highlight is not None else alt.value(0.85)),
         tooltip=tips)
@@ -74,8 +76,8 @@ def topic_map_chart(points: np.ndarray, res: "TopicsResult", texts: Sequence[str
     return _theme(chart)
 
 
-def _unstack_labels(labels: pd.DataFrame, points: np.ndarray, width: int, height: int, *, line: float = 14.0,
-                    char: float = 7.0) -> np.ndarray:
+def _unstack_labels(labels: pd.DataFrame, points: np.ndarray, width: int, height: int, *, line: float = 15.0,
+                    char: float = 7.5) -> np.ndarray:
     """y of each label (rows x, y, name), moved up or down by whole lines until no two labels overlap on the
     (approximate) pixel grid of a width × height chart of ``points``."""
     lo, hi = points.min(0), points.max(0)
@@ -86,7 +88,7 @@ def _unstack_labels(labels: pd.DataFrame, points: np.ndarray, width: int, height
     out = py.copy()
     placed: list[int] = []
     for i in np.argsort(-py, kind="stable"):
-        for step in (0, -1, 1, -2, 2, -3, 3, -4, 4):
+        for step in (0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6):
             y = py[i] + step * line
             if all(abs(px[j] - px[i]) >= half[i] + half[j] or abs(out[j] - y) >= line for j in placed):
                 break
@@ -111,7 +113,8 @@ def topic_label_chart(res: "TopicsResult", *, cell: int = 44, title: str | None 
         y=alt.Y("cluster:N", sort=names, title=None, axis=alt.Axis(labelLimit=260)))
     rect = base.mark_rect(stroke="white").encode(
         color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="Share of cluster",
-                        legend=alt.Legend(format=".0%")),
+                        legend=alt.Legend(format=".0%", orient="bottom", direction="horizontal", gradientLength=140,
+                                          titleLimit=0)),
         tooltip=[alt.Tooltip("cluster:N", title="Cluster"), alt.Tooltip("label:N", title="True label"),
                  alt.Tooltip("count:Q", title="Texts"), alt.Tooltip("share:Q", title="Share of cluster", format=".0%")])
     text = base.mark_text(fontSize=11).encode(
@@ -141,11 +144,11 @@ def topic_error_chart(res: "TopicsResult", *, width: int = 300, title: str | Non
                  alt.Tooltip("of:Q", title="Labelled texts")])
     text = bars.mark_text(align="left", dx=3, fontSize=10, color="black").encode(text="label:N")
     layers = [bars, text]
-    sub = "share of each cluster's labelled texts the classifier gets wrong"
+    sub: list[str] | str = "share of each cluster's labelled texts the classifier gets wrong"
     if res.error_rate is not None:  # drawn first, so the bar labels stay on top
         layers.insert(0, alt.Chart(pd.DataFrame({"error": [float(res.error_rate)]})).mark_rule(
             color="#444444", strokeDash=[4, 3]).encode(x="error:Q"))
-        sub += f"; dashed: all texts ({res.error_rate:.1%})"
+        sub = [str(sub), f"dashed: all texts ({res.error_rate:.1%})"]  # two lines: a narrow column never cuts it
     chart = alt.layer(*layers).properties(width=width, height=22 * len(df),
                                           title=alt.TitleParams(title or "Error rate per cluster", subtitle=sub,
                                                                 subtitleFontSize=10))

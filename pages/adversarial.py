@@ -1,7 +1,7 @@
 """Adversarial: small edits that flip the classifier, and whether the DeepView map gives the edited texts away."""
 import streamlit as st
 
-from core.analyses.adversarial.attacks import ATTACK_KINDS, AttackError, AttackParams, attack_minutes
+from core.analyses.adversarial.attacks import ATTACK_KINDS, AttackError, AttackParams
 from core.analyses.saliency import METHODS
 from ui import cached, report_draft, widgets
 from ui.errors import user_errors, user_message
@@ -58,18 +58,17 @@ if not head_ok:
     st.stop()
 
 with user_errors():
-    examples = cached.example_texts(model_ref, choice, n)  # the texts the attack will take (same sample)
-tokens, low, high = attack_minutes(examples.texts, model.max_length, n)
-message = (f"Attacks {n:,} texts of about {tokens:.0f} tokens each: roughly {low}–{high} min on a 2-core CPU "
-           "(about 1 s per tweet on an idle machine, tens of seconds per long news article: every candidate edit is "
-           "one pass through the model; much faster on a GPU). Then the clean and adversarial texts are projected "
-           "together (seconds). Results are cached, so a repeat is instant.")
+    quick, slow = cached.estimates.attack(model_ref, choice, n, params)
+message = (f"Attacks {n:,} text{'s' if n != 1 else ''}: every candidate edit is one pass through the model, and a text "
+           f"costs more the longer it resists. Here: **{quick.span()}** if the first edited word flips every text, "
+           f"**{slow.span()}** if no text flips before the limit of changed words ({slow.basis}). Then the clean and "
+           "adversarial texts are projected together (seconds). Results are cached, so a repeat is instant.")
 if not widgets.confirm_gate(("attack", model_ref, choice, n, params), message, "Run the attack",
                             widget_key="bl.w.adv-go.run"):
     st.stop()
 
 with user_errors():
-    res = cached.attack(model_ref, choice, n, params)
+    res = cached.attack(model_ref, choice, n, params, expected=slow.seconds)
 report_draft.add_button("adversarial", {"model": model_ref, "dataset": choice.ref, "n": n, "attack": params.attack,
                                         "importance": params.importance, "max_change": params.max_change,
                                         "min_similarity": params.min_similarity},

@@ -9,7 +9,6 @@ from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors
 from ui.views import compare as views
 
-DEFAULT_MODELS = ["demo:bbc-pretrained", "demo:bbc-finetuned"]
 N_RANGE, N_DEFAULT = (20, 2000), 300
 
 st.title("Compare")
@@ -20,16 +19,16 @@ st.caption("Do two models see the same texts the same way? Each model embeds the
            "alike; the maps and the table below show where they do not.")
 
 widgets.keep_widgets("bl.w.cmp.")
-choice = widgets.dataset_selection()
+choice = widgets.workspace_dataset()
 options = widgets.model_options() + cached.multitask_task_refs()
-for key, value in (("models", [m for m in DEFAULT_MODELS if m in options]), ("extra", ""), ("n", N_DEFAULT),
-                   ("ks", ", ".join(map(str, CompareParams.k))), ("lam", CompareParams.lam)):
+for key, value in (("extra", ""), ("n", N_DEFAULT), ("ks", ", ".join(map(str, CompareParams.k))),
+                   ("lam", CompareParams.lam)):
     st.session_state.setdefault(f"bl.w.cmp.{key}", value)
-st.session_state["bl.w.cmp.models"] = [m for m in st.session_state["bl.w.cmp.models"] if m in options]
 
 c1, c2 = st.columns([3, 2], gap="medium")
-picked = c1.multiselect("Models", options, key="bl.w.cmp.models",
-                        help="Two or more; every pair is compared. " + " ".join(
+picked = widgets.page_models_picker("bl.w.cmp.models", options, label="Models", container=c1,
+                                    help="Two or more; every pair is compared. They start as the Workspace model and "
+                                    "its pre-trained / fine-tuned counterpart. " + " ".join(
                             f"`{r}`: {widgets.MODEL_LABELS[r].split(' · ', 1)[1]}." for r in options
                             if r in widgets.MODEL_LABELS) + " A bare encoder is compared on its embeddings only (it "
                             "has no predictions and no DeepView map).")
@@ -47,6 +46,7 @@ lam = c5.slider("λ of the DeepView maps", 0.0, 1.0, step=0.05, key="bl.w.cmp.la
                      "page). Both maps use the same λ.")
 
 refs = list(dict.fromkeys([*picked, *(r.strip() for r in extra.split(",") if r.strip())]))
+widgets.selection_sidebar(refs, choice)
 try:
     ks = sorted({int(k) for k in ks_text.replace(";", ",").split(",") if k.strip()})
 except ValueError:

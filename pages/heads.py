@@ -3,7 +3,7 @@ head-mask gradient, checked by masking heads in that order), and what each head 
 import streamlit as st
 
 from core.analyses.transformer.attention_maps import DEFAULT_MAX_TOKENS, attention_shape
-from core.analyses.transformer.head_importance import HEAD_METHODS, HeadImportanceParams, estimate_seconds, stage_seconds
+from core.analyses.transformer.head_importance import HEAD_METHODS, HeadImportanceParams
 from ui import cached, report_draft, state, widgets
 from ui.views import heads as views
 from ui.errors import user_errors
@@ -22,15 +22,11 @@ st.caption("Which attention heads does the classifier's decision rest on, and wh
            "for one text, how much each token attends to every other token, head by head.")
 
 widgets.keep_widgets("bl.w.heads.")
-choice = widgets.dataset_selection()
-current = state.current_model_ref()
-options = list(dict.fromkeys([*([current] if current else []), *widgets.model_options(),
-                              *cached.multitask_task_refs()]))
-if st.session_state.get(K["model"]) not in options:
-    st.session_state[K["model"]] = current if current in options else options[0]
-model_ref = st.selectbox("Model", options, key=K["model"], format_func=lambda r: widgets.MODEL_LABELS.get(r, r),
-                         help="Starts as the Workspace model. Head importance needs a classifier; the attention maps "
-                              "work for any encoder.")
+choice = widgets.workspace_dataset()
+model_ref = widgets.page_model_picker(K["model"], [*widgets.model_options(), *cached.multitask_task_refs()],
+                                      help="Starts as (and follows) the Workspace model. Head importance needs a "
+                                           "classifier; the attention maps work for any encoder.")
+widgets.selection_sidebar(model_ref, choice)
 with user_errors():
     model = cached.get_model(model_ref)
 
@@ -64,18 +60,17 @@ else:
     compare = c4.toggle("Compare methods", key=K["compare"],
                         help="Also compute the other method and the Spearman rank correlation of the two rankings.")
     params = HeadImportanceParams(method=method, steps=steps, compare=compare)
-    seconds, attr_s = estimate_seconds(n, params), stage_seconds(params).get("attribution")
-    duration = f"{max(10, round(seconds, -1)):.0f} s" if seconds < 90 else f"{round(seconds / 60)} min"
-    message = (f"Measures every head's importance on {n:,} texts with {TITLES[method].lower()}"
-               + (" and the other method" if compare else "") + ", then masks heads in the ranked order (the pruning "
-               f"check): about {duration} on a 2-core CPU for tweets"
-               + (f" (attention attribution ≈ {attr_s:.2f} s per text at {steps} steps)" if attr_s else "")
-               + "; the cost grows with the texts' length (a 128-token article costs roughly four tweets). Cached "
-               "afterwards, also on disk.")
-    if widgets.confirm_gate(("heads", model_ref, choice, n, method, steps, compare), message,
-                            "Measure head importance", widget_key="bl.w.heads-go.run"):
+    est = None
+    with user_errors(stop=False):  # a model whose heads cannot be masked: said here, the maps below still work
+        est = cached.estimates.heads(model_ref, choice, n, params)
+    if est is not None and widgets.confirm_gate(
+            ("heads", model_ref, choice, n, method, steps, compare),
+            f"Measures every head's importance on {n:,} texts with {TITLES[method].lower()}"
+            + (" and the other method" if compare else "") + ", then masks heads in the ranked order (the pruning "
+            f"check): **{est.span()}** here ({est.basis}). Cached afterwards, also on disk.",
+            "Measure head importance", widget_key="bl.w.heads-go.run"):
         with user_errors(stop=False):
-            res = cached.head_importance(model_ref, choice, n, params)
+            res = cached.head_importance(model_ref, choice, n, params, weights=dict(est.parts))
 
 if res is not None:
     report_draft.add_button("heads", {"model": model_ref, "dataset": choice.ref, "n": n, "method": method,
@@ -135,7 +130,8 @@ shown_head = None if head == MEAN else head
 report_draft.add_button("attention", {"model": model_ref, "texts": [text], **({"pairs": [pair]} if pair else {}),
                                       "heads": [f"{layer}.{'mean' if shown_head is None else shown_head}"],
                                       "max_tokens": min(max_tokens, 48)},
-                        page="Heads & attention (map)", key="heads.map", texts=[text])
+                        page="Heads & attention", key="heads.map", texts=[text], view="attention map",
+                        labels={"max_tokens": "tokens shown", "heads": "head"})
 # keyed by the head shown, so that the grid's selection starts empty whenever another head is shown
 hit = views.show_attention(maps, layer, shown_head, grid_key=f"bl.heads-grid.{model_ref}.{layer}.{head}")
 if hit is not None and hit != (layer, head):

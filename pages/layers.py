@@ -2,7 +2,7 @@
 and a 2-D map of any layer coloured by label, prediction, correctness or attribution entropy."""
 import streamlit as st
 
-from core.analyses.transformer.instance_view import estimate_entropy_seconds
+from core.analyses.transformer.instance_view import EntropyParams
 from core.analyses.transformer.layers import LayersParams
 from figures.layers import LAYER_COLOR_TITLES
 from ui import cached, report_draft, widgets
@@ -19,20 +19,17 @@ st.caption("Where in depth do the classes separate? Every layer of the encoder g
            "with a fine-tuned one to see at which depth fine-tuning makes the difference.")
 
 widgets.keep_widgets("bl.w.lay.")
-choice = widgets.dataset_selection()
+choice = widgets.workspace_dataset()
 options = widgets.model_options() + cached.multitask_task_refs()
-task = choice.ref.split(":", 1)[1] if choice.ref.startswith("bundled:") else ""
-defaults = [m for m in (f"demo:{task}-pretrained", f"demo:{task}-finetuned") if m in options] or options[:1]
-st.session_state.setdefault("bl.w.lay.models", defaults)
 st.session_state.setdefault("bl.w.lay.n", N_DEFAULT)
 st.session_state.setdefault("bl.w.lay.k", LayersParams().k)
-st.session_state["bl.w.lay.models"] = [m for m in st.session_state["bl.w.lay.models"] if m in options][:2]
 
 c1, c2, c3 = st.columns([3, 1, 1], gap="medium")
-refs = c1.multiselect("Models (one or two)", options, key="bl.w.lay.models", max_selections=2,
-                      help="E.g. the pre-trained (frozen encoder + head) and the fine-tuned model of the same data: "
-                           "their curves are drawn together. A bare encoder is scored against the dataset's labels "
-                           "too (it has no predictions).")
+refs = widgets.page_models_picker("bl.w.lay.models", options, label="Models (one or two)", max_selections=2,
+                                  container=c1, help="Start as the Workspace model and its pre-trained / fine-tuned "
+                                  "counterpart (the curves are drawn together). A bare encoder is scored against the "
+                                  "dataset's labels too (it has no predictions).")
+widgets.selection_sidebar(refs, choice)
 n = int(c2.number_input("Texts", min_value=N_RANGE[0], max_value=N_RANGE[1], step=50, key="bl.w.lay.n",
                         help="Drawn by the Workspace seed; from the held-out test split when one of the models was "
                              "trained on this dataset."))
@@ -88,14 +85,15 @@ color_by = m4.selectbox("Colour points by", colors, key="bl.w.lay.color", format
 
 entropy = None
 if color_by == "attribution entropy":
+    with user_errors():
+        ent_est = cached.estimates.entropy(res.refs[which], choice, n, EntropyParams())
     if widgets.confirm_gate(("entropy", tuple(res.refs), choice, n, which),
                             f"Attribution entropy runs integrated gradients (20 steps) on each of the {n:,} texts "
-                            f"with {res.refs[which]}: about {max(1, round(estimate_entropy_seconds(n) / 60))} min "
-                            "for short texts on a 2-core CPU the first time (longer texts take longer), cached "
-                            "afterwards. Until then the map is coloured by the true label.",
+                            f"with {res.refs[which]}: **{ent_est.span()}** here ({ent_est.basis}), cached afterwards. "
+                            "Until then the map is coloured by the true label.",
                             "Compute attribution entropy", widget_key="bl.w.lay-go.entropy"):
         with user_errors():
-            entropy = cached.layer_entropy(res.refs, choice, n, which)
+            entropy = cached.layer_entropy(res.refs, choice, n, which, expected=ent_est.seconds)
     if entropy is None:
         color_by = "true label"
 with user_errors():

@@ -49,6 +49,7 @@ elif built and "demo:multitask-finetuned" not in built:
         st.caption("The fine-tuned-setting model (encoder trained with both heads) is not built yet.")
         views.train_offer("finetuned", primary=False)
 
+widgets.selection_sidebar(ref, None, dataset_note="each task's own bundled dataset (held-out test split)")
 with user_errors():
     mt = cached.get_multitask(ref)
 views.show_model(mt)

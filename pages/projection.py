@@ -5,6 +5,7 @@ import streamlit as st
 from figures.projection import lambda_sweep_chart, run_chart
 from ui import cached, report_draft, widgets
 from ui.errors import user_errors
+from ui.views import projection as views
 
 st.title("Projection")
 st.caption("A DeepView map of the classifier: every text is a point, placed so that texts close in the "
@@ -14,7 +15,7 @@ st.caption("A DeepView map of the classifier: every text is a point, placed so t
 model_ref, choice, model = widgets.classifier_selection(
     "The discriminative projection measures how the head's predictions change between texts, so it needs one.")
 
-c = widgets.projection_controls()
+c = views.projection_controls()
 if c.n > widgets.AUTO_EVALUATE_MAX and not widgets.confirm_gate(
         ("projection", model_ref, choice, c.n, c.heldout, c.metric),
         f"Projecting {c.n:,} examples embeds them and evaluates the discriminative distance on tens of thousands "
@@ -58,18 +59,16 @@ st.caption(f"**How it was computed:** {run.n:,} texts {run.sample.note} · discr
            f"{run.params.metric} distance, λ = {run.lam:g}.")
 
 # ------------------------------------------------------------------------------ selected texts
-report_draft.add_button("projection", {"n": c.n, "lam": run.lam, "metric": run.params.metric,
-                                       "color_by": c.color_by}, page="Projection", key="projection.map",
-                        container=right)
+picked = views.selected_points(selection, p.points)
+chosen = picked[:5]
+report_draft.add_button("projection", {"n": c.n, "lam": run.lam, "metric": run.params.metric, "color_by": c.color_by},
+                        page="Projection", key="projection.map", container=right,
+                        texts=[run.texts[i] for i in chosen], rows=[int(run.sample.indices[i]) for i in chosen],
+                        labels={"n": "Sample size", "color_by": "colour points by"},
+                        help="Store this DeepView map (with its settings) as a projection section of the report draft; "
+                             "the first five selected texts can be quoted in its note.")
 st.subheader("Selected texts")
-picked = widgets.selected_points(selection, p.points)
-widgets.selected_texts_panel(run, picked, model_ref=model_ref, choice=choice, source=f"Projection, λ = {run.lam:g}")
-if picked:
-    chosen = [run.texts[i] for i in picked[:5]]
-    report_draft.add_button("saliency_examples", {"texts": chosen}, page="Projection (selected texts)",
-                            key="projection.selected", texts=chosen, label="Add the selected texts to report",
-                            help="Store the first (up to) five selected texts as a saliency section of the report "
-                                 "draft: each explained by several methods side by side.")
+views.selected_texts_panel(run, picked, model_ref=model_ref, choice=choice, source=f"Projection, λ = {run.lam:g}")
 
 # ------------------------------------------------------------------------------ λ sweep
 st.divider()

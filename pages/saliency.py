@@ -10,8 +10,8 @@ from core.analyses.saliency_params import (EXPLAIN_METHODS, GAMES_N, GRADCAM, Cl
 from core.foundation.errors import BackboneLensError
 from ui import cached, report_draft, state, widgets
 from ui.errors import user_errors, user_message
-from ui.views.saliency import (cost_message, explanation_captions, method_settings, offer_mlm_head,
-                               show_class_tokens, show_explanations, show_fitted_head, show_games)
+from ui.views.saliency import (class_tokens_section, cost_message, explanation_captions, method_settings,
+                               offer_mlm_head, show_explanations, show_fitted_head, show_games)
 
 GAMES, TOKENS = FaithfulnessParams.defaults(), ClassTokensParams.defaults()
 st.title("Saliency")
@@ -74,7 +74,7 @@ else:
     if views:
         show_explanations(views, model, titles, layer, words=unit == "words")
         report_draft.add_button("saliency_examples", {"texts": [inp.text], "methods": list(views), "layer": layer},
-                                page="Saliency", key="saliency.one", texts=[inp.text],
+                                page="Saliency", view="one text", key="saliency.one", texts=[inp.text],
                                 help="Store this text, explained by these methods, as a saliency section of the "
                                      "report draft.")
         explanation_captions(views, titles)
@@ -116,14 +116,17 @@ else:
     gp = FaithfulnessParams(methods=tuple(g_methods), layers="all" if sweep else "default", replacement=replacement,
                             method_params=tuple(a for m in g_methods if not (sweep and m in GRADCAM)
                                                 for a in as_assignments(capped(m, settings[m]), prefix=f"{m}.")))
-    if widgets.confirm_gate(("games", model_ref, choice, n, gp), cost_message(games_cost(n, gp, L)), "Play the games",
-                            widget_key="bl.w.sal-go.games"):
+    with user_errors():
+        est = cached.estimates.games(model_ref, choice, n, gp, {m: settings[m] for m in g_methods})
+    if widgets.confirm_gate(("games", model_ref, choice, n, gp), cost_message(games_cost(n, gp, L), est),
+                            "Play the games", widget_key="bl.w.sal-go.games"):
         with user_errors(stop=False):
-            res = cached.faithfulness_games(model_ref, choice, n, gp)
+            res = cached.faithfulness_games(model_ref, choice, n, gp, weights=dict(est.parts))
             report_draft.add_button("faithfulness", {"n": n, "methods": list(g_methods), "layers": "all" if sweep
                                                      else [layer], "replacement": replacement,
                                                      "ig_steps": gp.ig_steps},
-                                    page="Saliency (games)", key="saliency.games")
+                                    page="Saliency", view="faithfulness games", key="saliency.games",
+                                    labels={"n": "Texts", "replacement": "Hidden tokens become"})
             show_games(res)
 
 # ------------------------------------------------------------------------------ class-representative tokens
@@ -132,23 +135,4 @@ st.subheader("Class-representative tokens")
 st.caption("Which words a method credits for each *predicted* class over a sample: word scores (positive evidence, "
            "normalised per text) summed per class and weighted by how rare the word is in the bundled corpora. "
            "Lists that overlap little between classes mean class-specific evidence.")
-ct_options = [m for m in titles if head_ok or m != "decoded_gradcam"]
-st.session_state.setdefault("bl.w.sal.ct.method", TOKENS["method"] if head_ok else "layer_gradcam")
-if st.session_state["bl.w.sal.ct.method"] not in ct_options:
-    st.session_state["bl.w.sal.ct.method"] = "layer_gradcam"
-for k, v in {"n": 200, "k": TOKENS["top_k"]}.items():
-    st.session_state.setdefault(f"bl.w.sal.ct.{k}", v)
-k1, k2, k3 = st.columns([2, 1, 1], gap="medium")
-ct_method = k1.selectbox("Method", ct_options, key="bl.w.sal.ct.method", format_func=titles.get,
-                         help="With the settings above (Grad-CAM at the slider's layer; Integrated Gradients with "
-                              f"at most {GAMES['ig_steps']} steps).")
-ct_n = int(k2.number_input("Texts", min_value=20, max_value=2000, step=50, key="bl.w.sal.ct.n"))
-top_k = int(k3.number_input("Top k words", min_value=3, max_value=30, step=1, key="bl.w.sal.ct.k"))
-cp = ClassTokensParams(method=ct_method, top_k=top_k, method_params=as_assignments(capped(ct_method,
-                                                                                         settings[ct_method])))
-if widgets.confirm_gate(("class tokens", model_ref, choice, ct_n, cp),
-                        f"Explains {ct_n:,} texts with {titles[ct_method]} ({get_method(ct_method).cost} each), "
-                        "then aggregates the words per predicted class.", "Find class tokens",
-                        widget_key="bl.w.sal-go.ct"):
-    with user_errors(stop=False):
-        show_class_tokens(cached.class_tokens(model_ref, choice, ct_n, cp))
+class_tokens_section(model_ref, choice, titles, settings, head_ok)

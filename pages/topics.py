@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.analyses.transformer.topics import CLUSTERING, TOPIC_MAPS, TopicsParams
 from figures.topics import topic_map_chart, topic_names
-from ui import cached, report_draft, state, widgets
+from ui import cached, report_draft, widgets
 from ui.views import topics as views
 from ui.errors import user_errors
 
@@ -19,21 +19,17 @@ st.caption("What are the texts about, and where does the classifier go wrong? Th
            "a high error rate is a kind of text the model has not learnt.")
 
 widgets.keep_widgets("bl.w.top.")
-choice = widgets.dataset_selection()
-options = widgets.model_options() + cached.multitask_task_refs()
-current = state.current_model_ref()
-st.session_state.setdefault("bl.w.top.model", current if current in options else options[0])
-if st.session_state["bl.w.top.model"] not in options:
-    st.session_state["bl.w.top.model"] = options[0]
+choice = widgets.workspace_dataset()
 d = TopicsParams()
 for key, value in (("n", N_DEFAULT), ("method", d.method), ("auto", True), ("k", 6), ("top_n", d.top_n),
                    ("umap", d.reduce == "umap"), ("rerank", d.rerank), ("map", TOPIC_MAPS[0]), ("highlight", False)):
     st.session_state.setdefault(f"bl.w.top.{key}", value)
 
 c1, c2, c3 = st.columns([3, 1, 2], gap="medium")
-ref = c1.selectbox("Model", options, key="bl.w.top.model", format_func=lambda r: widgets.MODEL_LABELS.get(r, r),
-                   help="Its pooled embeddings are clustered; with a classification head, its errors are counted "
-                        "per cluster.")
+ref = widgets.page_model_picker("bl.w.top.model", [*widgets.model_options(), *cached.multitask_task_refs()],
+                               container=c1, help="Starts as (and follows) the Workspace model. Its pooled embeddings "
+                               "are clustered; with a classification head, its errors are counted per cluster.")
+widgets.selection_sidebar(ref, choice)
 n = int(c2.number_input("Texts", min_value=N_RANGE[0], max_value=N_RANGE[1], step=50, key="bl.w.top.n",
                         help="Drawn by the Workspace seed; from the held-out test split when the model was trained "
                              "on this dataset."))
@@ -99,6 +95,7 @@ with map_box:
     if len(points) == res.n:
         widgets.show_chart(topic_map_chart(
             np.asarray(points), res, texts, true=rows.true, predicted=rows.predicted, highlight=cid if only else None,
+            rows=res.sample.indices,
             width=560, height=440, title=f"{res.k} {TITLES[method]} clusters of {res.n:,} texts · {ref}",
             subtitle=f"{cached.METHOD_NAMES[how]} of the pooled embeddings; colour = cluster, marked at its centre by "
                      "its number and best word. Hover a point for its text."), container=c1)

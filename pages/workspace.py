@@ -41,13 +41,15 @@ elif widgets.evaluation_gate(model_ref, choice):
         m[0].metric("Accuracy", tables.fmt_pct(ev.accuracy), border=True)
         m[1].metric("Macro-F1", f"{ev.macro_f1:.3f}", border=True)
         m[2].metric("Examples evaluated", f"{ev.n:,}", border=True)
-        m[3].metric("Split", "held-out test" if ev.split == "test" else "all selected", border=True)
+        m[3].metric("Split", "held-out" if ev.split == "test" else "all", border=True,
+                    help="held-out: the model's own test split of this dataset (it was trained on it); all: every "
+                         "selected example (the model was not trained on this dataset).")
         st.caption(ev.note)
         report_draft.add_button("overview", {"normalize": True}, page="Workspace", key="workspace.overview",
                                 help="Store the overview (accuracy, confusion matrix, per-class table, dataset) of this "
                                      "model and dataset as a section of the report draft.")
         left, right = st.columns([1, 1], gap="large")
-        widgets.show_chart(confusion_matrix_chart(ev, width=340), container=left)
+        widgets.show_chart(confusion_matrix_chart(ev, width=340), container=left, fit=True)
         right.markdown("**Per class**")
         right.dataframe(per_class_table(ev), column_config={
             "precision": st.column_config.NumberColumn("Precision", format="%.3f"),
@@ -87,8 +89,8 @@ if view is not None:
     for note in view.dataset.notes:
         st.caption(note)
     left, right = st.columns(2, gap="large")
-    widgets.show_chart(label_balance_chart(s, width=420), container=left)
-    widgets.show_chart(length_histogram_chart(s, width=420), container=right)
+    widgets.show_chart(label_balance_chart(s), container=left, fit=True)
+    widgets.show_chart(length_histogram_chart(s), container=right, fit=True)
     st.markdown("**Sample of texts**")
     st.dataframe(tables.text_sample_frame(view.dataset), hide_index=True,
                  column_config={"text": st.column_config.TextColumn("Text", width="large"),

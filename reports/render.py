@@ -90,6 +90,33 @@ def fmt_figure(value: Any) -> str:
     return f"{v:.4g}"
 
 
+TEXT_PARAMS = ("texts", "pairs")  # section parameters that hold texts: the sections show them, provenance counts them
+
+
+def fmt_param(value: Any, name: str = "") -> str:
+    """A section parameter as words for the provenance appendix: yes/no, lists joined, "default" for none; texts
+    are counted, never printed (the section shows them, escaped, where they belong)."""
+    if name in TEXT_PARAMS and isinstance(value, (list, tuple)):
+        n = len(value)
+        return "none" if n == 0 else f"{n} {'second ' if name == 'pairs' else ''}text{'s' if n != 1 else ''}"
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt_param(v) for v in value) or "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return " ".join(str(value).split())
+
+
+def fmt_params(params: Any) -> str:
+    """All of a section's parameters as one line of words: "n: 200 · λ: 0.8 · metric: cosine"."""
+    names = {"lam": "λ"}
+    items = [(k, v) for k, v in dict(params or {}).items() if k not in ("kind", "note", "title", "id")]
+    return " · ".join(f"{names.get(k, k.replace('_', ' '))}: {fmt_param(v, k)}" for k, v in items) or "defaults"
+
+
 def fmt_seconds(value: Any) -> str:
     if value is None:
         return "–"
@@ -335,7 +362,7 @@ def environment() -> Environment:
         )
         env.filters.update(pct=fmt_pct, num=fmt_num, compact=fmt_compact, datetime=fmt_datetime,
                            seconds=fmt_seconds, svg=safe_svg, highlight=safe_highlight, yaml=fmt_yaml,
-                           markdown=markdown_html, figure_value=fmt_figure)
+                           markdown=markdown_html, figure_value=fmt_figure, params=fmt_params)
         _ENV = env
     return _ENV
 

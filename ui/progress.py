@@ -2,6 +2,10 @@
 
 Create it *inside* a cached function: Streamlit replays the elements a cached function drew, and an
 element created outside it cannot be replayed. ``close()`` empties it, so a replay draws nothing.
+
+While a job runs, the bar says how long is left: from the time taken so far and the share done (weight the
+stages by their expected seconds, e.g. an :class:`~core.models.throughput.Estimate`'s parts, so that the share
+done is a share of the time), blended at the start with the job's estimate when one is given (``expected``).
 """
 from __future__ import annotations
 
@@ -32,10 +36,12 @@ class StreamlitProgress:
     """
 
     def __init__(self, text: str, *, stages: Mapping[str, float] | Sequence[str] | None = None,
-                 titles: Mapping[str, str] | None = None, prefix: str = "") -> None:
+                 titles: Mapping[str, str] | None = None, prefix: str = "", expected: float | None = None) -> None:
         self.text = text
         self.bar = st.progress(0.0, text=text)
         self.last = 0.0
+        self.start = time.monotonic()
+        self.expected = expected
         self.prefix = prefix
         self.titles = {**STAGE_TITLES, **(titles or {})}
         w = dict(stages) if isinstance(stages, Mapping) else {s: 1.0 for s in (stages or ())}
@@ -63,10 +69,28 @@ class StreamlitProgress:
         title = self.titles.get(stage, stage.replace("_", " ").capitalize())
         self.show(overall, f"{self.prefix}{title}" + (f" – {message}" if message else ""), final=f >= 1.0)
 
+    def remaining(self, fraction: float) -> float | None:
+        """Seconds left when ``fraction`` of the job is done (None while there is nothing to go on)."""
+        elapsed = time.monotonic() - self.start
+        f = min(1.0, max(0.0, fraction))
+        by_rate = elapsed * (1 - f) / f if f >= 0.02 and elapsed >= 2 else None
+        if self.expected is None:
+            return by_rate
+        by_plan = max(0.0, self.expected - elapsed)
+        if by_rate is None:
+            return by_plan
+        w = min(1.0, f / 0.2)  # the measured rate takes over once a fifth of the job is done
+        return w * by_rate + (1 - w) * by_plan
+
     def show(self, fraction: float, text: str, *, final: bool = False) -> None:
         now = time.monotonic()
         if now - self.last > 0.3 or final:
             self.last = now
+            left = self.remaining(fraction) if fraction < 1 else None
+            if left is not None and left >= 1:
+                from core.models.throughput import duration
+
+                text = f"{text} · about {duration(left)} left"
             self.bar.progress(min(1.0, max(0.0, fraction)), text=text)
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 import streamlit as st
 
@@ -20,9 +20,6 @@ from core.training.demo_workspace import DEMO_MODELS, build_demo, demo_ready, de
 from ui import cached, state
 from ui.errors import user_errors
 from ui.state import DatasetChoice
-
-if TYPE_CHECKING:  # pragma: no cover
-    from core.analyses.projection.run import ProjectionRun
 
 AUTO_EVALUATE_MAX = 2000  # evaluate without a click when at most this many examples are asked for
 
@@ -261,27 +258,111 @@ def _run_build(profile: str) -> None:
 # ----------------------------------------------------------------------------- charts and other pages
 
 
-def show_chart(chart: Any, *, container: Any = None) -> None:
+def show_chart(chart: Any, *, container: Any = None, fit: bool = False) -> None:
     """Draw a ``core.figures`` chart as it looks in reports.
 
     ``theme=None``: Streamlit's theme squashes the layered charts with a discrete axis of
     ``core.figures`` (bars and heatmap cells collapse to lines), and reports use no theme.
     ``autosize=pad``: the chart's width is its plot area, as in ``figures.style.to_svg``;
     Streamlit's default ``fit`` squeezes axis labels and legend into that width instead.
+    ``fit``: for a chart in a column: the whole chart — axis labels and legend included — takes the column's
+    width, never more (a single or layered chart; its plot area gives way to its labels).
     """
+    if fit:
+        chart = chart.properties(width="container", autosize={"type": "fit-x", "contains": "padding"})
+        (container or st).altair_chart(chart, theme=None, width="stretch")
+        return
     if "autosize" not in chart.to_dict(validate=False):
         chart = chart.properties(autosize={"type": "pad", "contains": "padding"})
     (container or st).altair_chart(chart, theme=None, width="content")
 
 
 
-def selection_summary() -> tuple[str, DatasetChoice]:
-    """For pages other than Workspace: show the current selection in the sidebar and return it."""
-    ref, choice = state.current_model_ref(), state.current_dataset_choice()
+def selection_sidebar(models: str | Sequence[str], choice: DatasetChoice | None, *, dataset_note: str = "") -> None:
+    """The sidebar's statement of what this page analyses: its model(s) and dataset (with sample size and seed).
+    When a page runs another model than the Workspace's (its own picker), the sidebar says so."""
+    refs = [models] if isinstance(models, str) else list(models)
+    workspace = state.current_model_ref()
     with st.sidebar:
-        st.markdown(f"**Model** `{ref or '(none)'}`  \n**Dataset** `{choice.label()}`")
+        st.markdown("**This page uses**")
+        what = "Model" if len(refs) <= 1 else "Models"
+        lines = [f"**{what}** " + (", ".join(f"`{r}`" for r in refs) if refs else "`(none)`")]
+        if choice is not None:
+            lines.append(f"**Dataset** `{choice.label()}`")
+        elif dataset_note:
+            lines.append(f"**Data** {dataset_note}")
+        st.markdown("  \n".join(lines))
+        if refs and workspace and workspace not in refs:
+            st.caption(f"The Workspace model is `{workspace}`; this page's own choice differs (it returns to the "
+                       "Workspace model whenever that changes).")
         st.page_link("pages/workspace.py", label="Change on the Workspace page", icon=":material/tune:")
+
+
+def selection_summary() -> tuple[str, DatasetChoice]:
+    """For pages that analyse the Workspace selection itself: show it in the sidebar and return it."""
+    ref, choice = state.current_model_ref(), state.current_dataset_choice()
+    selection_sidebar(ref, choice)
     return ref, choice
+
+
+def workspace_dataset() -> DatasetChoice:
+    """The Workspace dataset, for pages that choose their own models; stops the page with one message when none is
+    selected (the page shows its selection with :func:`selection_sidebar` once its models are chosen)."""
+    choice = state.current_dataset_choice()
+    if not choice.ref.strip():
+        selection_sidebar([], choice)
+        st.info("Choose a dataset on the Workspace page first.")
+        st.stop()
+    return choice
+
+
+def _follow(key: str, basis: Any, default: Any, valid: Callable[[Any], bool]) -> None:
+    """Reset the widget ``key`` to ``default`` whenever ``basis`` (the Workspace selection it follows) changed since
+    the last run, or when its value is no longer valid; otherwise keep the user's own choice (also a valid choice
+    made before the page first followed the Workspace, e.g. set by a link from another page)."""
+    marker = f"bl.follow.{key}"
+    has = key in st.session_state and valid(st.session_state[key])
+    if marker not in st.session_state and has:
+        st.session_state[marker] = basis
+    elif st.session_state.get(marker) != basis or not has:
+        st.session_state[key] = default
+        st.session_state[marker] = basis
+
+
+def page_model_picker(key: str, options: Sequence[str], *, label: str = "Model", help: str | None = None,
+                      container: Any = None) -> str:
+    """A page's own model picker whose default is the Workspace model: it starts there, and returns there whenever
+    the Workspace model changes (a choice made on the page holds until then). The Workspace model is always
+    offered, first."""
+    current = state.current_model_ref()
+    opts = list(dict.fromkeys([*([current] if current else []), *options]))
+    _follow(key, current, current if current in opts else opts[0], lambda v: v in opts)
+    return (container or st).selectbox(label, opts, key=key, format_func=lambda r: MODEL_LABELS.get(r, r),
+                                       help=help)
+
+
+def counterpart(ref: str, options: Sequence[str]) -> str | None:
+    """The demo model of the same data in the other setting (pre-trained ↔ fine-tuned), when it is offered."""
+    for a, b in (("-finetuned", "-pretrained"), ("-pretrained", "-finetuned")):
+        if ref.startswith("demo:") and ref.endswith(a):
+            other = ref[: -len(a)] + b
+            return other if other in options else None
+    return None
+
+
+def page_models_picker(key: str, options: Sequence[str], *, label: str, max_selections: int | None = None,
+                       help: str | None = None, container: Any = None) -> list[str]:
+    """A multiselect of models that starts (and restarts whenever the Workspace model or dataset changes) at the
+    Workspace model with its pre-trained / fine-tuned counterpart, pre-trained first."""
+    current, choice = state.current_model_ref(), state.current_dataset_choice()
+    opts = list(dict.fromkeys([*([current] if current else []), *options]))
+    other = counterpart(current, opts)
+    pair = [current] if not other else sorted([current, other], key=lambda r: not r.endswith("-pretrained"))
+    default = [r for r in pair if r in opts][:max_selections] or opts[:1]
+    _follow(key, (current, choice.ref), default,
+            lambda v: isinstance(v, list) and all(r in opts for r in v) and len(v) <= (max_selections or len(opts)))
+    return (container or st).multiselect(label, opts, key=key, max_selections=max_selections,
+                                         format_func=lambda r: MODEL_LABELS.get(r, r), help=help)
 
 
 def classifier_selection(why: str):
@@ -303,38 +384,7 @@ def classifier_selection(why: str):
     return model_ref, choice, model
 
 
-# ----------------------------------------------------------------------------- projection page
-
-COLOR_LABELS = {"prediction": "Predicted class", "true label": "True label", "correct": "Correct or not"}
-PROJECTION_N = (100, 5000)  # smallest and largest sample size offered on the Projection page
-
-
-def projection_controls() -> state.ProjectionControls:
-    """Sample size, λ, metric, colouring and held-out toggle of the Projection page; returns (and stores) them."""
-    k = {n: f"bl.w.proj.{n}" for n in ("n", "lam", "metric", "color", "heldout")}
-    cur = state.projection_controls()
-    for key, val in (("n", cur.n), ("lam", cur.lam), ("metric", cur.metric), ("color", cur.color_by),
-                     ("heldout", cur.heldout)):
-        _init(k[key], val)
-    c1, c2, c3, c4 = st.columns([1, 2, 1, 1.2], gap="medium")
-    n = c1.number_input("Sample size", min_value=PROJECTION_N[0], max_value=PROJECTION_N[1], step=100, key=k["n"],
-                        help="Examples drawn deterministically (by the Workspace seed) from the chosen dataset. "
-                             "The distance graph grows with n; above "
-                             f"{AUTO_EVALUATE_MAX:,} examples the projection waits for a click.")
-    lam = c2.slider("λ: weight of the classifier's view", 0.0, 1.0, step=0.05, key=k["lam"],
-                    help="0 = the embedding's own distances only (plain UMAP); 1 = only the discriminative "
-                         "distance along the classifier's decisions; 0.8 (default) mixes them as the DeepView "
-                         "papers recommend. Once the distances are computed, moving λ takes a second or two.")
-    metric = c3.selectbox("Embedding distance", ("cosine", "euclidean"), key=k["metric"],
-                          help="The unsupervised distance between pooled embeddings (the 1 − λ part).")
-    color = c4.selectbox("Colour points by", list(COLOR_LABELS), key=k["color"], format_func=COLOR_LABELS.get)
-    heldout = st.toggle("Held-out test split only", key=k["heldout"],
-                        help="When the model was trained on this dataset, project only its held-out test "
-                             "examples (fewer points, but honest errors). Ignored for other datasets.")
-    controls = state.ProjectionControls(n=int(n), lam=round(float(lam), 2), metric=metric, color_by=color,
-                                        heldout=bool(heldout))
-    state.set_projection_controls(controls)
-    return controls
+# ----------------------------------------------------------------------------- gates and selections
 
 
 def confirm_gate(key: Any, message: str, button: str, *, widget_key: str) -> bool:
@@ -378,59 +428,24 @@ def selected_points(selection: dict, points: Any, *, box: str = "brush", pick: s
     return sorted(r for r in rows if 0 <= r < len(pts))
 
 
+def text_columns(*, true: str = "true label") -> dict[str, Any]:
+    """The column settings of a table of texts: its dataset row (the number every page shows for a text), the text
+    and its second text, the true label (column ``true``), the prediction and its confidence."""
+    return {
+        "row": st.column_config.NumberColumn("Dataset row", width="small", format="%d",
+                                             help="Position of the text in the whole dataset (the number other pages "
+                                                  "show for it)"),
+        "text": st.column_config.TextColumn("Text", width="large"),
+        "second text": st.column_config.TextColumn("Second text", width="medium"),
+        true: st.column_config.TextColumn("True label", width="small"),
+        "predicted": st.column_config.TextColumn("Predicted", width="small"),
+        "confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0.0, max_value=1.0,
+                                                      width="small")}
+
+
 def _one_line(text: str, n: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def selected_texts_panel(run: ProjectionRun, rows: list[int], *, model_ref: str, choice: DatasetChoice,
-                         source: str) -> None:
-    """The texts of the selected projection ``rows`` in a table, and a picker that makes one of them the
-    focus text of later pages (``ui.state.set_focus_text``)."""
-    import pandas as pd
-
-    focus = state.focus_text()
-    if focus is not None:
-        st.caption(f"Focus text for later pages ({focus.source or 'chosen earlier'}): "
-                   f"“{_one_line(focus.text, 140)}” — predicted {focus.prediction or '–'}, "
-                   f"true label {focus.label or '–'}.")
-    if not rows:
-        st.caption("Drag a box over the map, or click a point (shift-click for more), to list texts here.")
-        return
-    names = run.label_names
-
-    def name(i: int) -> str | None:
-        return names[i] if 0 <= i < len(names) else None
-
-    pred, conf = run.projection.predictions, run.projection.confidence
-    frame = pd.DataFrame({
-        "row": rows,
-        "text": [run.texts[i] for i in rows],
-        **({"second text": [run.sample.text_pairs[i] for i in rows]} if run.sample.text_pairs is not None else {}),
-        "true label": [name(int(run.labels[i])) or "—" for i in rows],
-        "predicted": [name(int(pred[i])) for i in rows],
-        "confidence": [float(conf[i]) for i in rows],
-    })
-    st.dataframe(frame, hide_index=True, column_config={
-        "row": st.column_config.NumberColumn("Row", help="Position in the projected sample", width="small"),
-        "text": st.column_config.TextColumn("Text", width="large"),
-        "second text": st.column_config.TextColumn("Second text", width="medium"),
-        "true label": st.column_config.TextColumn("True label", width="small"),
-        "predicted": st.column_config.TextColumn("Predicted", width="small"),
-        "confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0.0, max_value=1.0,
-                                                      width="small")})
-    if st.session_state.get("bl.w.proj.focus_row") not in rows:
-        st.session_state.pop("bl.w.proj.focus_row", None)
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    row = c1.selectbox("Text to open in later pages", rows, key="bl.w.proj.focus_row",
-                       format_func=lambda i: f"row {i} · {name(int(pred[i]))} · {_one_line(run.texts[i], 90)}")
-    if c2.button("Open in later pages", icon=":material/push_pin:", key="bl.w.proj.focus"):
-        state.set_focus_text(state.FocusText(
-            text=run.texts[row], model_ref=model_ref.strip(), dataset=choice,
-            text_pair=run.sample.text_pairs[row] if run.sample.text_pairs is not None else None,
-            index=int(run.sample.indices[row]), label=name(int(run.labels[row])), prediction=name(int(pred[row])),
-            confidence=float(conf[row]), source=source))
-        st.rerun()  # show the new focus text above
 
 
 # ----------------------------------------------------------------------------- saliency page
@@ -472,6 +487,9 @@ def text_input(examples: cached.ExampleTexts, focus: state.FocusText | None, *, 
     example; it is refilled when that source changes.
     """
     k = {n: f"{prefix}{n}" for n in ("text", "pair", "use_pair", "example", "target")}
+    for key in k.values():  # a text box of another page that shares these keys: carry its value over (Streamlit
+        if key in st.session_state:  # binds a value to the page's own widget only when it is set in this run)
+            st.session_state[key] = st.session_state[key]
     source: tuple = (("focus", focus.text, focus.text_pair) if focus is not None else
                      ("example", examples.texts[0] if examples.texts else "",
                       examples.pairs[0] if examples.pairs else None))
@@ -490,7 +508,7 @@ def text_input(examples: cached.ExampleTexts, focus: state.FocusText | None, *, 
 
     st.selectbox("Load an example from the dataset", list(range(len(examples.texts))), key=k["example"],
                  on_change=load_example, placeholder="Choose an example…",
-                 format_func=lambda i: f"{i + 1} · {examples.labels[i] or 'unlabelled'} · "
+                 format_func=lambda i: f"dataset row {examples.rows[i]} · {examples.labels[i] or 'unlabelled'} · "
                                        f"{_one_line(examples.texts[i], 100)}",
                  help=f"Examples {examples.note}.")
     text = st.text_area("First text" if examples.is_pair and targets is None else label, key=k["text"], height=height)
@@ -499,11 +517,11 @@ def text_input(examples: cached.ExampleTexts, focus: state.FocusText | None, *, 
         conf = f" ({focus.confidence:.0%})" if focus.confidence is not None else ""
         st.caption(f"The focus text chosen on the {focus.source or 'Projection page'}: predicted "
                    f"{focus.prediction or '–'}{conf}, true label {focus.label or '–'}"
-                   + (f", row {focus.index} of the dataset." if focus.index is not None else "."))
+                   + (f", dataset row {focus.index}." if focus.index is not None else "."))
     else:
         i = st.session_state.get(k["example"])
         if i is not None and 0 <= i < len(examples.texts) and cur_text == examples.texts[i]:
-            st.caption(f"Example {i + 1} of the dataset (true label {examples.labels[i] or '–'}), {examples.note}.")
+            st.caption(f"Dataset row {examples.rows[i]} (true label {examples.labels[i] or '–'}), {examples.note}.")
     pair: str | None = None
     if examples.is_pair:
         pair = st.text_area("Second text", key=k["pair"], height=70,
@@ -572,21 +590,6 @@ def method_param_widgets(method: Any, *, key_prefix: str, skip: tuple[str, ...] 
 
 
 # ----------------------------------------------------------------------------- compare, adversarial, multi-task
-
-
-def dataset_selection() -> DatasetChoice:
-    """For pages that choose their own models: show the Workspace dataset in the sidebar and return it.
-
-    Stops the page with one message when no dataset is selected.
-    """
-    choice = state.current_dataset_choice()
-    with st.sidebar:
-        st.markdown(f"**Dataset** `{choice.ref or '(none)'}` · seed {choice.seed}")
-        st.page_link("pages/workspace.py", label="Change on the Workspace page", icon=":material/tune:")
-    if not choice.ref.strip():
-        st.info("Choose a dataset on the Workspace page first.")
-        st.stop()
-    return choice
 
 
 def one_line(text: str, n: int) -> str:

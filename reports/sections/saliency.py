@@ -166,7 +166,8 @@ def compute(ctx: "ReportContext", p: SaliencyExamplesParams) -> dict:
                 mp["layer"] = layer
             if name == "integrated_gradients":
                 mp["steps"] = p.ig_steps
-            ctx.say("saliency_examples", 0.1 + 0.85 * j / len(methods), f"{name} on {len(texts)} texts")
+            ctx.say("saliency_examples", 0.1 + 0.85 * j / len(methods),
+                    f"{spec.title} on {len(texts)} text{'s' if len(texts) != 1 else ''}")
             try:
                 results[name] = spec(model, texts, pairs, **mp)
             except SaliencyError as e:

@@ -138,7 +138,8 @@ def test_selected_rows_open_in_saliency(demo_workspace, expected):
     assert not at.exception, at.exception
     picked = sorted({rows[0]["index"], rows[2]["index"]})
     sel = at.dataframe[1].value
-    assert list(sel["row"]) == picked and list(sel["text"]) == [expected.texts[i] for i in picked]
+    assert list(sel["row"]) == [int(expected.sample.indices[i]) for i in picked]  # dataset rows
+    assert list(sel["text"]) == [expected.texts[i] for i in picked]
     assert set(sel.columns) >= {"demo:bbc-pretrained", "demo:bbc-finetuned", "true label"}
     # the maps ring exactly these points (one small dataset per view beside the full ones)
     rings = [t for t in _chart_data(at, 1) if t.num_rows < N and "i" in t.column_names]

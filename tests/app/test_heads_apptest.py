@@ -4,6 +4,7 @@ and of a text pair, and one error sentence for each bad input."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,9 @@ def expected(tiny):
 def test_importance_heatmaps_table_and_pruning_curves(tiny, expected):
     at = _page(tiny)
     assert not at.error, [e.value for e in at.error]
-    assert any("about 10 s on a 2-core CPU" in i.value and "≈ 0.31 s per text at 4 steps" in i.value
+    # the time is estimated from passes of this model measured on this machine now, not from constants
+    assert any(f"importance on {N} texts" in i.value and "here (measured on this CPU" in i.value
+               and re.search(r"\*\*(under 5 s|about [0-9.]+ (s|min)[^*]*)\*\*", i.value)
                for i in at.info), [i.value for i in at.info]
     at = _page(tiny, run=True)
     assert not at.error, [e.value for e in at.error]

@@ -175,12 +175,13 @@ def test_selected_points_from_box_and_clicks():
 def _panel_script() -> None:
     import streamlit as st
 
-    from ui import cached, widgets
+    from ui import cached
     from ui.state import DatasetChoice as Choice
+    from ui.views import projection as views
 
     choice = Choice(n=200)
     run = cached.project("demo:bbc-finetuned", choice, 200, 0.8)
-    widgets.selected_texts_panel(run, [5, 7], model_ref="demo:bbc-finetuned", choice=choice,
+    views.selected_texts_panel(run, [5, 7], model_ref="demo:bbc-finetuned", choice=choice,
                                  source="Projection, λ = 0.8")
     st.session_state["texts"] = run.texts
 

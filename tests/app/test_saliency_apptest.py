@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_methods_side_by_side(demo_workspace):
     slider = at.slider(key="bl.w.sal.layer")
     assert slider.value == 4 and slider.max == 6  # default layer: 2/3 of MiniLM's 6 layers
     assert at.text_area(key="bl.w.sal.text").value.strip()  # prefilled with an example
-    assert any("Example 1 of the dataset" in c for c in _captions(at))
+    assert any(re.match(r"Dataset row \d+ \(true label \w+\), sampled from", c) for c in _captions(at))
     assert any(b.label == "Play the games" for b in at.button)  # the games wait for a click
 
 
@@ -133,10 +134,12 @@ def test_focus_text_from_projection_is_prefilled(demo_workspace):
 def test_example_picker_loads_a_text(demo_workspace):
     at = _page(demo_workspace, methods=["attention_rollout"])
     before = at.text_area(key="bl.w.sal.text").value
+    first = [c for c in _captions(at) if c.startswith("Dataset row ")]
     at.selectbox(key="bl.w.sal.example").set_value(3).run()
     after = at.text_area(key="bl.w.sal.text").value
     assert after and after != before
-    assert any("Example 4 of the dataset" in c for c in _captions(at))
+    fourth = [c for c in _captions(at) if c.startswith("Dataset row ")]
+    assert first and fourth and first[0].split(" (")[0] != fourth[0].split(" (")[0]  # another text, its own row
 
 
 def test_games_produce_the_auc_table(demo_workspace):

@@ -86,8 +86,10 @@ def test_texts_of_a_cluster_open_in_saliency(demo_workspace, expected):
     assert not at.exception and not at.error
     topic = expected.topics[1]
     texts = at.dataframe[1].value
-    assert len(texts) == topic.size and list(texts["row"][:3]) == list(topic.example_indices)
-    assert set(texts["row"]) == set(topic.members.tolist())
+    # rows are dataset rows (positions in the whole dataset), the number every page shows for a text
+    index = expected.sample.indices
+    assert len(texts) == topic.size and list(texts["row"][:3]) == [int(index[i]) for i in topic.example_indices]
+    assert set(texts["row"]) == {int(index[i]) for i in topic.members}
     assert set(texts["correct"]) <= {"correct", "wrong", "unlabelled"}
     at.toggle(key="bl.w.top.highlight").set_value(True).run()
     assert "datum.cid == 1" in json.dumps(_specs(at)[0]["layer"][0]["encoding"]["opacity"])
@@ -96,7 +98,7 @@ def test_texts_of_a_cluster_open_in_saliency(demo_workspace, expected):
     assert not at.exception, at.exception
     focus = at.session_state["bl.focus_text"]
     assert isinstance(focus, FocusText) and focus.model_ref == MODEL and focus.source.startswith("Topics page")
-    assert focus.text == texts["text"][list(texts["row"]).index(row)]
+    assert focus.text == expected.sample.texts[row] and focus.index == int(index[row])
     assert any(t.value == "Saliency" for t in at.title)
 
 

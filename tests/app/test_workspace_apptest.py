@@ -50,7 +50,7 @@ def test_workspace_shows_demo_accuracy(app: AppTest):
     acc = _pct(_metric(app, "Accuracy"))
     assert 0.0 < acc <= 1.0
     assert 0.0 <= float(_metric(app, "Macro-F1")) <= 1.0
-    assert _metric(app, "Split") == "held-out test"
+    assert _metric(app, "Split") == "held-out"
     assert 0 < int(_metric(app, "Examples evaluated").replace(",", "")) <= 200
     assert 0.0 < _pct(_metric(app, "Training held-out accuracy")) <= 1.0
     assert _metric(app, "Examples in sample") == "200"

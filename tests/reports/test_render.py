@@ -101,3 +101,39 @@ def test_pdf_skips_remote_resources(tmp_path):
             '<h1>Hello PDF</h1><img src="https://example.invalid/x.png"><img src="file:///etc/hosts"></body></html>')
     out = render_pdf(html, tmp_path / "out" / "r.pdf")
     assert out.read_bytes().startswith(b"%PDF")
+
+
+def _provenance(texts: list[str]) -> dict:
+    return {"created": "2026-01-01T00:00:00+00:00", "spec_file": "audit.yaml", "spec_sha256": "abc123",
+            "spec": {"sections": [{"kind": "saliency_examples", "texts": texts}]},
+            "model": {"ref": "demo:x", "fingerprint": "f" * 20, "encoder_fingerprint": "e" * 20, "setting": "finetuned",
+                      "training_data_fingerprint": "t" * 20},
+            "dataset": {"ref": "bundled:tweets", "source_fingerprint": "s" * 20, "sample_fingerprint": "p" * 20,
+                        "n_sample": 200, "n_total": 38158},
+            "evaluation": {"split": "test", "n": 200, "dataset_fingerprint": "d" * 20},
+            "parameters": {"sample_size": 200, "seed": 0, "sections": [
+                {"kind": "overview", "normalize": True, "show_length_chart": False},
+                {"kind": "saliency_examples", "texts": texts, "methods": ["occlusion", "integrated_gradients"],
+                 "layer": None, "n": 200}]},
+            "environment": {"backbone_lens": "0.1.0", "python": "3.11.7", "implementation": "CPython",
+                            "platform": "Linux", "machine": "x86_64", "cpu_count": 2, "torch_threads": 2,
+                            "device": "cpu", "libraries": {"torch": "2.13.0", "weasyprint": "70.0"}},
+            "timings": {"load_model": 1.5, "load_dataset": 0.4, "evaluation": 3.2,
+                        "sections": {"s1-overview": 2.0, "s2-saliency_examples": 12.5}, "total": 19.6}}
+
+
+def test_provenance_keeps_to_fingerprints_parameters_versions_and_timings():
+    """The appendix names every input by fingerprint and every parameter in words; the texts a section explains are
+    counted, never printed there (no JSON, no \\u0027 escapes), and the spec is not reprinted."""
+    from reports.render import environment
+
+    texts = ["@united thanks for nothing, my flight's delayed again & nobody's telling us why", "it's <b>fine</b>"]
+    sections = [{"title": "Overview", "anchor": "s1-overview"}, {"title": "Saliency examples",
+                                                                  "anchor": "s2-saliency_examples"}]
+    html = environment().get_template("provenance.html.j2").render(prov=_provenance(texts), sections=sections)
+    assert "f" * 20 in html and "s" * 20 in html and "p" * 20 in html and "torch 2.13.0" in html
+    assert "1. Overview" in html and "normalize: yes · show length chart: no" in html
+    assert "2. Saliency examples" in html and "texts: 2 texts" in html and "layer: default" in html
+    assert "methods: occlusion, integrated_gradients" in html and "12.5 s" in html
+    assert "nobody" not in html and "flight" not in html and "\\u0027" not in html and "&lt;b&gt;" not in html
+    assert "sections:" not in html and "kind:" not in html  # no YAML reprint of the spec

@@ -35,13 +35,15 @@ def _sample(model: LoadedModel, choice: DatasetChoice, n: int | None) -> Sample:
 @dataclass(frozen=True, eq=False)
 class ExampleTexts:
     """A few examples of a dataset to explain: texts, second texts (None for single texts), true label
-    names ('' unlabelled), whether the dataset holds pairs, and where they come from (``note``)."""
+    names ('' unlabelled), whether the dataset holds pairs, where they come from (``note``) and their dataset rows
+    (positions in the full dataset, the number every page shows for a text)."""
 
     texts: tuple[str, ...]
     pairs: tuple[str, ...] | None
     labels: tuple[str, ...]
     is_pair: bool
     note: str
+    rows: tuple[int, ...] = ()
 
 
 @st.cache_data(show_spinner="Reading the dataset…", max_entries=16)
@@ -53,7 +55,7 @@ def _example_texts(model_ref: str, model_stamp_: str, choice: DatasetChoice, sta
     names = ds.label_names
     labels = tuple(names[int(y)] if ds.labels is not None and 0 <= int(y) < len(names) else ""
                    for y in (ds.labels if ds.labels is not None else [-1] * len(ds)))
-    return ExampleTexts(tuple(ds.texts), ds.text_pairs, labels, ds.is_pair, note)
+    return ExampleTexts(tuple(ds.texts), ds.text_pairs, labels, ds.is_pair, note, tuple(int(i) for i in smp.indices))
 
 
 def example_texts(model_ref: str, choice: DatasetChoice, k: int = 12) -> ExampleTexts:
@@ -123,39 +125,44 @@ def fit_mlm_head(model_ref: str) -> "MLMHeadReport":
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _games(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
-           n: int, params: FaithfulnessParams) -> FaithfulnessResult:
+           n: int, params: FaithfulnessParams, _weights: dict[str, float] | None = None) -> FaithfulnessResult:
     model = _load_model(model_ref, model_stamp_)
     titles = {m: get_method(m).title for m in params.methods} | {"random": "random order"}
-    bar = StreamlitProgress("Preparing the games…", prefix="Faithfulness games – ", stages=list(titles),
-                            titles=titles)
+    stages = {m: float((_weights or {}).get(m, 1.0 if not _weights else 0.0)) for m in titles}
+    bar = StreamlitProgress("Preparing the games…", prefix="Faithfulness games – ", titles=titles,
+                            stages=stages if sum(stages.values()) > 0 else list(titles),
+                            expected=sum(_weights.values()) if _weights else None)
     try:
         return run_games(model, _sample(model, choice, n), params, cache=ArrayCache(), progress=bar)
     finally:
         bar.close()
 
 
-def faithfulness_games(model_ref: str, choice: DatasetChoice, n: int, params: FaithfulnessParams
-                       ) -> FaithfulnessResult:
+def faithfulness_games(model_ref: str, choice: DatasetChoice, n: int, params: FaithfulnessParams, *,
+                       weights: dict[str, float] | None = None) -> FaithfulnessResult:
     """Hiding and revealing games (``core.analyses.saliency.faithfulness.run_games``) for ``params`` plus the
     random order, on ``n`` examples of ``choice`` (the held-out test split when the model was trained on it;
-    ``result.sample.note`` says so). Each method's curves are also cached on disk. Shows a progress bar."""
+    ``result.sample.note`` says so). Each method's curves are also cached on disk. Shows a progress bar, its stages
+    weighted by ``weights`` (method → expected seconds, e.g. ``estimates.games(...).parts``)."""
     mref = model_ref.strip()
-    return _games(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params)
+    return _games(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params, weights)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _class_tokens(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
-                  n: int, params: ClassTokensParams) -> ClassTokens:
+                  n: int, params: ClassTokensParams, _expected: float | None = None) -> ClassTokens:
     model = _load_model(model_ref, model_stamp_)
-    bar = StreamlitProgress("Explaining the texts…", titles={"idf": "Weighting words by their document frequency"})
+    bar = StreamlitProgress("Explaining the texts…", titles={"idf": "Weighting words by their document frequency"},
+                            expected=_expected)
     try:
         return run_class_tokens(model, _sample(model, choice, n), params, progress=bar)
     finally:
         bar.close()
 
 
-def class_tokens(model_ref: str, choice: DatasetChoice, n: int, params: ClassTokensParams) -> ClassTokens:
+def class_tokens(model_ref: str, choice: DatasetChoice, n: int, params: ClassTokensParams, *,
+                 expected: float | None = None) -> ClassTokens:
     """The top words per predicted class that ``params.method`` credits over ``n`` examples of ``choice``
     (held-out split when the model was trained on it), idf-weighted by the bundled corpora (``params.idf``)."""
     mref = model_ref.strip()
-    return _class_tokens(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params)
+    return _class_tokens(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params, expected)

@@ -115,13 +115,13 @@ def layer_map(model_refs: Sequence[str], choice: DatasetChoice, n: int, which: i
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _layer_entropy(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice: DatasetChoice,  # noqa: ARG001
-                   stamp: str, n: int, which: int) -> np.ndarray:
+                   stamp: str, n: int, which: int, _expected: float | None = None) -> np.ndarray:
     # imported here: the study costs integrated gradients per text and is rarely asked for
     from core.analyses.transformer.instance_view import run_entropy
 
     models = _models(model_refs, stamps)
     bar = StreamlitProgress("Integrated gradients of each text…",
-                            titles={"attribution": "Integrated gradients of each text"})
+                            titles={"attribution": "Integrated gradients of each text"}, expected=_expected)
     try:
         study = run_entropy(models[which], _sample(models, choice, n), EntropyParams(), progress=bar)
     finally:
@@ -129,12 +129,13 @@ def _layer_entropy(model_refs: tuple[str, ...], stamps: tuple[str, ...], choice:
     return np.asarray(study.entropy, dtype=np.float32)
 
 
-def layer_entropy(model_refs: Sequence[str], choice: DatasetChoice, n: int, which: int) -> np.ndarray:
+def layer_entropy(model_refs: Sequence[str], choice: DatasetChoice, n: int, which: int, *,
+                  expected: float | None = None) -> np.ndarray:
     """(n,) normalised entropy of |integrated-gradients attribution| of each text of the ``layer_separability``
     sample under ``model_refs[which]`` (``core.analyses.transformer.instance_view.run_entropy``; 0 = on one token,
     1 = spread evenly)."""
     refs, stamps, stamp = _keys(model_refs, choice)
-    return _layer_entropy(refs, stamps, choice, stamp, int(n), int(which))
+    return _layer_entropy(refs, stamps, choice, stamp, int(n), int(which), expected)
 
 
 # ------------------------------------------------------------------------------ Topics
@@ -187,12 +188,14 @@ def topic_map(model_ref: str, choice: DatasetChoice, n: int, method: str = "umap
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _head_importance(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str,  # noqa: ARG001
-                     n: int, params: HeadImportanceParams) -> HeadImportance:
+                     n: int, params: HeadImportanceParams, _weights: dict[str, float] | None = None
+                     ) -> HeadImportance:
     from core.analyses.transformer.head_importance import run_head_importance, stage_seconds
 
     model = _load_model(model_ref, model_stamp_)
     model.require_head()
-    bar = StreamlitProgress("Preparing…", stages=stage_seconds(params))
+    bar = StreamlitProgress("Preparing…", stages=_weights or stage_seconds(params),
+                            expected=sum(_weights.values()) if _weights else None)
     try:
         return run_head_importance(model, _sample([model], choice, n), params, progress=bar)
     finally:
@@ -200,13 +203,14 @@ def _head_importance(model_ref: str, model_stamp_: str, choice: DatasetChoice, s
 
 
 def head_importance(model_ref: str, choice: DatasetChoice, n: int,
-                    params: HeadImportanceParams | None = None) -> HeadImportance:
+                    params: HeadImportanceParams | None = None, *,
+                    weights: dict[str, float] | None = None) -> HeadImportance:
     """``core.analyses.transformer.head_importance.run_head_importance`` of ``model_ref`` on ``n`` texts of
     ``choice``: the (layers, heads) importance by ``params.method``, the other method and their Spearman ρ
     (``compare``), and the pruning check (``prune``). Cached here and on disk by ``core``; shows a progress bar."""
     mref = model_ref.strip()
     return _head_importance(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n),
-                            params or HeadImportanceParams())
+                            params or HeadImportanceParams(), weights)
 
 
 @st.cache_data(show_spinner="Reading the attention weights…", max_entries=64)
@@ -230,11 +234,12 @@ def attention_maps(model_ref: str, text: str, pair: str | None = None, *,
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _instance(model_ref: str, model_stamp_: str, text: str, pair: str | None, target: str | None,  # noqa: ARG001
-              params: InstanceParams) -> InstanceView:
+              params: InstanceParams, _weights: dict[str, float] | None = None) -> InstanceView:
     from core.analyses.transformer.instance_view import instance_view
 
     model = _load_model(model_ref, model_stamp_)
-    bar = StreamlitProgress("Explaining the text…", titles={"attribution": "Integrated gradients"})
+    bar = StreamlitProgress("Explaining the text…", titles={"attribution": "Integrated gradients"},
+                            stages=_weights or None, expected=sum(_weights.values()) if _weights else None)
     try:
         return instance_view(model, text, pair, params, target=target, progress=bar)
     finally:
@@ -242,29 +247,31 @@ def _instance(model_ref: str, model_stamp_: str, text: str, pair: str | None, ta
 
 
 def instance(model_ref: str, text: str, pair: str | None = None, *, target: str | None = None,
-             params: InstanceParams | None = None) -> InstanceView:
+             params: InstanceParams | None = None, weights: dict[str, float] | None = None) -> InstanceView:
     """IG attribution, integrated-Hessians interactions of the ``params.max_tokens`` most attributed tokens and
     the attribution entropy of ``text`` (``core.analyses.transformer.instance_view.instance_view``)."""
     mref = model_ref.strip()
-    return _instance(mref, model_stamp(mref), text, pair, target, params or InstanceParams())
+    return _instance(mref, model_stamp(mref), text, pair, target, params or InstanceParams(), weights)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _entropy(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str, n: int,  # noqa: ARG001
-             params: EntropyParams) -> EntropyStudy:
+             params: EntropyParams, _expected: float | None = None) -> EntropyStudy:
     from core.analyses.transformer.instance_view import run_entropy
 
     model = _load_model(model_ref, model_stamp_)
     bar = StreamlitProgress("Integrated gradients of each text…",
-                            titles={"attribution": "Integrated gradients of each text"})
+                            titles={"attribution": "Integrated gradients of each text"}, expected=_expected)
     try:
         return run_entropy(model, _sample([model], choice, n), params, progress=bar)
     finally:
         bar.close()
 
 
-def entropy(model_ref: str, choice: DatasetChoice, n: int, params: EntropyParams | None = None) -> EntropyStudy:
+def entropy(model_ref: str, choice: DatasetChoice, n: int, params: EntropyParams | None = None, *,
+            expected: float | None = None) -> EntropyStudy:
     """Attribution entropy of ``n`` texts of ``choice`` (``core.analyses.transformer.instance_view.run_entropy``),
     with the sample it ran on."""
     mref = model_ref.strip()
-    return _entropy(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params or EntropyParams())
+    return _entropy(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), params or EntropyParams(),
+                    expected)

@@ -88,14 +88,17 @@ def show_texts(res: AttackResult, det: DetectionResult | None, model: LoadedMode
     frame = pd.DataFrame(rows)
     for col in [c for c in frame if c.endswith(("_adversarial", "_original"))]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")  # '' (no adversarial text) → empty cell
-    cols = ["index", "status", "diff", "label", "prediction_before", "probability_before", "prediction_after",
+    frame["dataset row"] = [int(res.sample.indices[i]) for i in frame["index"]]
+    cols = ["dataset row", "status", "diff", "label", "prediction_before", "probability_before", "prediction_after",
             "probability_after", "words_changed", "similarity", "queries",
             *[f"{k}_adversarial" for k in SCORES if f"{k}_adversarial" in frame]]
     pct = lambda label: Col.NumberColumn(label, format="%.0f%%", width="small")  # noqa: E731
     visible = frame[cols].copy()
     visible[["probability_before", "probability_after"]] *= 100
     st.dataframe(visible, hide_index=True, column_config={
-        "index": Col.NumberColumn("Row", width="small", help="Position in the attacked sample"),
+        "dataset row": Col.NumberColumn("Dataset row", width="small", format="%d",
+                                        help="Position of the text in the whole dataset (the number other pages show "
+                                             "for it)"),
         "status": Col.TextColumn("Outcome", width="small", help="success: flipped; failed: held within the limits; "
                                  "no_candidates: nothing could be edited"),
         "diff": Col.TextColumn("Text, edited ([-removed-] {+inserted+})", width="large"),
@@ -127,7 +130,8 @@ def explain_in_saliency(res: AttackResult, rows: list[dict], model_ref: str, cho
         st.session_state["bl.adv.focus_row"] = flipped[0]["index"]
     e1, e2 = st.columns([4, 1], vertical_alignment="bottom")
     row = e1.selectbox("Adversarial text to explain", list(by_index), key="bl.adv.focus_row",
-                       format_func=lambda i: f"row {i} · {by_index[i]['prediction_before']} → "
+                       format_func=lambda i: f"dataset row {int(res.sample.indices[i])} · "
+                                             f"{by_index[i]['prediction_before']} → "
                                              f"{by_index[i]['prediction_after']} · "
                                              f"{widgets.one_line(by_index[i]['adversarial'], 90)}")
     if e2.button("Explain in Saliency", icon=":material/highlight:", key="bl.adv-go.saliency",
@@ -136,4 +140,5 @@ def explain_in_saliency(res: AttackResult, rows: list[dict], model_ref: str, cho
         widgets.open_in_saliency(state.FocusText(
             text=r["adversarial"], model_ref=model_ref.strip(), dataset=choice, text_pair=r.get("adversarial_pair"),
             index=None, label=r["label"] or None, prediction=r["prediction_after"],
-            confidence=float(r["probability_after"]), source=f"Adversarial page ({res.attack} attack, row {row})"))
+            confidence=float(r["probability_after"]),
+            source=f"Adversarial page ({res.attack} attack on dataset row {int(res.sample.indices[row])})"))

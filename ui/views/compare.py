@@ -95,14 +95,17 @@ def disagreements(cmp: ModelComparison, pair_i: int, refs: Sequence[str]) -> lis
     st.caption("Ranked by disagreement: 1 when the predictions differ, plus the share of the text's "
                f"{pair.embeddings.k_points} nearest neighbours the two embeddings do not share. Select rows to "
                "highlight them on the maps above.")
-    frame = pd.DataFrame([{"row": r["index"], "text": r["text"], "label": r.get("label", ""),
+    frame = pd.DataFrame([{"row": r["index"], "dataset row": int(cmp.sample.indices[r["index"]]), "text": r["text"],
+                           "label": r.get("label", ""),
                            **{f"pred_{s}": shown((r[f"prediction_{s}"], r[f"confidence_{s}"])
                                                  if f"prediction_{s}" in r else None) for s in "ab"},
                            "overlap": r["neighbour_overlap"], "score": r["score"]}
                           for r in cmp.top_disagreements(pair_i, TOP)])
     event = st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="multi-row",
                          key=f"bl.cmp-table.{pair.a}.{pair.b}", column_config={
-                             "row": Col.NumberColumn("Row", width="small", help="Position in the compared sample"),
+                             "row": None, "dataset row": Col.NumberColumn(
+                                 "Dataset row", width="small", format="%d", help="Position of the text in the whole "
+                                 "dataset (the number other pages show for it)"),
                              "text": Col.TextColumn("Text", width="large"),
                              "label": Col.TextColumn("True label", width="small"),
                              "pred_a": Col.TextColumn(tag(a), width="medium", help=f"Predicted by {a} (confidence)"),
@@ -134,12 +137,13 @@ def selected_texts(cmp: ModelComparison, chosen: list[int], refs: Sequence[str],
                    "the texts and every model's prediction here.")
         return
     st.dataframe(pd.DataFrame({
-        "row": chosen, "text": [cmp.texts[i] for i in chosen],
+        "row": [int(cmp.sample.indices[i]) for i in chosen], "text": [cmp.texts[i] for i in chosen],
         **({"second text": [cmp.text_pairs[i] for i in chosen]} if cmp.text_pairs is not None else {}),
         "true label": [cmp.true_label(i) or "–" for i in chosen],
         **{refs[m]: [shown(cmp.prediction(m, i)) for i in chosen] for m in range(len(refs))}}),
         hide_index=True, column_config={
-            "row": Col.NumberColumn("Row", width="small"), "text": Col.TextColumn("Text", width="large"),
+            "row": Col.NumberColumn("Dataset row", width="small", format="%d"),
+            "text": Col.TextColumn("Text", width="large"),
             **{r: Col.TextColumn(tag(r), width="medium", help=f"Predicted by {r} (confidence)") for r in refs}})
     heads = [m for m in range(len(refs)) if cmp.predictions[m] is not None]
     if not heads:
@@ -148,7 +152,8 @@ def selected_texts(cmp: ModelComparison, chosen: list[int], refs: Sequence[str],
     if st.session_state.get("bl.cmp.focus_row") not in chosen:
         st.session_state["bl.cmp.focus_row"] = chosen[0]
     row = o1.selectbox("Text to explain", chosen, key="bl.cmp.focus_row",
-                       format_func=lambda i: f"row {i} · {widgets.one_line(cmp.texts[i], 90)}")
+                       format_func=lambda i: f"dataset row {int(cmp.sample.indices[i])} · "
+                                             f"{widgets.one_line(cmp.texts[i], 90)}")
     m = o2.selectbox("With the model", heads, key="bl.cmp.focus_model", format_func=refs.__getitem__)
     if o3.button("Open in Saliency", icon=":material/highlight:", key="bl.cmp-go.saliency",
                  help="Makes this text the focus text and this model the selected model, then opens the Saliency "

@@ -10,7 +10,8 @@ import streamlit as st
 from core.analyses.saliency import get_method
 from core.analyses.saliency.class_tokens import ClassTokens
 from core.analyses.saliency.faithfulness import FaithfulnessResult, GamesCost
-from core.analyses.saliency_params import GRADCAM
+from core.models.throughput import Estimate
+from core.analyses.saliency_params import GRADCAM, ClassTokensParams, FaithfulnessParams, as_assignments, capped
 from core.models.loading import LoadedModel
 from figures.faithfulness import (BEST_LAYER_TITLES, TABLE_COLUMNS, faithfulness_chart, faithfulness_table,
                                   games_caption, layer_sweep_chart)
@@ -19,6 +20,7 @@ from figures.saliency import (class_tokens_caption, class_tokens_frame, complete
 from ui import cached, widgets
 from ui.cached.saliency import SaliencyView
 from ui.errors import user_errors
+from ui.state import DatasetChoice
 
 MLM_REPORT = "bl.saliency.mlm_report"  # session key: the report of a decoding head fitted on the last run
 
@@ -57,13 +59,12 @@ def method_settings(titles: Mapping[str, str], layer: int) -> dict[str, dict[str
     return {m: {**p, **({"layer": layer} if m in GRADCAM else {})} for m, p in settings.items()}
 
 
-def cost_message(cost: GamesCost) -> str:
-    """What the games will cost, in words (the text beside "Play the games")."""
-    return (f"The games evaluate about {cost.evaluations:,} perturbed texts ({cost.n:,} texts × {cost.orders} token "
-            f"orders × ~{cost.per_text}), roughly {cost.minutes[0]}–{cost.minutes[1]} min on a 2-core CPU (short "
-            "tweets at the low end, 128-token articles at the high end), plus the saliency itself. Results are "
-            "cached per method, so adding one later costs only that method."
-            + (f" Above {cost.LONG} texts this can take a long while." if cost.long else ""))
+def cost_message(cost: GamesCost, est: Estimate) -> str:
+    """What the games will cost, in words (the text beside "Play the games"): the perturbed texts and the time
+    measured for this machine now."""
+    return (f"The games score up to {cost.evaluations:,} perturbed texts ({cost.n:,} text{'s' if cost.n != 1 else ''} "
+            f"× {cost.orders} token orders × ~{cost.per_text}) after each method's saliency: **{est.span()}** here "
+            f"({est.basis}). Results are cached per method, so adding one later costs only that method.")
 
 
 def show_explanations(views: Mapping[str, SaliencyView], model: LoadedModel, titles: Mapping[str, str], layer: int,
@@ -127,3 +128,31 @@ def show_class_tokens(ct: ClassTokens) -> None:
     right.dataframe(overlap_frame(ct))
     right.caption("Overlap matrix: shared top-k words per pair of classes (diagonal: the list's length).")
     st.caption(class_tokens_caption(ct))
+
+
+def class_tokens_section(model_ref: str, choice: DatasetChoice, titles: Mapping[str, str],
+                         settings: Mapping[str, dict], head_ok: bool) -> None:
+    """The class-representative tokens: method, sample size and k, the time it will take here, then the words."""
+    tokens = ClassTokensParams.defaults()
+    options = [m for m in titles if head_ok or m != "decoded_gradcam"]
+    st.session_state.setdefault("bl.w.sal.ct.method", tokens["method"] if head_ok else "layer_gradcam")
+    if st.session_state["bl.w.sal.ct.method"] not in options:
+        st.session_state["bl.w.sal.ct.method"] = "layer_gradcam"
+    for k, v in {"n": 200, "k": tokens["top_k"]}.items():
+        st.session_state.setdefault(f"bl.w.sal.ct.{k}", v)
+    k1, k2, k3 = st.columns([2, 1, 1], gap="medium")
+    method = k1.selectbox("Method", options, key="bl.w.sal.ct.method", format_func=titles.get,
+                          help="With the settings above (Grad-CAM at the slider's layer; Integrated Gradients with "
+                               f"at most {FaithfulnessParams.defaults()['ig_steps']} steps).")
+    n = int(k2.number_input("Texts", min_value=20, max_value=2000, step=50, key="bl.w.sal.ct.n"))
+    top_k = int(k3.number_input("Top k words", min_value=3, max_value=30, step=1, key="bl.w.sal.ct.k"))
+    own = capped(method, settings[method])
+    cp = ClassTokensParams(method=method, top_k=top_k, method_params=as_assignments(own))
+    with user_errors():
+        est = cached.estimates.class_tokens(model_ref, choice, n, cp, own)
+    if widgets.confirm_gate(("class tokens", model_ref, choice, n, cp),
+                            f"Explains {n:,} texts with {titles[method]} ({get_method(method).cost} each), then "
+                            f"aggregates the words per predicted class: **{est.span()}** here ({est.basis}).",
+                            "Find class tokens", widget_key="bl.w.sal-go.ct"):
+        with user_errors(stop=False):
+            show_class_tokens(cached.class_tokens(model_ref, choice, n, cp, expected=est.seconds))

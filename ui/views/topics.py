@@ -50,11 +50,11 @@ def show_clusters(res: TopicsResult) -> None:
         "confidence": st.column_config.NumberColumn("Mean confidence", format="percent", width="small")})
     left, right = st.columns(2, gap="large")
     if res.label_names:
-        widgets.show_chart(topic_label_chart(res, cell=56), container=left)
+        widgets.show_chart(topic_label_chart(res, cell=44), container=left, fit=True)
     else:
         left.info("The dataset has no labels, so there is no cluster × label table.", icon=":material/info:")
     if any(t.error_rate is not None for t in res.topics):
-        widgets.show_chart(topic_error_chart(res, width=260), container=right)
+        widgets.show_chart(topic_error_chart(res), container=right, fit=True)
     else:
         right.info("No error rates: the model has no classification head or its labels are not the dataset's.",
                    icon=":material/info:")
@@ -69,7 +69,8 @@ def show_cluster_texts(res: TopicsResult, cid: int, names: list[str], *, model_r
     near = list(topic.example_indices)
     order = near + [int(i) for i in topic.members if int(i) not in near]
     pairs, predicted = res.sample.text_pairs, rows.predicted
-    frame = pd.DataFrame({"row": order, "text": [texts[i] for i in order],
+    index = res.sample.indices
+    frame = pd.DataFrame({"row": [int(index[i]) for i in order], "text": [texts[i] for i in order],
                           **({"second text": [pairs[i] for i in order]} if pairs is not None else {}),
                           "true": [rows.true[i] for i in order],
                           **({"predicted": [predicted[i] for i in order], "correct": [rows.correct[i] for i in order],
@@ -78,20 +79,15 @@ def show_cluster_texts(res: TopicsResult, cid: int, names: list[str], *, model_r
                "texts)." + ("" if topic.error_rate is None else f" Error rate {topic.error_rate:.0%} of "
                                                                     f"{topic.n_scored} labelled texts."))
     st.dataframe(frame, hide_index=True, column_config={
-        "row": st.column_config.NumberColumn("Row", width="small", help="Position in the sample"),
-        "text": st.column_config.TextColumn("Text", width="large"),
-        "true": st.column_config.TextColumn("True label", width="small"),
-        "predicted": st.column_config.TextColumn("Predicted", width="small"),
-        "correct": st.column_config.TextColumn("Correct?", width="small"),
-        "confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0.0, max_value=1.0,
-                                                      width="small")})
+        **widgets.text_columns(true="true"), "correct": st.column_config.TextColumn("Correct?", width="small")})
     if predicted is not None:
         o1, o2 = st.columns([5, 1], vertical_alignment="bottom")
         wrong_first = sorted(order, key=lambda i: rows.correct[i] != "wrong")
         if st.session_state.get("bl.top.focus_row") not in wrong_first:
             st.session_state["bl.top.focus_row"] = wrong_first[0]
         row = o1.selectbox("Text to explain", wrong_first, key="bl.top.focus_row",
-                           format_func=lambda i: f"row {i} · {rows.correct[i]} · {widgets.one_line(texts[i], 90)}",
+                           format_func=lambda i: f"dataset row {int(index[i])} · {rows.correct[i]} · "
+                                                 f"{widgets.one_line(texts[i], 90)}",
                            help="Wrong predictions first.")
         if o2.button("Open in Saliency", icon=":material/highlight:", key="bl.top-go.saliency",
                      help="Makes this text the focus text and this model the selected model, then opens the Saliency "
