@@ -36,6 +36,8 @@ def add_model(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     p.add_argument("--model", required=required, help="demo:NAME, bundled:minilm, a hub id or a local folder")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
+    p.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
+                   help="the backbone's weights (default float32; float16 needs a GPU; heads stay float32)")
 
 
 def add_dataset(p: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -69,7 +71,8 @@ def open_model(args: argparse.Namespace):
     from core.models.refs import load_model
 
     device = resolve_device(args.device) if args.device else None  # a device the machine lacks fails first
-    model = load_model(args.model, device=device, trust_remote_code=args.trust_remote_code)
+    model = load_model(args.model, device=device, trust_remote_code=args.trust_remote_code,
+                       dtype=getattr(args, "dtype", None))
     if getattr(args, "mlm", None) and getattr(args, "decoding_head", True):
         from core.models.refs import attach_lm_head
 

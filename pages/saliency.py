@@ -22,9 +22,19 @@ st.caption("Which tokens does the classifier's decision rest on? Several attribu
 widgets.keep_widgets("bl.w.sal.")
 model_ref, choice, model = widgets.classifier_selection(
     "Saliency explains a classifier's decision for a class, so it needs one.")
+mlm = st.text_input(
+    "Decoding head (optional)", key="bl.w.sal.mlm", placeholder="the base checkpoint: a folder or hub id",
+    help="Decoded Grad-CAM reads hidden states through a masked-LM head (a decoder's LM head: the logit lens). A "
+         "fine-tuned classifier's checkpoint usually lacks it: name the base checkpoint it was fine-tuned from (its "
+         "*ForMaskedLM or *ForCausalLM folder or hub id), as --mlm does on the command line. Empty: the model's own "
+         "head, or one fitted for its encoder.")
+sal_ref = cached.with_decoding_head(model_ref, mlm)  # the model as this page's analyses read it
 with user_errors():
     examples = cached.example_texts(model_ref, choice)
-    head_ok = cached.mlm_head_ready(model_ref)
+    head_ok = cached.mlm_head_ready(sal_ref)
+    if head_ok:
+        st.caption(f"Decoding head: {cached.get_model(sal_ref).decoding_head_kind()}"
+                   + (f" of `{mlm.strip()}`." if mlm.strip() else "."))
 L, titles = model.num_layers, {m: get_method(m).title for m in method_names()}
 show_fitted_head()
 
@@ -65,7 +75,7 @@ else:
     with st.spinner("Computing saliency…"):
         for name in methods:
             try:
-                views[name] = cached.explain(model_ref, name, inp.text, inp.pair, target=inp.target,
+                views[name] = cached.explain(sal_ref, name, inp.text, inp.pair, target=inp.target,
                                              params=settings[name])
             except BackboneLensError as e:
                 problems += [user_message(e)] if user_message(e) not in problems else []
@@ -117,11 +127,11 @@ else:
                             method_params=tuple(a for m in g_methods if not (sweep and m in GRADCAM)
                                                 for a in as_assignments(capped(m, settings[m]), prefix=f"{m}.")))
     with user_errors():
-        est = cached.estimates.games(model_ref, choice, n, gp, {m: settings[m] for m in g_methods})
-    if widgets.confirm_gate(("games", model_ref, choice, n, gp), cost_message(games_cost(n, gp, L), est),
+        est = cached.estimates.games(sal_ref, choice, n, gp, {m: settings[m] for m in g_methods})
+    if widgets.confirm_gate(("games", sal_ref, choice, n, gp), cost_message(games_cost(n, gp, L), est),
                             "Play the games", widget_key="bl.w.sal-go.games"):
         with user_errors(stop=False):
-            res = cached.faithfulness_games(model_ref, choice, n, gp, weights=dict(est.parts))
+            res = cached.faithfulness_games(sal_ref, choice, n, gp, weights=dict(est.parts))
             report_draft.add_button("faithfulness", {"n": n, "methods": list(g_methods), "layers": "all" if sweep
                                                      else [layer], "replacement": replacement,
                                                      "ig_steps": gp.ig_steps},
@@ -135,4 +145,4 @@ st.subheader("Class-representative tokens")
 st.caption("Which words a method credits for each *predicted* class over a sample: word scores (positive evidence, "
            "normalised per text) summed per class and weighted by how rare the word is in the bundled corpora. "
            "Lists that overlap little between classes mean class-specific evidence.")
-class_tokens_section(model_ref, choice, titles, settings, head_ok)
+class_tokens_section(sal_ref, choice, titles, settings, head_ok)

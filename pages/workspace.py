@@ -70,6 +70,7 @@ if model is not None:
     m[2].metric("Architecture", f"{d['model_type']} · {d['layers']} × {d['hidden_size']}", border=True,
                 help="Model type · layers × hidden size")
     m[3].metric("Encoder parameters", tables.fmt_count(d["parameters"]), border=True)
+    st.caption(tables.architecture_line(model))
     with st.expander("All facts"):
         st.dataframe(tables.model_facts_frame(model), hide_index=True)
 

@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true")
     sc = sub.add_parser("schema", help="print (or write) the JSON Schema of report specs")
     sc.add_argument("--out", default=None, help="write it to this file instead of printing it")
+    sc.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
     return p
 
 
@@ -110,6 +111,8 @@ def _run(args: argparse.Namespace) -> Any:
             return spec_schema()
         from core.foundation.cache import atomic_write_text
 
+        if Path(args.out).exists() and not args.overwrite:
+            raise BackboneLensError(f"{args.out} exists; pass --overwrite to replace it.")
         atomic_write_text(Path(args.out), text + "\n")
         return f"wrote {args.out}"
     if args.cmd == "diff":

@@ -54,8 +54,17 @@ class ReportContext:
 
     @property
     def model(self):
-        """The :class:`core.models.loading.LoadedModel` of ``spec.model``."""
-        return self._once("load_model", lambda: self.open_model(self.spec.model))
+        """The :class:`core.models.loading.LoadedModel` of ``spec.model`` (with the head of ``spec.mlm`` as its
+        decoding head when the spec names one)."""
+        def load():
+            m = self.open_model(self.spec.model)
+            if self.spec.mlm:
+                from core.models.refs import attach_lm_head
+
+                self.say("load", 0.5, f"reading the decoding head of {self.spec.mlm}")
+                attach_lm_head(m, self.spec.mlm)
+            return m
+        return self._once("load_model", load)
 
     def model_name(self, ref: str | None = None) -> str:
         """What the report calls a model: its name in the spec's ``models`` (``ref`` may be that name or its

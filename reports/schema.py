@@ -1,7 +1,7 @@
 """The report spec as a JSON Schema (draft 2020-12), generated from the same definitions the validator uses
 (top-level fields of :mod:`reports.spec` and the section registry's declared parameters).
 
-``python -m reports schema --out docs/report-spec.schema.json`` writes it; editors with YAML language
+``python -m reports schema --out docs/report-spec.schema.json --overwrite`` writes it; editors with YAML language
 servers can then complete and check specs. The validator remains the authority (it also checks model and
 dataset names, section ids and the figure names of checks, and reports file lines); the schema is tested
 to accept every example spec and the validator's normalised output.
@@ -103,6 +103,8 @@ def spec_schema() -> dict[str, Any]:
             "model": {"type": "string", "minLength": 1,
                       "description": "a model reference, or a name from models (default: the first)"},
             "dataset": {**_DATASET, "description": "a dataset, or a name from datasets (default: the first)"},
+            "mlm": {"type": ["string", "null"], "description": "a base checkpoint (*ForMaskedLM, or *ForCausalLM for "
+                    "a decoder) whose head decoded saliency reads hidden states through"},
             "sample_size": {"type": ["integer", "null"], "minimum": 1},
             "seed": {"type": "integer"},
             "sections": {"type": "array", "minItems": 1, "items": {"oneOf": section_variants}},

@@ -342,6 +342,8 @@ TOP_LEVEL: dict[str, FieldDef] = {f.name: f for f in [
     FieldDef("model", "a model reference (demo:NAME, bundled:minilm, a folder or hub id) or a name from models",
              _text),
     FieldDef("dataset", "a dataset reference, a mapping with ref and columns, or a name from datasets", _dataset),
+    FieldDef("mlm", "a base checkpoint (a *ForMaskedLM folder or hub id; a *ForCausalLM for a decoder) whose head "
+             "decoded saliency reads hidden states through", _opt_text),
     FieldDef("sample_size", "a whole number ≥ 1", _int(1, nullable=True)),
     FieldDef("seed", "a whole number", _int(None, nullable=False), default=0),
     FieldDef("sections", "a non-empty list of sections", _sections, required=True),
@@ -437,6 +439,8 @@ def parse_spec(text: str, *, source: str = "spec", base_dir: str | Path | None =
     else:
         dataset = loc_data(dataset)
     model_ref = models[model_name] if model_name else model
+    if values.get("mlm"):
+        values["mlm"] = loc_model(values["mlm"], "mlm")
     dataset_spec = datasets[dataset_name] if dataset_name else dataset
     if model_name is None and models:
         models = {**models, "model": model_ref} if "model" not in models else models

@@ -58,6 +58,7 @@ class ReportSpec:
     checks: tuple[Any, ...] = ()  # reports.checks.Check
     model_name: str | None = None
     dataset_name: str | None = None
+    mlm: str | None = None  # a base checkpoint whose (masked-)LM head decoded saliency reads through
 
     def section_ids(self) -> dict[str, str]:
         """``{id: kind}`` of the sections, in order."""

@@ -44,6 +44,15 @@ def training_heldout(model: LoadedModel) -> tuple[str, str]:
                                     f"{model.metadata.get('dataset', 'its training dataset')} ({split}).")
 
 
+def architecture_line(model: LoadedModel) -> str:
+    """One sentence: how Backbone Lens reads this model (family, pooling, attention, decoding head, weights)."""
+    d = model.describe()
+    head = d["decoding_head"] or ("none: decoded Grad-CAM needs a base checkpoint's head (Saliency page) or a "
+                                  "fitted one")
+    return (f"Read as the **{d['family']}** family · pooling **{d['pooling']}** · **{d['attention']}** attention · "
+            f"decoding head: {head} · weights **{d['dtype']}**")
+
+
 def model_facts_frame(model: LoadedModel) -> pd.DataFrame:
     """describe() and training metadata as a two-column table (Fact, Value)."""
     d = model.describe()
@@ -56,11 +65,14 @@ def model_facts_frame(model: LoadedModel) -> pd.DataFrame:
         ("Layers", d["layers"]),
         ("Hidden size", d["hidden_size"]),
         ("Encoder parameters", fmt_count(d["parameters"])),
+        ("Family", d["family"]),
         ("Pooling", d["pooling"]),
+        ("Attention", d["attention"]),
+        ("Weights", d["dtype"]),
         ("Max tokens", d["max_length"]),
         ("Labels", ", ".join(d["labels"]) or "–"),
         ("Setting", model_setting(model)[1]),
-        ("MLM head", "yes" if d["has_mlm_head"] else "no"),
+        ("Decoding head", d["decoding_head"] or "none"),
         ("Base model", meta.get("base_model")),
         ("Trained on", meta.get("dataset")),
         ("Training examples", meta.get("n_train")),

@@ -70,7 +70,7 @@ def _attack(args: argparse.Namespace) -> Any:
     model = open_model(args)
     model.require_head()
     sample = heldout_sample(model, open_dataset(args, sample=False), args.n, seed=args.seed)
-    mlm = load_model(args.mlm, device=args.device) if args.mlm else None
+    mlm = load_model(args.mlm, device=args.device, dtype=args.dtype) if args.mlm else None
     params = AttackParams(attack=args.attack, importance=args.importance, max_change=args.max_change,
                           top_k=args.top_k, candidates=args.candidates, min_similarity=args.min_similarity,
                           seed=args.seed)

@@ -110,6 +110,9 @@ def _train(args: argparse.Namespace) -> Any:
 
     if args.n is not None and args.n <= 0:
         raise BackboneLensError(f"--n must be a positive number, got {args.n}.")
+    if args.dtype not in (None, "float32"):
+        raise BackboneLensError(f"train runs in float32 (the optimiser needs it); --dtype {args.dtype} applies to the "
+                                "analysis verbs that read the trained model.")
     if args.label_map and args.label_names:
         raise BackboneLensError("Give either --label-names or --label-map, not both (the map names every value).")
     data = DataFiles(train=args.dataset, validation=args.validation, test=args.test, text_column=args.text_column,

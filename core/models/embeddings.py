@@ -20,6 +20,7 @@ from core.foundation.cache import ArrayCache
 from core.data.datasets import TextDataset
 from core.foundation.errors import BackboneLensError
 from core.models.loading import LoadedModel
+from core.models.memory import each_batch
 from core.foundation.progress import Counter, Progress
 
 
@@ -49,11 +50,6 @@ class EmbeddingSet:
         return None if self.probs is None else self.probs.argmax(1)
 
 
-def _batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    order = np.argsort(-lengths, kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 def _run_encoder(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None, *,
                  max_length: int, batch_size: int, all_layers: bool,
                  progress: Progress | None) -> dict[str, np.ndarray]:
@@ -71,18 +67,23 @@ def _run_encoder(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] 
     layer_pooled = np.zeros((L + 1, n, d), dtype=np.float32) if all_layers else None
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
     count = Counter(progress, "embeddings", n, "texts")
+    order = np.argsort(-lengths, kind="stable")
+
+    def run(idx: np.ndarray) -> None:
+        feats = [{k: enc[k][i] for k in keys} for i in idx]
+        batch = tok.pad(feats, padding=True, return_tensors="pt")
+        batch = {k: v.to(model.device) for k, v in batch.items()}
+        out = model.encode(batch, hidden_states=all_layers)
+        pooled[idx] = out.pooled.float().cpu().numpy()
+        if all_layers:
+            assert out.hidden_states is not None and layer_pooled is not None
+            for li, hs in enumerate(out.hidden_states):
+                layer_pooled[li, idx] = model.pool(hs, batch["attention_mask"]).float().cpu().numpy()
+        count.advance(len(idx))
+
+    size = model.batch_size_for(batch_size, int(lengths.max()) if n else 1)
     with torch.inference_mode():
-        for idx in _batches(lengths, batch_size):
-            feats = [{k: enc[k][i] for k in keys} for i in idx]
-            batch = tok.pad(feats, padding=True, return_tensors="pt")
-            batch = {k: v.to(model.device) for k, v in batch.items()}
-            out = model.encode(batch, hidden_states=all_layers)
-            pooled[idx] = out.pooled.float().cpu().numpy()
-            if all_layers:
-                assert out.hidden_states is not None and layer_pooled is not None
-                for li, hs in enumerate(out.hidden_states):
-                    layer_pooled[li, idx] = model.pool(hs, batch["attention_mask"]).float().cpu().numpy()
-            count.advance(len(idx))
+        each_batch(order, size, run, device=model.device, what="embeddings", notes=model.notes)
     out_arrays = {"pooled": pooled, "n_tokens": lengths, "truncated": truncated}
     if layer_pooled is not None:
         out_arrays["layer_pooled"] = layer_pooled

@@ -21,6 +21,7 @@ from core.models.folder_checks import check_model_folder, check_tokenizer_fits
 from core.models.classifier_heads import MLPHead
 from core.models.decoding_heads import DecodingHead, LMHead, TiedLMHead, tied_lm_head
 from core.models.families import SequenceHead, causal_position_ids, family_of, pool
+from core.models.memory import activation_bytes, auto_batch_size, dtype_name, resolve_dtype
 from core.foundation.settings import resolve_device
 from core.models.decoding_heads import load_decoding_head
 
@@ -103,6 +104,11 @@ class LoadedModel:
         return int(getattr(self.encoder.config, "num_hidden_layers", getattr(self.encoder.config, "n_layers", 0)))
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The backbone's weight dtype (float32 unless loaded with ``dtype=``)."""
+        return next(self.encoder.parameters()).dtype
+
+    @property
     def encoder_fingerprint(self) -> str:
         if "enc" not in self._fps:
             self._fps["enc"] = state_fingerprint(self.encoder)
@@ -132,11 +138,20 @@ class LoadedModel:
             "attention": "causal" if self.causal else "bidirectional",
             "decoding_head": self.decoding_head_kind(),
             "max_length": self.max_length,
+            "dtype": dtype_name(self.dtype),
             "has_classifier": self.has_head,
             "has_mlm_head": self.mlm_head is not None,
             "setting": self.metadata.get("setting"),
             "fingerprint": self.fingerprint,
         }
+
+    def batch_size_for(self, requested: int, tokens: int, *, grad: bool = False) -> int:
+        """``requested`` on CPU; on CUDA no more texts of ``tokens`` tokens than fit in half the free memory (a
+        forward pass, or a backward one through every layer when ``grad``)."""
+        cfg = self.encoder.config
+        heads = int(getattr(cfg, "num_attention_heads", getattr(cfg, "n_head", 1)) or 1)
+        per_text = activation_bytes(self.hidden_size, heads, self.num_layers, self.dtype.itemsize, tokens, grad=grad)
+        return auto_batch_size(self.device, requested=requested, bytes_per_text=per_text)
 
     def require_head(self) -> None:
         if self.head is None:
@@ -176,9 +191,12 @@ class LoadedModel:
         """Vocabulary logits (..., T, V) of hidden states (..., T, d) of ``layer`` through the decoding head (a
         decoder's final norm is applied to earlier layers first: the logit lens)."""
         assert self.mlm_head is not None
+        p = next(self.mlm_head.parameters(), None)
+        if p is not None and p.dtype != hidden.dtype:
+            hidden = hidden.to(p.dtype)
         if isinstance(self.mlm_head, (LMHead, TiedLMHead)):
-            return self.mlm_head(hidden, layer)
-        return self.mlm_head(hidden)
+            return self.mlm_head(hidden, layer).float()
+        return self.mlm_head(hidden).float()
 
     def ensure_eager_attention(self) -> None:
         """Attention weights need the eager implementation; switch to it once and say so."""
@@ -200,7 +218,7 @@ class LoadedModel:
         last = out.last_hidden_state
         if attentions and not out.attentions:
             raise ModelError(f"Model {self.ref} does not return attention weights.")
-        return EncoderOutput(self.pool(last, batch["attention_mask"]), last, batch["attention_mask"],
+        return EncoderOutput(self.pool(last, batch["attention_mask"]).float(), last, batch["attention_mask"],
                              out.hidden_states if hidden_states else None,
                              out.attentions if attentions else None)
 
@@ -227,7 +245,7 @@ class LoadedModel:
     def logits(self, pooled: torch.Tensor) -> torch.Tensor:
         self.require_head()
         assert self.head is not None
-        return self.head(pooled)
+        return self.head(pooled.float())
 
     # ------------------------------------------------------------------ variants
     def with_head(self, head: nn.Module, label_names: Sequence[str]) -> "LoadedModel":
@@ -329,10 +347,13 @@ def _ensure_pad_token(tokenizer: Any, config: Any) -> list[str]:
 
 
 def load_model_files(ref: str, path: Path | None, *, device: str | torch.device | None = None,
-                     trust_remote_code: bool = False, attn_implementation: str | None = None) -> LoadedModel:
+                     trust_remote_code: bool = False, attn_implementation: str | None = None,
+                     dtype: str | torch.dtype | None = None) -> LoadedModel:
     """Load the folder ``path`` (or the hub id ``ref`` when ``path`` is None) as stored, without the multi-task
     checks (a multi-task folder gives its bare shared encoder); ``ref`` is the name the model is known by.
-    :func:`core.models.refs.load_model` resolves references first."""
+    :func:`core.models.refs.load_model` resolves references first. ``dtype`` (float32, bfloat16, float16) is the
+    backbone's weights; classifier heads always run in float32 (they are small, and DeepView differentiates them).
+    """
     import transformers
     from transformers import AutoConfig, AutoTokenizer
 
@@ -346,6 +367,7 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
         pass
     src = str(path) if path is not None else ref
     dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
     folder_notes = check_model_folder(path) if path is not None else []
     kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if path is None:
@@ -367,6 +389,7 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
     if path is not None and (path / META_FILE).exists():
         meta = json.loads((path / META_FILE).read_text("utf-8"))
     load_kw = dict(kw)
+    load_kw["dtype"] = torch_dtype
     if attn_implementation:
         load_kw["attn_implementation"] = attn_implementation
     if path is not None and any(f.endswith(".safetensors") for f in os.listdir(path)):
@@ -438,4 +461,10 @@ def load_model_files(ref: str, path: Path | None, *, device: str | torch.device 
     for m in (encoder, head, mlm):
         if m is not None:
             m.to(dev).eval()
+    if head is not None and torch_dtype != torch.float32:
+        if isinstance(head, SequenceHead) and head.stub.pooler is not None:
+            head.stub.pooler = copy.deepcopy(head.stub.pooler)  # the backbone's pooler runs in its dtype too
+        head.float()  # the checkpoint's own head modules sit outside the backbone
+    if torch_dtype != torch.float32:
+        lm.notes.append(f"backbone weights in {dtype_name(torch_dtype)}; heads and results in float32")
     return lm

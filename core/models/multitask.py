@@ -116,13 +116,14 @@ def save_multitask(mt: MultiTaskModel, folder: str | Path) -> Path:
 
 
 def load_multitask_folder(ref: str, path: Path, meta: dict[str, Any], *, device: str | torch.device | None = None,
-                          trust_remote_code: bool = False, attn_implementation: str | None = None) -> MultiTaskModel:
+                          trust_remote_code: bool = False, attn_implementation: str | None = None,
+                          dtype: str | torch.dtype | None = None) -> MultiTaskModel:
     """Load the folder ``path`` written by :func:`save_multitask` (``meta``: its ``backbone_lens.json``; ``ref``:
     the name it is known by). :func:`core.models.refs.load_multitask` resolves a reference first."""
 
     base_ref = ref
     base = load_model_files(ref, path, device=device, trust_remote_code=trust_remote_code,
-                            attn_implementation=attn_implementation)
+                            attn_implementation=attn_implementation, dtype=dtype)
     assert base.path is not None
     heads: dict[str, MLPHead] = {}
     for t, tm in meta.get("tasks", {}).items():

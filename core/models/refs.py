@@ -131,11 +131,11 @@ def load_multitask(ref: str, *, device: str | torch.device | None = None, trust_
 
 
 def load_model(ref: str, *, device: str | torch.device | None = None, trust_remote_code: bool = False,
-               attn_implementation: str | None = None) -> LoadedModel:
+               attn_implementation: str | None = None, dtype: str | torch.dtype | None = None) -> LoadedModel:
     """Load a model reference (see module docstring) for inference, in eval mode.
 
     ``REF#TASK`` picks one task of a multi-task model: its shared encoder with that task's head, usable by
-    every analysis.
+    every analysis. ``dtype``: the backbone's weights (float32, bfloat16; float16 on a GPU).
     """
     base_ref, task = split_task_ref(ref)
     base_ref, path = resolve(base_ref)
@@ -149,11 +149,11 @@ def load_model(ref: str, *, device: str | torch.device | None = None, trust_remo
             raise ModelError(f"{base_ref} has no task '{task}'; its tasks are {', '.join(tasks)}.")
         assert path is not None
         return load_multitask_folder(base_ref, path, meta, device=device, trust_remote_code=trust_remote_code,
-                                     attn_implementation=attn_implementation).for_task(task)
+                                     attn_implementation=attn_implementation, dtype=dtype).for_task(task)
     if task is not None:
         raise ModelError(f"{base_ref} is not a multi-task model, so '#{task}' picks nothing; drop '#{task}'.")
     return load_model_files(base_ref, path, device=device, trust_remote_code=trust_remote_code,
-                            attn_implementation=attn_implementation)
+                            attn_implementation=attn_implementation, dtype=dtype)
 
 
 def load_lm_head(ref: str, model: LoadedModel, *, trust_remote_code: bool = False) -> torch.nn.Module:
@@ -176,11 +176,19 @@ def load_lm_head(ref: str, model: LoadedModel, *, trust_remote_code: bool = Fals
     archs = " ".join(getattr(config, "architectures", None) or [])
     causal = family_of(config).causal or "CausalLM" in archs or "LMHead" in archs
     auto = transformers.AutoModelForCausalLM if causal else transformers.AutoModelForMaskedLM
+    kind = "causal" if causal else "masked"
     try:
-        full = auto.from_pretrained(src, trust_remote_code=trust_remote_code, local_files_only=path is None)
+        full, info = auto.from_pretrained(src, trust_remote_code=trust_remote_code, local_files_only=path is None,
+                                          output_loading_info=True)
     except Exception as e:  # noqa: BLE001 - any failure of a foreign checkpoint is one sentence
-        raise ModelError(f"{ref} has no {'causal' if causal else 'masked'}-LM head to decode with "
+        raise ModelError(f"{ref} has no {kind}-LM head to decode with "
                          f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]}).") from None
+    prefix = f"{full.base_model_prefix}."
+    untrained = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(prefix))
+    if untrained:  # e.g. a *ForSequenceClassification folder: transformers would give it a random head
+        raise ModelError(f"{ref} holds no trained {kind}-LM head ({untrained[0]} is not in its weights), so decoding "
+                         f"through it would read random weights; give the *For{'Causal' if causal else 'Masked'}LM "
+                         "checkpoint the model was fine-tuned from.")
     head = LMHead(full, predicts_next=causal)
     if head.hidden_size != model.hidden_size:
         raise ModelError(f"The decoding head of {ref} reads {head.hidden_size}-dimensional states, but {model.ref} "

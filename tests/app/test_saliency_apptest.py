@@ -245,3 +245,19 @@ def test_settings_survive_a_page_switch(demo_workspace):
     assert at.slider(key="bl.w.sal.layer").value == 2
     assert at.text_area(key="bl.w.sal.text").value == "My own text about robot taxis"
     assert at.multiselect(key="bl.w.sal.methods").value == ["attention_rollout"]
+
+
+def test_a_base_checkpoints_head_decodes_grad_cam(demo_workspace, tiny_model_dir, tmp_path):
+    """The "Decoding head" field: the base checkpoint's masked-LM head replaces the missing one (no fit offered), and
+    a checkpoint that is not a base of the model is one error naming it."""
+    folder, _ = _headless_model(tiny_model_dir, tmp_path / "model", 3)
+    base = str(tiny_model_dir("bert-mlm"))
+    at = _page(demo_workspace, model=str(folder), methods=["decoded_gradcam"], state={"bl.w.sal.mlm": base})
+    assert not at.error, [e.value for e in at.error]
+    assert "Decoded layer Grad-CAM · layer 1" in _html(at)
+    assert not any(b.label == "Fit a decoding head" for b in at.button)
+    assert any(c.startswith("Decoding head: the checkpoint's masked-LM head of") and base in c for c in _captions(at))
+    at.text_input(key="bl.w.sal.mlm").input(str(tiny_model_dir("roberta"))).run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "holds no trained masked-LM head" in errors[0], errors
+    assert str(tiny_model_dir("roberta")) in errors[0]

@@ -117,7 +117,13 @@ def test_saliency(name, method):
     if method == "decoded_gradcam":
         head = "LM" if name in DECODERS else "masked-LM"
         assert any(f"the {head} head of {f['base']}" in n for n in r["model_notes"]), r["model_notes"]
-        assert (scores >= 0).all() and scores.max() > 0
+        assert (scores >= 0).all()
+        best = scores.max()  # ReLU(D̂a) of a random tiny model can be 0 for one class: some class has evidence
+        for label in r["probabilities"]:
+            if best <= 0:
+                best = max(cli("saliency", "--model", str(f["classifier"]), "--mlm", str(f["base"]), "--text", TEXT,
+                               "--method", method, "--target", label)["scores"])
+        assert best > 0
 
 
 @pytest.mark.parametrize("name", TIED)
@@ -271,3 +277,34 @@ def test_decoder_embedder_projection_layers_topics_compare(embedder, tmp_path):
     file = _union(("qwen2", "bert"), tmp_path / "both.csv")
     r = cli("compare", "--models", f"{bare},{family('bert')['classifier']}", "--dataset", str(file), "--n", "30")
     assert 0.0 <= r["cka"] <= 1.0 and str(f["embedder"]) in r["models"]
+
+
+@pytest.mark.parametrize("name", ["bert", "qwen2"])
+def test_bfloat16_backbone(name, tmp_path):
+    """``--dtype bfloat16`` on the CPU: the backbone in bfloat16, heads and results in float32; probabilities close
+    to float32's, and the gradient, decoded, attention, head-masking and perturbation verbs all run."""
+    f = family(name)
+    m = ["--model", str(f["classifier"])]
+    z = {}
+    for dtype in ("float32", "bfloat16"):
+        cli("embed", *m, *data(name), "--out", str(tmp_path / f"{dtype}.npz"), "--dtype", dtype)
+        z[dtype] = np.load(tmp_path / f"{dtype}.npz")
+    assert np.abs(z["bfloat16"]["probs"] - z["float32"]["probs"]).max() < 0.05
+    assert not np.array_equal(z["bfloat16"]["pooled"], z["float32"]["pooled"])
+    bf = [*m, "--dtype", "bfloat16"]
+    for method in ("decoded_gradcam", "layer_gradcam", "integrated_gradients"):
+        s = {}
+        for dtype in ("float32", "bfloat16"):
+            r = cli("saliency", *m, "--dtype", dtype, "--mlm", str(f["base"]), "--text", TEXT, "--method", method,
+                    "--layer" if "gradcam" in method else "--param", "0" if "gradcam" in method else "steps=16")
+            s[dtype] = np.asarray(r["scores"], float)
+        assert np.isfinite(s["bfloat16"]).all() and s["bfloat16"].shape == s["float32"].shape
+        scale = max(np.abs(s["float32"]).max(), 1e-6)
+        assert np.abs(s["bfloat16"] - s["float32"]).max() <= 0.1 * scale + 1e-5, (method, s)
+    A = np.asarray(cli("attention", *bf, "--text", TEXT, "--layer", "0", "--head", "0")["matrix"], float)
+    assert np.allclose(A.sum(1), 1.0, atol=2e-2)
+    assert np.isfinite(cli("heads", *bf, *data(name, 16), "--steps", "3")["matrix"]).all()
+    r = cli("faithfulness", *bf, *data(name, 8), "--methods", "occlusion")
+    assert 0.0 <= r["methods"][0]["hide_auc"] <= 1.0
+    assert cli("instance", *bf, "--text", TEXT, "--ig-steps", "4", "--steps", "4")["entropy"] >= 0.0
+    assert len(cli("layers", *bf, *data(name))["layers"]) == n_layers_heads(name)[0] + 1

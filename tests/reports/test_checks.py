@@ -186,7 +186,7 @@ def test_json_schema_accepts_examples_and_rejects_bad_specs():
     assert list(v.iter_errors(bad))
     committed = json.loads((ROOT / "docs" / "report-spec.schema.json").read_text("utf-8"))
     assert committed == json.loads(json.dumps(schema)), "docs/report-spec.schema.json is stale: run " \
-                                                          "python -m reports schema --out docs/report-spec.schema.json"
+                                                          "python -m reports schema --out docs/report-spec.schema.json --overwrite"
 
 
 # ----------------------------------------------------------------------------- diff

@@ -416,3 +416,28 @@ def test_pdf_shows_titles_words_and_highlight_colours(built):
         found |= bool(((r - b > 60) & (r > 180) & (g < 200)).sum() > 20)
         png.unlink()
     assert found
+
+
+def test_spec_mlm_gives_decoded_saliency_the_base_checkpoints_head(tiny_model_dir, tmp_path):
+    """``mlm:`` names the base checkpoint whose masked-LM head decoded Grad-CAM reads through: without it the tiny
+    classifier has no decoding head and the section says what to give; with it the method runs through that head,
+    as ``--mlm`` does on the command line."""
+    from reports.context import ReportContext
+    from reports.sections.registry import get_section
+    from tests.reports.test_transformer_sections import _topic_rows, _write_csv
+
+    data = _write_csv(tmp_path / "data.csv", _topic_rows(12))
+    base = f"title: t\nmodel: {tiny_model_dir('bert')}\ndataset: {data}\nsections: [saliency_examples]\n"
+    sec = get_section("saliency_examples")
+    p = sec.typed({**sec.defaults(), "n": 12, "methods": ("decoded_gradcam",), "kinds": ("uncertain",)})
+    d = sec.compute(ReportContext(parse_spec(base, source="s")), p)
+    assert d["available"] is False and "mlm:" in d["reason"] and "--mlm" in d["reason"]
+    spec = parse_spec(base + f"mlm: {tiny_model_dir('bert-mlm')}\n", source="s")
+    assert spec.mlm == str(tiny_model_dir("bert-mlm"))
+    ctx = ReportContext(spec)
+    d = sec.compute(ctx, p)
+    assert d["available"], d.get("reason")
+    assert ctx.model.decoding_head_kind() == "the checkpoint's masked-LM head"
+    assert any(f"masked-LM head of {tiny_model_dir('bert-mlm')}" in n for n in ctx.model.notes)
+    msg = _err(base + "mlm: [a, b]\n")
+    assert "mlm" in msg and "line 5" in msg, msg

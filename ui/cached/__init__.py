@@ -1,6 +1,6 @@
 """Cached access to models, datasets and analyses: the only door from pages to ``core``, one module per
 domain (see :mod:`ui.cached.common` for how caching works). Pages call ``cached.NAME(...)``."""
-from ui.cached.common import model_stamp, dataset_stamp, get_model  # noqa: F401
+from ui.cached.common import model_stamp, dataset_stamp, get_model, with_decoding_head  # noqa: F401
 from ui.cached.workspace import DatasetView, dataset_view, evaluate, uploads_dir, save_upload  # noqa: F401
 from ui.cached.projection import project, lambda_sweep  # noqa: F401
 from ui.cached.saliency import ExampleTexts, example_texts, SaliencyView, explain, mlm_head_ready, MLM_FIT_SECONDS, fit_mlm_head, faithfulness_games, class_tokens  # noqa: F401

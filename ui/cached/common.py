@@ -26,10 +26,29 @@ def _path_stamp(p: Path) -> str:
         return "missing"
 
 
+DECODED_BY = " ⟶ decoded by "  # a page's model with another checkpoint's decoding head: "REF ⟶ decoded by BASE"
+
+
+def with_decoding_head(ref: str, mlm: str | None) -> str:
+    """The page-level reference of model ``ref`` whose decoded saliency reads through the (masked-)LM head of the
+    base checkpoint ``mlm`` (as ``--mlm`` on the command line); ``ref`` itself when ``mlm`` is empty."""
+    mlm = (mlm or "").strip()
+    return f"{ref.strip()}{DECODED_BY}{mlm}" if mlm else ref.strip()
+
+
+def split_decoding_head(ref: str) -> tuple[str, str | None]:
+    """(model reference, decoding-head checkpoint or None) of a reference made by :func:`with_decoding_head`."""
+    base, sep, mlm = ref.partition(DECODED_BY)
+    return base.strip(), (mlm.strip() or None) if sep else None
+
+
 def model_stamp(ref: str) -> str:
     """Changes when the files behind a demo model or local folder change ('' for hub ids)."""
     from core.models.refs import split_task_ref
 
+    ref, mlm = split_decoding_head(ref)
+    if mlm:
+        return f"{model_stamp(ref)}|{model_stamp(mlm)}"
     ref = split_task_ref(ref.strip())[0]  # a multi-task model's task view: the folder's files
     if ref.startswith("demo:"):
         return _path_stamp(demo_root() / ref.split(":", 1)[1])
@@ -47,7 +66,13 @@ def dataset_stamp(ref: str) -> str:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _load_model(ref: str, stamp: str) -> LoadedModel:  # noqa: ARG001 - stamp is part of the key
-    return load_model(ref)
+    base, mlm = split_decoding_head(ref)
+    model = load_model(base)
+    if mlm:
+        from core.models.refs import attach_lm_head
+
+        attach_lm_head(model, mlm)
+    return model
 
 
 def get_model(ref: str) -> LoadedModel:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 import numpy as np
 import torch
+
+from core.models.memory import each_batch
 from core.models.loading import LoadedModel
 from core.analyses.saliency.result import SaliencyError
 
@@ -29,23 +31,27 @@ def probs_of_sequences(model: LoadedModel, seqs: Sequence[tuple[np.ndarray, np.n
     out = np.zeros((n, model.num_labels), dtype=np.float32)
     order = np.argsort([len(s[0]) for s in seqs], kind="stable")
     dev = model.device
-    with torch.inference_mode():
-        for s in range(0, n, batch_size):
-            rows = order[s:s + batch_size]
-            T = max(len(seqs[i][0]) for i in rows)
-            ids = np.full((len(rows), T), pad, dtype=np.int64)
-            tt = np.zeros((len(rows), T), dtype=np.int64)
-            am = np.zeros((len(rows), T), dtype=np.int64)
-            for r, i in enumerate(rows):
-                a, t = seqs[i]
-                ids[r, :len(a)], tt[r, :len(a)], am[r, :len(a)] = a, t, 1
-            batch = {"input_ids": torch.from_numpy(ids).to(dev), "attention_mask": torch.from_numpy(am).to(dev),
-                     "token_type_ids": torch.from_numpy(tt).to(dev)}
-            pad_idx = _position_padding_idx(model)
-            if pad_idx is not None:  # RoBERTa-style position ids skip pad ids: a pad replacement must not shift them
-                batch["position_ids"] = (pad_idx + 1 + torch.arange(T, device=dev)).expand(len(rows), T)
-            logits, _ = logits_of(model, batch)
-            out[rows] = torch.softmax(logits.float(), -1).cpu().numpy()
+    pad_idx = _position_padding_idx(model)
+
+    def run(rows: np.ndarray) -> None:
+        T = max(len(seqs[i][0]) for i in rows)
+        ids = np.full((len(rows), T), pad, dtype=np.int64)
+        tt = np.zeros((len(rows), T), dtype=np.int64)
+        am = np.zeros((len(rows), T), dtype=np.int64)
+        for r, i in enumerate(rows):
+            a, t = seqs[i]
+            ids[r, :len(a)], tt[r, :len(a)], am[r, :len(a)] = a, t, 1
+        batch = {"input_ids": torch.from_numpy(ids).to(dev), "attention_mask": torch.from_numpy(am).to(dev),
+                 "token_type_ids": torch.from_numpy(tt).to(dev)}
+        if pad_idx is not None:  # RoBERTa-style position ids skip pad ids: a pad replacement must not shift them
+            batch["position_ids"] = (pad_idx + 1 + torch.arange(T, device=dev)).expand(len(rows), T)
+        logits, _ = logits_of(model, batch)
+        out[rows] = torch.softmax(logits.float(), -1).cpu().numpy()
+
+    if n:
+        size = model.batch_size_for(batch_size, max(len(s[0]) for s in seqs))
+        with torch.inference_mode():
+            each_batch(order, size, run, device=dev, what="perturbed texts", notes=model.notes)
     return out
 
 

@@ -110,7 +110,7 @@ def require_mlm_head(model: LoadedModel, method: str = "decoded_gradcam") -> Non
     head, base = (("an LM head", "causal-LM") if model.causal else ("a masked-LM head", "masked-LM"))
     raise SaliencyError(
         f"{method} decodes hidden states through {head}, and model {model.ref} has none. Give the {base} "
-        f"checkpoint it was fine-tuned from as its decoding head (`--mlm REF`; `mlm:` in a report section), fit "
+        f"checkpoint it was fine-tuned from as its decoding head (`--mlm REF`; `mlm:` in a report spec), fit "
         f"one (about a minute on a CPU, the routine the demo uses) with `python -m core mlm-head --model {model.ref} "
         "--dataset bundled:bbc`, or use layer_gradcam (no decoding).")
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from core.models.loading import LoadedModel
+from core.models.memory import each_batch
 from core.analyses.saliency.forward import logits_of, resolve_targets
 from core.analyses.saliency.inputs import Inputs, prepare_inputs
 from core.analyses.saliency.result import SaliencyResult
@@ -52,8 +53,8 @@ def run_batched(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] |
     order = np.argsort(-inp.attention_mask.sum(1).cpu().numpy(), kind="stable")
     results: dict[Any, list[SaliencyResult | None]] = {}
     count = Counter(progress, method, len(inp), "texts")
-    for s in range(0, len(inp), batch_size):
-        rows = order[s:s + batch_size]
+
+    def run(rows: np.ndarray) -> None:
         sub = inp.select(rows)
         want = _subset_target(target, rows)
         if fused:
@@ -68,10 +69,14 @@ def run_batched(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] |
             scores, extras = out if isinstance(out, tuple) else (out, None)
             slot = results.setdefault(key, [None] * len(inp))
             pk = dict(params, layer=key) if isinstance(key, int) and "layer" in params else params
-            for r, res in zip(rows, build_results(model, sub, scores, targets, probs, method=method, params=pk,
+            for r, one in zip(rows, build_results(model, sub, scores, targets, probs, method=method, params=pk,
                                                   signed=signed, extras=extras)):
-                slot[r] = res
+                slot[r] = one
         count.advance(len(rows))
+
+    longest = int(inp.attention_mask.sum(1).max()) if len(inp) else 1
+    size = model.batch_size_for(batch_size, longest, grad=True)
+    each_batch(order, size, run, device=model.device, what=method, notes=model.notes)
     return {k: [r for r in v if r is not None] for k, v in results.items()}
 
 
