@@ -102,7 +102,7 @@ for k, v in {"n": GAMES_N, "methods": list(GAMES["methods"]), "sweep": True,
 st.session_state["bl.w.sal.g.methods"] = [m for m in st.session_state["bl.w.sal.g.methods"] if m in titles]
 g1, g2 = st.columns([1, 4], gap="medium", vertical_alignment="bottom")
 g3, g4, _ = st.columns([1, 1, 2], gap="medium", vertical_alignment="bottom")
-n = int(g1.number_input("Texts", min_value=8, max_value=2000, step=20, key="bl.w.sal.g.n",
+n = int(g1.number_input("Texts", min_value=10, max_value=2000, step=20, key="bl.w.sal.g.n",
                         help="Drawn by the Workspace seed, from the held-out test split when the model was "
                              "trained on this dataset."))
 g_methods = g2.multiselect("Methods in the games", list(titles), key="bl.w.sal.g.methods", format_func=titles.get,

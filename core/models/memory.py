@@ -104,8 +104,8 @@ def each_batch(order: np.ndarray, batch_size: int, fn: Callable[[np.ndarray], No
                 free = free_bytes(device)
                 where = f"{device}" + (f" ({free / 2**30:.1f} GiB free)" if free is not None else "")
                 raise ModelError(
-                    f"{what}: one text does not fit in the memory of {where}. Try --dtype bfloat16, a shorter "
-                    "--max-length, another device, or close other programs using it.") from None
+                    f"{what}: one text does not fit in the memory of {where}. Try --dtype bfloat16, shorter texts "
+                    "(--max-length, where the verb has it), another device, or close other programs using it.") from None
             size = max(1, len(rows) // 2)
             continue
         s += len(rows)

@@ -13,11 +13,17 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/adversarial.py"
 TIMEOUT = 600  # the first run attacks the texts (every candidate edit is a forward pass)
-N = 8
+N = 10
 MODEL = "demo:tweets-finetuned"
 TWEETS = DatasetChoice(ref="bundled:tweets", n=500)
 
 pytestmark = pytest.mark.app
+
+
+def _errors(at: AppTest) -> list[str]:
+    """The page's errors, less the Add-to-report popover's refusal of a finding of fewer than the report section's
+    minimum of texts (the page attacks 10 for speed; tests/app/test_findings_apptest.py checks that refusal)."""
+    return [e.value for e in at.error if "the report's adversarial texts section needs" not in e.value]
 
 
 def _page(demo_workspace, *, model: str = MODEL, n: int = N, attack: str = "char", run: bool = True) -> AppTest:
@@ -29,7 +35,7 @@ def _page(demo_workspace, *, model: str = MODEL, n: int = N, attack: str = "char
     at.switch_page(PAGE)
     at.run()
     assert not at.exception, at.exception
-    if run and not at.error:
+    if run and not _errors(at):
         next(b for b in at.button if b.label == "Run the attack").click().run()
         assert not at.exception, at.exception
     return at
@@ -51,9 +57,9 @@ def _expected(n: int = N):
 
 def test_char_attack_summary_detection_and_table(demo_workspace):
     at = _page(demo_workspace)
-    assert not at.error, [e.value for e in at.error]
+    assert not _errors(at), _errors(at)
     res = _expected()
-    assert res.successes, "the character attack flipped none of the 8 tweets"
+    assert res.successes, f"the character attack flipped none of the {N} tweets"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Success rate"] == f"{res.success_rate:.0%}"
     assert metrics["Words changed per success"] == f"{res.mean_words_changed:.1f}"
@@ -97,7 +103,7 @@ def test_char_attack_summary_detection_and_table(demo_workspace):
 
 def test_word_attack_on_too_few_texts_for_detection_is_info_not_error(demo_workspace):
     at = _page(demo_workspace, n=4, attack="word")  # the demo classifiers carry a masked-LM head
-    assert not at.error, [e.value for e in at.error]
+    assert not _errors(at), _errors(at)
     how = next(c.value for c in at.caption if c.value.startswith("**How it was computed:**"))
     assert how.startswith("**How it was computed:** word attack on 4 texts"), how
     assert any("Detection needs at least 12" in i.value for i in at.info), [i.value for i in at.info]
@@ -120,17 +126,17 @@ def test_word_attack_needs_a_masked_lm_head(demo_workspace, tiny_model_dir, tmp_
     BertForSequenceClassification(BertConfig.from_pretrained(folder)).save_pretrained(folder)
     fitted_head_path(load_model(str(folder))).unlink(missing_ok=True)
     at = _page(demo_workspace, model=str(folder), attack="word")
-    errors = [e.value for e in at.error]
+    errors = _errors(at)
     assert len(errors) == 1 and "has none" in errors[0] and "character attack" in errors[0], errors
     assert not any(b.label == "Run the attack" for b in at.button) and not at.metric
     # the character attack needs no head: the offer to run it appears
     at.radio(key="bl.w.adv.attack").set_value("char").run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not at.exception and not _errors(at), _errors(at)
     assert any(b.label == "Run the attack" for b in at.button)
 
 
 def test_bare_encoder_shows_info_not_error(demo_workspace):
     at = _page(demo_workspace, model="bundled:minilm", run=False)
-    assert not at.error, [e.value for e in at.error]
+    assert not _errors(at), _errors(at)
     assert any("bare encoder" in i.value for i in at.info)
     assert not any(b.label == "Run the attack" for b in at.button)

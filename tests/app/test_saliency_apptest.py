@@ -144,7 +144,7 @@ def test_example_picker_loads_a_text(demo_workspace):
 
 def test_games_produce_the_auc_table(demo_workspace):
     at = _page(demo_workspace, methods=["attention_rollout"],
-               state={"bl.w.sal.g.n": 8, "bl.w.sal.g.methods": ["decoded_gradcam", "occlusion"]})
+               state={"bl.w.sal.g.n": 10, "bl.w.sal.g.methods": ["decoded_gradcam", "occlusion"]})
     next(b for b in at.button if b.label == "Play the games").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     table = at.dataframe[0].value
@@ -156,7 +156,7 @@ def test_games_produce_the_auc_table(demo_workspace):
     charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     assert len(charts) == 2  # game curves and the layer sweep
     assert any(c.startswith("**How to read it:**") for c in _captions(at))
-    how = next(c for c in _captions(at) if c.startswith("**How it was computed:** 8 texts"))
+    how = next(c for c in _captions(at) if c.startswith("**How it was computed:** 10 texts"))
     assert "held-out test examples" in how and "mask" in how
     # the probability view redraws from the cached result
     at.radio(key="bl.w.sal.g.metric").set_value("probability").run()
