@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tests.browser.test_pages_in_chromium import ARTIFACTS, ROOT, _workspace_page, server  # noqa: F401 - the fixture
+from tests.browser.test_pages_in_chromium import (ARTIFACTS, ROOT, _choose, _idle, _workspace_page,  # noqa: F401
+                                                  server)
 
 pytestmark = pytest.mark.browser
 
@@ -36,10 +37,21 @@ def test_add_to_report_build_and_download(server, tmp_path, demo_workspace):  # 
 
         page.get_by_role("link", name="Report").click()
         expect(page.get_by_role("heading", name="Findings (1)")).to_be_visible()
-        checks = page.get_by_role("textbox", name="Checks (one per line)")
-        checks.fill("accuracy >= 0.5\noverview.macro_f1 > 0.5")
-        checks.press("Control+Enter")
-        page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+        # two checks through the picker over the figures the draft publishes (figure, comparison, threshold)
+        for figure, op in (("accuracy of the report model", ">="), ("Overview · macro f1", ">")):
+            _choose(page, "Figure", figure)
+            if op != ">=":  # the first comparison is the default; options ">=" and ">" share a prefix: pick exactly
+                page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Is", exact=True)).click()
+                page.get_by_role("option", name=op, exact=True).click()
+                _idle(page)
+            value = page.get_by_role("spinbutton", name="Threshold")
+            value.fill("0.5")
+            value.press("Enter")
+            _idle(page)
+            page.get_by_role("button", name="Add check").click()
+            _idle(page)
+        expect(page.get_by_text("accuracy >= 0.5", exact=True)).to_be_visible()
+        expect(page.get_by_text("overview.macro_f1 > 0.5", exact=True)).to_be_visible()
         page.get_by_role("button", name=re.compile("Build the report")).click()
         expect(page.get_by_text(re.compile(r"PASS.*all 2 checks hold"))).to_be_visible()
         assert page.get_by_test_id("stException").count() == 0
