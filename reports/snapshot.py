@@ -120,7 +120,8 @@ def build_snapshot(spec: ReportSpec, out_dir: str | Path | None = None, *, progr
         if spec_file and Path(spec_file).is_file() else None,
         "model": {"ref": spec.model, "fingerprint": m.fingerprint, "encoder_fingerprint": m.encoder_fingerprint,
                   "model_type": m.model_type, "setting": (m.metadata or {}).get("setting"),
-                  "training_data_fingerprint": (m.metadata or {}).get("data_fingerprint")},
+                  "training_data_fingerprint": (m.metadata or {}).get("data_fingerprint"),
+                  "decoding_head": m.decoding_head_kind(), "decoding_head_ref": spec.mlm},
         "dataset": {"ref": spec.dataset.ref, "source_fingerprint": full.source_fingerprint,
                     "full_fingerprint": full.fingerprint, "sample_fingerprint": ds.fingerprint,
                     "n_total": len(full), "n_sample": len(ds), **{k: v for k, v in spec.dataset.load_kwargs().items()
