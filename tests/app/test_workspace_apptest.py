@@ -126,3 +126,24 @@ def test_demo_not_built_offers_the_build(monkeypatch, tmp_path):
     assert any("not built yet" in m.value for m in at.markdown)
     assert at.selectbox(key="bl.w.model.select").value == "bundled:minilm"
     assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("family,read_as", [
+    ("qwen2", "Read as the **decoder** family · pooling **last** · **causal** attention · decoding head: logit lens"),
+    ("modernbert", "Read as the **modernbert** family · pooling **mean** · **bidirectional** attention · decoding "
+                   "head: none"),
+])
+def test_workspace_says_how_it_reads_a_family(demo_workspace, family, read_as):
+    """A user's checkpoint of another family (a folder): accepted, evaluated, and the page says which pooling,
+    attention and decoding head it uses."""
+    from tests.integration.test_families_matrix import family as built
+
+    f = built(family)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["bl.model_ref"] = str(f["classifier"])
+    at.session_state["bl.dataset_choice"] = __import__("ui.state", fromlist=["DatasetChoice"]).DatasetChoice(
+        ref=str(f["data"]), n=24)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(c.value.startswith(read_as) for c in at.caption), [c.value for c in at.caption]
+    assert 0.0 <= _pct(_metric(at, "Accuracy")) <= 1.0
