@@ -4,7 +4,10 @@ Pages live in ``pages/``; add one by appending an ``st.Page`` line to ``PAGES``.
 """
 import streamlit as st
 
+from core.foundation.settings import use_analysis_threads
+
 st.set_page_config(page_title="Backbone Lens", layout="wide")
+use_analysis_threads()  # torch threads for the cores other processes leave free (re-measured every 30 s)
 
 PAGES = [
     st.Page("pages/workspace.py", title="Workspace", icon=":material/dashboard:", default=True),

@@ -127,6 +127,10 @@ def main() -> None:
     burners = [mp.Process(target=_burn, daemon=True) for _ in range(a.load)]
     for b in burners:
         b.start()
+    from core.foundation.settings import use_analysis_threads
+
+    time.sleep(1.0 if burners else 0.0)
+    print(f"torch threads: {use_analysis_threads().describe()} (as the dashboard and the CLI choose them)", flush=True)
     rows = []
     try:
         for job in a.only.split(","):

@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     handler = _VERBS[args.verb][1]
     try:
+        if args.verb != "train" and getattr(args, "action", None) != "train":  # training chooses its own threads
+            from core.foundation.settings import use_analysis_threads
+
+            use_analysis_threads()
         result = handler(args)
     except BackboneLensError as e:
         print(f"error: {e}", file=sys.stderr)

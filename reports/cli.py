@@ -169,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        if args.cmd in ("build", "render"):
+            from core.foundation.settings import use_analysis_threads
+
+            use_analysis_threads()
         result = _run(args)
     except BackboneLensError as e:
         print(f"error: {e}", file=sys.stderr)

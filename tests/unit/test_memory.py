@@ -133,3 +133,28 @@ def test_bfloat16_backbone_with_a_float32_head(tiny_model_dir):
     np.testing.assert_allclose(e16.probs, e32.probs, atol=0.05)
     assert not np.array_equal(e16.pooled, e32.pooled)  # it really ran in bfloat16
     assert any("bfloat16" in n for n in m16.notes)
+
+
+def test_analysis_threads_follow_the_setting_and_are_remeasured(monkeypatch):
+    """The analyses' torch threads: the setting when given (checked), else what the load leaves free, re-chosen when
+    the setting changes or the last choice is older than ``max_age``."""
+    from core.foundation import settings
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv(settings.THREADS_ENV, "1")
+        c = settings.use_analysis_threads()
+        assert (c.n, c.source) == (1, "env") and torch.get_num_threads() == 1
+        monkeypatch.setattr(settings, "busy_cores", lambda window=0.25: 0.0)
+        monkeypatch.delenv(settings.THREADS_ENV)
+        c = settings.use_analysis_threads()  # the setting changed: chosen again, from the (idle) load
+        assert c.source == "auto" and c.n == settings.physical_cores() == torch.get_num_threads()
+        monkeypatch.setattr(settings, "busy_cores", lambda window=0.25: float(settings.physical_cores()))
+        assert settings.use_analysis_threads().n == c.n  # within max_age: the last choice stands
+        assert settings.use_analysis_threads(max_age=0.0).n == 1  # every core busy elsewhere: one thread
+        monkeypatch.setenv(settings.THREADS_ENV, "zero")
+        with pytest.raises(BackboneLensError, match="is not a number of threads"):
+            settings.use_analysis_threads()
+    finally:
+        settings._ANALYSIS_THREADS.clear()
+        torch.set_num_threads(before)
