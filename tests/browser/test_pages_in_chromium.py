@@ -227,11 +227,11 @@ def test_saliency_in_chromium(server):
         assert page.get_by_test_id("stException").count() == 0
         assert page.get_by_test_id("stAlertContentError").count() == 0
 
-        # the games on 8 tweets
-        _set_number(page, page.get_by_role("spinbutton", name="Texts").first, 8)
+        # the games on 10 tweets (the report section's minimum)
+        _set_number(page, page.get_by_role("spinbutton", name="Texts").first, 10)
         page.get_by_role("button", name="Play the games").click()
         expect(page.get_by_test_id("stCaptionContainer").filter(has_text="How it was computed")).to_contain_text(
-            "8 texts", timeout=300_000)
+            "10 texts", timeout=300_000)
         page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
         expect(page.locator(".vega-embed")).to_have_count(2)
         expect(page.get_by_test_id("stMetric").filter(has_text="Best decoded Grad-CAM layer")).to_contain_text(
