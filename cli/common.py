@@ -38,8 +38,13 @@ def add_model(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
 
 
-def add_dataset(p: argparse.ArgumentParser, *, required: bool = True) -> None:
-    p.add_argument("--dataset", required=required, help="bundled:bbc | bundled:tweets | bundled:snli | a file path")
+def add_dataset(p: argparse.ArgumentParser, *, required: bool = True, positional: bool = False) -> None:
+    """``--dataset`` (or the positional ``DATA`` when ``positional``) and its column, sample and seed options."""
+    if positional:
+        p.add_argument("dataset", metavar="DATA", help="bundled:bbc | bundled:tweets | bundled:snli | a file path")
+    else:
+        p.add_argument("--dataset", required=required,
+                       help="bundled:bbc | bundled:tweets | bundled:snli | a file path")
     p.add_argument("--text-column")
     p.add_argument("--text-pair-column")
     p.add_argument("--label-column")
