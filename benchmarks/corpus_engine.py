@@ -11,6 +11,7 @@ job runs). ``ray-kill`` kills one actor once a quarter of the batches are in the
 
 Usage: python benchmarks/corpus_engine.py [--n 2000] [--jobs embed,predict] [--variants local,ray,ray-kill]
        [--batch-size 64] [--entropy-steps 20] [--out benchmarks/results/corpus_engine.jsonl]
+       python benchmarks/corpus_engine.py --n 100000 --export tweets100k.jsonl   # the corpus for the CLI
 """
 from __future__ import annotations
 
@@ -121,7 +122,11 @@ def run_variant(variant: str, n: int, jobs: list[str], batch_size: int, entropy_
         import ray
 
         ray.shutdown()
+    import shutil
+
     import torch
+
+    shutil.rmtree(tmp, ignore_errors=True)  # the benchmark's own cache folder
 
     return {"variant": variant, "n": n, "jobs": jobs, "batch_size": batch_size,
             "entropy_steps": entropy_steps if "entropy" in jobs else None, "model": MODEL,
@@ -144,8 +149,16 @@ def main() -> None:
     ap.add_argument("--variants", default="local,ray,ray-kill")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--export", type=Path, default=None, metavar="FILE.jsonl",
+                    help="write the --n perturbed texts (text, label) as JSON lines for `python -m core corpus`")
     a = ap.parse_args()
     jobs = a.jobs.split(",")
+    if a.export:
+        ds = perturbed_tweets(a.n)
+        with open(a.export, "w", encoding="utf-8") as f:
+            for t, y in zip(ds.texts, ds.labels):
+                f.write(json.dumps({"text": t, "label": ds.label_names[int(y)]}) + "\n")
+        return
     if a.variant:
         print(json.dumps(run_variant(a.variant, a.n, jobs, a.batch_size, a.entropy_steps)))
         return
