@@ -109,7 +109,7 @@ def run_variant(variant: str, n: int, jobs: list[str], batch_size: int, entropy_
     if variant.startswith("ray"):
         import ray
 
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         ray_opts = RayOptions()
     t = threading.Thread(target=watch, daemon=True)
     t.start()

@@ -28,7 +28,7 @@ POISON = "a scraped line with a broken surrogate \ud800 in it"
 @pytest.fixture(scope="module")
 def ray_instance():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
 
@@ -131,6 +131,15 @@ def test_a_worker_killed_mid_job_changes_nothing(ray_instance, minilm, tmp_path)
     np.testing.assert_allclose(corpus_array(res, "embed", "pooled"), corpus_array(ref, "embed", "pooled"),
                                rtol=0, atol=1e-5)
     assert not res.failures
+
+
+def test_workers_the_cluster_cannot_place_are_refused(ray_instance, minilm, tmp_path):
+    from core.analyses.corpus.params import CorpusError
+
+    for opts, words in ((RayOptions(workers=3), "Ray has 2 CPUs and 0 GPUs; 3 workers × 1 CPU do not fit"),
+                        (RayOptions(gpus_per_worker=1), "2 workers × 1 CPU + 1 GPU do not fit")):
+        with pytest.raises(CorpusError, match=words.replace("+", r"\+")):
+            run_corpus(minilm, _tweets(8), _embed(), engine="ray", ray=opts, cache=ArrayCache(tmp_path / "arrays"))
 
 
 def test_an_interrupted_driver_resumes_from_the_cached_batches(ray_instance, minilm, tmp_path):

@@ -238,8 +238,10 @@ def _run_ray(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Batch
         if options.address:
             _check_reachable(options.address)
             kw["address"] = options.address
-        elif options.num_cpus:
-            kw["num_cpus"] = options.num_cpus
+        else:  # "local": a new instance even when `ray start` left one running (None would join that one)
+            kw["address"] = "local"
+            if options.num_cpus:
+                kw["num_cpus"] = options.num_cpus
         try:
             ray.init(**kw)
         except (ConnectionError, RuntimeError, ValueError) as e:
@@ -249,8 +251,15 @@ def _run_ray(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Batch
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
-        cpus = float(ray.cluster_resources().get("CPU", 1))
+        resources = ray.cluster_resources()
+        cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
         workers = options.workers or max(1, int(cpus // options.cpus_per_worker))
+        # Ray Data would wait forever for actors the cluster cannot place: say so instead
+        if workers * options.cpus_per_worker > cpus or workers * options.gpus_per_worker > gpus:
+            raise CorpusError(f"Ray has {cpus:g} CPUs and {gpus:g} GPUs; {workers} workers × "
+                              f"{options.cpus_per_worker:g} CPU" + (f" + {options.gpus_per_worker:g} GPU"
+                                                                    if options.gpus_per_worker else "")
+                              + " do not fit: lower --workers or the per-worker resources.")
         items = []
         for p in plans:
             texts, pairs = _texts(dataset, p)
