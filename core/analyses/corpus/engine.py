@@ -232,6 +232,7 @@ def _run_ray(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Batch
     # Ray Data's own progress lines and tips would interleave with the one progress bar
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    os.environ.setdefault("RAY_enable_metrics_collection", "0")  # no dashboard agent here to export them to
     started = False
     if not ray.is_initialized():
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
