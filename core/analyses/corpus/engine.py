@@ -268,7 +268,10 @@ def _run_ray(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Batch
                           "keys": json.dumps(dict(p.keys))})
         ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))  # one block per batch: per-batch progress
         out = ds.map_batches(
-            CorpusWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(workers, max(1, len(items)))),
+            CorpusWorker, batch_size=1,
+            # one batch in flight per actor: the load spreads over every actor (Ray's advice for balance), and a
+            # killed actor holds no queue of batches
+            compute=ray.data.ActorPoolStrategy(size=min(workers, max(1, len(items))), max_tasks_in_flight_per_actor=1),
             num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker or None,
             fn_constructor_kwargs={"model_ref": model.ref, "model_fingerprint": model.fingerprint,
                                    "cache_dir": str(cache.root), "params": params.to_dict(),
