@@ -176,9 +176,12 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     if a.out:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
         with open(a.out, "a", encoding="utf-8") as f:
             for r in rows:
-                f.write(json.dumps({**r, "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}) + "\n")
+                f.write(json.dumps({**r, "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
+                                    "commit": commit}) + "\n")
 
 
 if __name__ == "__main__":
