@@ -128,3 +128,20 @@ def test_local_engine_resumes_and_adds_a_job_without_recomputing(tiny, tmp_path)
     assert more.aggregates.summary["accuracy"] == pytest.approx(
         float((corpus_array(more, "predict", "probs").argmax(1) == np.arange(40) % 3).mean()))
     assert read_aggregates(more.folder).summary == pytest.approx(dict(more.aggregates.summary))
+
+
+def test_a_workers_user_error_is_found_behind_rays_wrapping():
+    from core.analyses.corpus.engine import _user_error
+    from core.foundation.errors import ModelError
+
+    class Wrapped(RuntimeError):  # what a Ray task error looks like: the worker's exception as ``cause``
+        def __init__(self, cause):
+            super().__init__("task failed")
+            self.cause = cause
+
+    inner = ModelError("The worker loaded m with weights a, the driver b")
+    try:
+        raise RuntimeError("streaming executor") from Wrapped(inner)
+    except RuntimeError as e:
+        assert _user_error(e) is inner
+    assert _user_error(RuntimeError("a crash")) is None

@@ -206,6 +206,19 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
+def _user_error(e: BaseException) -> BaseException | None:
+    """The :class:`BackboneLensError` behind a Ray error (``cause`` / ``__cause__`` chain), if any."""
+    from core.foundation.errors import BackboneLensError
+
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, BackboneLensError):
+            return e
+        seen.add(id(e))
+        e = getattr(e, "cause", None) or e.__cause__  # type: ignore[assignment]
+    return None
+
+
 def _check_reachable(address: str) -> None:
     """A ``host:port`` that does not answer fails here in seconds (Ray itself waits minutes for its GCS)."""
     import socket
@@ -278,9 +291,15 @@ def _run_ray(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Batch
                                    "device": device, "trust_remote_code": trust_remote_code},
             max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS,
             runtime_env={"env_vars": _worker_env()})
-        for row in out.iter_rows():
-            yield BatchDone(int(row["batch"]), int(row["n"]), int(row["failed"]), int(row["computed"]),
-                            float(row["seconds"]), int(row["pid"]))
+        try:
+            for row in out.iter_rows():
+                yield BatchDone(int(row["batch"]), int(row["n"]), int(row["failed"]), int(row["computed"]),
+                                float(row["seconds"]), int(row["pid"]))
+        except Exception as e:  # a worker's user-facing error (other weights, no head …) stays one sentence
+            cause = _user_error(e)
+            if cause is None:
+                raise
+            raise CorpusError(f"A Ray worker stopped: {cause}") from None
     finally:
         if started:
             ray.shutdown()
