@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/heads.py", title="Heads & attention", icon=":material/grid_view:"),
     st.Page("pages/layers.py", title="Layers", icon=":material/layers:"),
     st.Page("pages/topics.py", title="Topics", icon=":material/category:"),
+    st.Page("pages/corpus.py", title="Corpus", icon=":material/dataset:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/adversarial.py", title="Adversarial", icon=":material/bug_report:"),
     st.Page("pages/multitask.py", title="Multi-task", icon=":material/hub:"),

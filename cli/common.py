@@ -40,8 +40,13 @@ def add_model(p: argparse.ArgumentParser, *, required: bool = True) -> None:
                    help="the backbone's weights (default float32; float16 needs a GPU; heads stay float32)")
 
 
-def add_dataset(p: argparse.ArgumentParser, *, required: bool = True) -> None:
-    p.add_argument("--dataset", required=required, help="bundled:bbc | bundled:tweets | bundled:snli | a file path")
+def add_dataset(p: argparse.ArgumentParser, *, required: bool = True, positional: bool = False) -> None:
+    """``--dataset`` (or the positional ``DATA`` when ``positional``) and its column, sample and seed options."""
+    if positional:
+        p.add_argument("dataset", metavar="DATA", help="bundled:bbc | bundled:tweets | bundled:snli | a file path")
+    else:
+        p.add_argument("--dataset", required=required,
+                       help="bundled:bbc | bundled:tweets | bundled:snli | a file path")
     p.add_argument("--text-column")
     p.add_argument("--text-pair-column")
     p.add_argument("--label-column")

@@ -16,7 +16,7 @@ from core.foundation.errors import BackboneLensError
 
 from cli.common import _VERBS, OneLineParser
 # verbs register themselves on import, in this order in --help
-from cli.verbs import workspace, models, projection, saliency, compare, adversarial, multitask, transformer  # noqa: F401,I001
+from cli.verbs import workspace, models, projection, saliency, compare, adversarial, multitask, transformer, corpus  # noqa: F401,I001,E501
 
 
 def _print_human(result: Any) -> None:

@@ -202,6 +202,8 @@ METRICS: dict[str, MetricSpec] = {
     "heads": MetricSpec(_generic, ("spearman", "intact_accuracy", "pruning_gap", "pruning_gap_least",
                                    "top_importance", "most_first.*", "least_first.*", "random.*")),
     "attention": MetricSpec(_generic, ("texts", "first_to_second", "second_to_first")),
+    "corpus": MetricSpec(_generic, ("texts", "failed", "accuracy", "mean_confidence", "mean_entropy",
+                                    "auroc_entropy_error")),
 }
 
 

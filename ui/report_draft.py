@@ -32,7 +32,7 @@ PAGE_KINDS: dict[str, tuple[str, ...]] = {
     "Workspace": ("overview",), "Projection": ("projection",), "Saliency": ("saliency_examples", "faithfulness"),
     "Instance": ("instance",), "Heads & attention": ("heads", "attention"), "Layers": ("layers",),
     "Topics": ("topics",), "Compare": ("comparison",), "Adversarial": ("adversarial",), "Multi-task": ("multitask",),
-    "Training": ("overview",),
+    "Training": ("overview",), "Corpus": ("corpus",),
 }
 
 

@@ -14,6 +14,7 @@ from reports.sections import topics as _topics  # noqa: F401
 from reports.sections import comparison as _comparison  # noqa: F401
 from reports.sections import adversarial as _adversarial  # noqa: F401
 from reports.sections import multitask as _multitask  # noqa: F401
+from reports.sections import corpus as _corpus  # noqa: F401
 from reports.sections.registry import SECTIONS, Param, ParamError, SectionKind, figure, get_section, register, section_kinds
 
 __all__ = ["SECTIONS", "Param", "ParamError", "SectionKind", "figure", "get_section", "register", "section_kinds"]

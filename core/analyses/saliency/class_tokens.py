@@ -147,27 +147,45 @@ def class_representative_tokens(results: Sequence[SaliencyResult], tokenizer: An
     for r in results:
         c = r.predicted
         docs[c] += 1
-        w = merge_words(r)
-        s = np.clip(w.scores.astype(np.float64), 0, None)
-        total = s.sum()
-        if total <= 0:
-            continue
-        keys = [word_key(tokenizer, x) for x in w.words]
-        for k, v in zip(keys, s / total):
-            if _WORDLIKE.search(k):
-                mass[c][k] += v
-        seen[c].update({k for k in keys if _WORDLIKE.search(k)})
+        keys, shares = word_shares(r, tokenizer)
+        for k, v in zip(keys, shares):
+            mass[c][k] += v
+        seen[c].update(set(keys))
+    words, scores = top_class_words(mass, seen, idf=idf, top_k=top_k, min_docs=min_docs)
+    return ClassTokens(tuple(labels), words, scores, docs, class_overlap(words), top_k, results[0].method,
+                       dict(results[0].params), idf.source, min_docs)
+
+
+def word_shares(result: SaliencyResult, tokenizer: Any) -> tuple[list[str], np.ndarray]:
+    """The word-like words of one explanation (as :func:`word_key` counts them, repeats kept) and each one's share
+    of the text's positive evidence, (m,) float64; nothing when the text has no positive evidence."""
+    w = merge_words(result)
+    s = np.clip(w.scores.astype(np.float64), 0, None)
+    total = s.sum()
+    if total <= 0:
+        return [], np.zeros(0, np.float64)
+    keys = [word_key(tokenizer, x) for x in w.words]
+    keep = [i for i, k in enumerate(keys) if _WORDLIKE.search(k)]
+    return [keys[i] for i in keep], (s / total)[keep]
+
+
+def top_class_words(mass: Sequence[Mapping[str, float]], seen: Sequence[Mapping[str, int]], *, idf: IDF,
+                    top_k: int, min_docs: int) -> tuple[tuple[tuple[str, ...], ...], tuple[np.ndarray, ...]]:
+    """Per class, the ``top_k`` words by summed share × idf among those seen in ``min_docs`` texts of the class."""
     words, scores = [], []
-    for c in range(C):
-        cand = [(v * idf(k), k) for k, v in mass[c].items() if seen[c][k] >= min_docs and v > 0]
+    for m, s in zip(mass, seen):
+        cand = [(v * idf(k), k) for k, v in m.items() if s.get(k, 0) >= min_docs and v > 0]
         cand.sort(key=lambda x: (-x[0], x[1]))
         top = cand[:top_k]
         words.append(tuple(k for _, k in top))
         scores.append(np.asarray([v for v, _ in top], dtype=np.float64))
+    return tuple(words), tuple(scores)
+
+
+def class_overlap(words: Sequence[Sequence[str]]) -> np.ndarray:
+    """(C, C) int64: |words[c1] ∩ words[c2]|."""
     sets = [set(w) for w in words]
-    overlap = np.array([[len(sets[i] & sets[j]) for j in range(C)] for i in range(C)], dtype=np.int64)
-    return ClassTokens(tuple(labels), tuple(words), tuple(scores), docs, overlap, top_k, results[0].method,
-                       dict(results[0].params), idf.source, min_docs)
+    return np.array([[len(a & b) for b in sets] for a in sets], dtype=np.int64).reshape(len(sets), len(sets))
 
 
 def idf_for(tokenizer: Any, which: str, sample: Sample) -> IDF:

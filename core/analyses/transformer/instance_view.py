@@ -415,6 +415,21 @@ def estimate_entropy_seconds(n: int, params: EntropyParams | None = None) -> flo
     return n * IG_SECONDS_PER_TEXT * (params or EntropyParams()).steps / 20
 
 
+def entropy_arrays(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None = None, *, steps: int,
+                   baseline: str, batch_size: int = 16, progress: Progress | None = None) -> dict[str, np.ndarray]:
+    """IG attribution entropy of ``texts`` explaining the predicted class: arrays (n,) ``entropy``, ``n_tokens``,
+    ``predicted``, ``confidence`` (probability of the prediction) and ``ig_delta`` (IG's relative completeness gap)."""
+    from core.analyses.saliency.registry import explain
+
+    res = explain(model, list(texts), "integrated_gradients", None if pairs is None else list(pairs), steps=steps,
+                  baseline=baseline, batch_size=batch_size, progress=progress)
+    return {"entropy": np.array([attribution_entropy(r.scores) for r in res], np.float64),
+            "n_tokens": np.array([len(r.scores) for r in res], np.int64),
+            "predicted": np.array([r.predicted for r in res], np.int64),
+            "confidence": np.array([r.probability for r in res], np.float64),
+            "ig_delta": np.array([r.extras.get("relative_delta", np.nan) for r in res], np.float64)}
+
+
 def run_entropy(model: "LoadedModel", sample: "Sample", params: EntropyParams | None = None, *,
                 cache: "ArrayCache | None" = None, progress: Progress | None = None,
                 batch_size: int = 16) -> EntropyStudy:
@@ -422,7 +437,6 @@ def run_entropy(model: "LoadedModel", sample: "Sample", params: EntropyParams | 
     model, texts and settings, with AUROCs for errors and low confidence. Stage: "attribution"."""
     from core.foundation.cache import ArrayCache
     from core.analyses.projection.run import model_labels
-    from core.analyses.saliency.registry import explain
 
     p = params or EntropyParams()
     steps, baseline, low_quantile = p.steps, p.baseline, p.low_quantile
@@ -439,14 +453,8 @@ def run_entropy(model: "LoadedModel", sample: "Sample", params: EntropyParams | 
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         pairs = None if dataset.text_pairs is None else list(dataset.text_pairs)
-        res = explain(model, list(dataset.texts), "integrated_gradients", pairs, steps=steps, baseline=baseline,
-                      batch_size=batch_size,
-                      progress=scaled(progress, 0.0, 1.0, stage="attribution"))
-        return {"entropy": np.array([attribution_entropy(r.scores) for r in res], np.float64),
-                "n_tokens": np.array([len(r.scores) for r in res], np.int64),
-                "predicted": np.array([r.predicted for r in res], np.int64),
-                "confidence": np.array([r.probability for r in res], np.float64),
-                "ig_delta": np.array([r.extras.get("relative_delta", np.nan) for r in res], np.float64)}, {}
+        return entropy_arrays(model, list(dataset.texts), pairs, steps=steps, baseline=baseline,
+                              batch_size=batch_size, progress=scaled(progress, 0.0, 1.0, stage="attribution")), {}
 
     entry = cache.get_or_compute("attribution-entropy", parts, compute,
                                  description=f"IG entropy {model.ref} × {dataset.name}")
@@ -465,4 +473,4 @@ def run_entropy(model: "LoadedModel", sample: "Sample", params: EntropyParams | 
 
 
 __all__ = ["BASELINES", "EntropyParams", "EntropyStudy", "IG_SECONDS_PER_TEXT", "InstanceError", "InstanceParams",
-           "InstanceView", "attribution_entropy", "estimate_entropy_seconds", "instance_view", "integrated_hessians_tensor", "run_entropy"]
+           "InstanceView", "attribution_entropy", "entropy_arrays", "estimate_entropy_seconds", "instance_view", "integrated_hessians_tensor", "run_entropy"]

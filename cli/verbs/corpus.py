@@ -1,0 +1,97 @@
+"""``corpus``: audit every text of a dataset (embeddings, predictions, attribution entropy, class tokens) on the
+local engine or on Ray, in cached batches that a rerun resumes from; aggregates land as Parquet beside the cache.
+
+The engine is ``--engine``, else ``$BACKBONE_LENS_ENGINE``, else local (:func:`core.analyses.corpus.params.
+resolve_engine`); ``--ray-address`` points the same command at a running cluster."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cli.common import add_dataset, add_model, add_output, open_dataset, open_model, progress_bar, verb
+from core.analyses.corpus.params import ENGINE_ENV, ENGINES, JOBS, NOT_YET, CorpusError, CorpusParams, check_jobs
+
+
+def _default(name: str) -> Any:
+    return CorpusParams.param(name).default
+
+
+@verb("corpus", "audit a whole corpus in cached, resumable batches on the local engine or on Ray")
+def _corpus_cfg(p: argparse.ArgumentParser) -> None:
+    add_dataset(p, positional=True)
+    add_model(p)
+    p.add_argument("--jobs", default="embed,predict",
+                   help=f"comma-separated jobs: {', '.join(JOBS)} (default embed,predict; not yet: "
+                        f"{', '.join(NOT_YET)})")
+    p.add_argument("--engine", default=None, help=f"{' or '.join(ENGINES)} (default: ${ENGINE_ENV}, else local)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="a running Ray cluster (e.g. 10.0.0.1:6379 or auto); default: start a local instance")
+    p.add_argument("--workers", type=int, default=None,
+                   help="Ray actors, one model copy each (default: the cluster's CPUs / --cpus-per-worker)")
+    p.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per Ray actor (default 1)")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor (default 0: CPU)")
+    p.add_argument("--batch-size", type=int, default=_default("batch_size"),
+                   help=f"texts per batch: the unit of caching and resuming (default {_default('batch_size')})")
+    p.add_argument("--entropy-steps", type=int, default=_default("entropy_steps"),
+                   help=f"integrated-gradients steps of the entropy job (default {_default('entropy_steps')})")
+    p.add_argument("--class-method", default=_default("class_method"),
+                   help=f"saliency method of the class-tokens job (default {_default('class_method')})")
+    p.add_argument("--top-k", type=int, default=_default("top_k"), help="class tokens kept per class")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="also write the Parquet aggregates here (they always land in the cache's corpus/ folder)")
+    add_output(p)
+
+
+@_corpus_cfg.handler
+def _corpus(args: argparse.Namespace) -> Any:
+    from core.analyses.corpus.aggregates import write_aggregates
+    from core.analyses.corpus.engine import RayOptions, run_corpus
+    from core.analyses.corpus.params import resolve_engine
+    from core.foundation.params import ParamError
+
+    jobs = check_jobs(args.jobs.split(","))
+    engine = resolve_engine(args.engine)
+    if args.workers is not None and args.workers < 1:
+        raise CorpusError(f"--workers must be at least 1, got {args.workers}.")
+    if args.cpus_per_worker <= 0 or args.gpus_per_worker < 0:
+        raise CorpusError("--cpus-per-worker must be above 0 and --gpus-per-worker at least 0.")
+    if engine == "local" and (args.ray_address or args.workers or args.gpus_per_worker):
+        raise CorpusError("--ray-address, --workers and --gpus-per-worker need --engine ray.")
+    try:
+        params = CorpusParams.build({"jobs": jobs, "batch_size": args.batch_size, "entropy_steps": args.entropy_steps,
+                                     "class_method": args.class_method, "top_k": args.top_k})
+    except ParamError as e:
+        raise CorpusError(f"--{str(e).replace('_', '-')}") from None
+    model = open_model(args)
+    dataset = open_dataset(args)
+    res = run_corpus(model, dataset, params, engine=engine, progress=progress_bar(args, args.verb),
+                     ray=RayOptions(address=args.ray_address, workers=args.workers,
+                                    cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker),
+                     device=args.device, trust_remote_code=args.trust_remote_code)
+    out = res.to_json()
+    if args.out is not None:
+        write_aggregates(res.aggregates, args.out, {k: v for k, v in out.items() if k not in ("summary", "failures")})
+        out["out"] = str(args.out)
+    if args.json:
+        return out
+    s = res.aggregates.summary
+    lines = [f"{res.n:,} texts of {res.dataset_name} through {', '.join(res.jobs)} with {res.model_ref} on the "
+             f"{res.engine} engine: {len(res.plans)} batches, {res.computed} computed, {res.cached} from the cache, "
+             f"{res.seconds:.1f} s" + (f" ({res.texts_per_second:,.1f} texts/s)" if res.texts_per_second else "")]
+    if s.get("accuracy") is not None:
+        lines.append(f"accuracy {s['accuracy']:.3f} on {int(s['labelled']):,} labelled texts; mean confidence "
+                     f"{s['mean_confidence']:.3f}")
+    if s.get("mean_entropy") is not None:
+        auroc = s.get("auroc_entropy_error")
+        lines.append(f"mean attribution entropy {s['mean_entropy']:.3f}"
+                     + ("" if auroc is None else f"; AUROC of entropy for errors {auroc:.3f}"))
+    for label in res.aggregates.label_names if "class-tokens" in res.jobs else ():
+        lines.append(f"  {label}: " + ", ".join(w for w, _ in res.aggregates.words(label)))
+    if res.failures:
+        lines.append(f"{len(res.failures)} texts raised and were skipped:")
+        lines += [f"  row {f.row}: {f.error}" for f in res.failures[:20]]
+        if len(res.failures) > 20:
+            lines.append(f"  … {len(res.failures) - 20} more in failures.parquet")
+    lines.append(f"aggregates: {res.folder}" + (f" (and {args.out})" if args.out else ""))
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""``corpus``: a corpus audit's aggregates — accuracy, confidence and attribution-entropy distributions, per-class
+counts, class-representative tokens and the texts that could not be processed.
+
+``core.analyses.corpus.engine.run_corpus`` runs the jobs over every text in cached, resumable batches, on the local
+engine or on Ray (``engine``; default ``$BACKBONE_LENS_ENGINE``, else local; ``ray_address`` for a running cluster),
+and writes the aggregates as Parquet beside the cache. This section reads those Parquet tables back
+(:func:`core.analyses.corpus.aggregates.read_aggregates`), never the per-text arrays. The texts are the held-out
+test split when the model was trained on the dataset (``n`` of them; all when ``n`` is larger).
+
+Figures for pass/fail checks (``metrics``): ``accuracy``, ``mean_confidence``, ``mean_entropy``,
+``auroc_entropy_error``, ``failed`` (texts that raised) and ``texts``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.analyses.corpus.params import ENGINES, CorpusParams
+from core.foundation.params import Params, param, same_param
+from reports.sections.registry import figure, register
+from reports.sections.shared import dataset_facts, for_print, model_facts, section_dataset, section_model, shorten
+
+if TYPE_CHECKING:  # pragma: no cover
+    from core.analyses.corpus.aggregates import CorpusAggregates
+    from reports.context import ReportContext
+
+FAILURES_SHOWN = 10
+# quantity → (chart title, subtitle, caption, alt text) of its histogram
+HISTOGRAMS = {
+    "confidence": ("Confidence", "texts per bin; colour = whether the prediction is right",
+                   "How sure the classifier is of each prediction (the probability of the predicted class), counted "
+                   "in bins over every audited text, with the wrong predictions stacked on the right ones. A "
+                   "calibrated model's wrong predictions gather at low confidence; wrong predictions at high "
+                   "confidence are the errors nobody will question.",
+                   "Stacked histogram of prediction confidence, correct against wrong"),
+    "entropy": ("Attribution entropy", "integrated gradients; 1 = evidence spread over all tokens",
+                "The normalised entropy of each text's integrated-gradients attribution: low when the decision rests "
+                "on a few tokens, near 1 when it is spread evenly. If wrong predictions sit higher, entropy flags "
+                "texts the model is unsure about without labels.",
+                "Stacked histogram of attribution entropy, correct against wrong")}
+
+
+@dataclass(frozen=True)
+class CorpusSectionParams(Params):
+    model: str | None = param(None, "the classifier audited (default: the report's model)", type="str")
+    dataset: str | None = param(None, "dataset reference, e.g. bundled:tweets (default: the report's dataset)",
+                                type="str")
+    n: int = param(1000, "texts audited: a random sample (report seed) of the held-out test split when the model "
+                   "was trained on the dataset, else of the whole dataset; a number above their count audits all",
+                   minimum=10)
+    jobs: tuple[str, ...] = same_param(CorpusParams, "jobs", default=("embed", "predict", "entropy"))
+    batch_size: int = same_param(CorpusParams, "batch_size")
+    entropy_steps: int = same_param(CorpusParams, "entropy_steps")
+    top_k: int = same_param(CorpusParams, "top_k")
+    engine: str | None = param(None, "where the batches run: local or ray (default: $BACKBONE_LENS_ENGINE, else "
+                               "local); the numbers do not depend on it", type="choice", choices=ENGINES)
+    ray_address: str | None = param(None, "a running Ray cluster for engine ray (default: start a local instance)",
+                                    type="str")
+
+
+@register("corpus", title="Corpus audit", params=CorpusSectionParams)
+def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
+    """Accuracy, confidence and entropy distributions and class tokens over a whole corpus, from Parquet aggregates."""
+    from core.analyses.corpus.aggregates import read_aggregates
+    from core.analyses.corpus.engine import RayOptions, run_corpus
+    from core.foundation.errors import BackboneLensError
+    from core.models.heldout import heldout_sample
+
+    context: dict[str, Any] = {"model_ref": ctx.spec.model_ref(p.model), "n_requested": p.n, "seed": ctx.spec.seed}
+    try:
+        model = section_model(ctx, p.model)
+        full = section_dataset(ctx, p.dataset)
+        sample = heldout_sample([model], full, p.n, seed=ctx.spec.seed, classifiers_only=True)
+        params = CorpusParams(jobs=p.jobs, batch_size=p.batch_size, entropy_steps=p.entropy_steps, top_k=p.top_k)
+        res = run_corpus(model, sample.dataset, params, engine=p.engine, ray=RayOptions(address=p.ray_address),
+                         progress=ctx.say)
+        agg = read_aggregates(res.folder)
+    except BackboneLensError as e:  # no head for predict, Ray unreachable, bad job …: one sentence in the report
+        ctx.say("corpus", 1.0, f"corpus audit not run: {e}")
+        return {"available": False, "reason": str(e), **context}
+    context.update(split=sample.split, split_note=sample.reason, model=model_facts(model),
+                   dataset=dataset_facts(full, sample.dataset, p.dataset or ctx.spec.dataset.ref),
+                   engine=res.engine, batches=len(res.plans), computed_batches=res.computed,
+                   cached_batches=res.cached, batch_size=p.batch_size, seconds=res.seconds,
+                   aggregates=str(res.folder), jobs=list(res.jobs), entropy_steps=p.entropy_steps)
+    return corpus_fragment(agg, context=context)
+
+
+# ----------------------------------------------------------------------------- the fragment (pure)
+
+
+def corpus_fragment(agg: "CorpusAggregates", *, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The snapshot fragment from the aggregates alone (pure; no model, no per-text arrays)."""
+    from figures.corpus import outcome_histogram_chart
+
+    ctx = {"jobs": [], "engine": None, "split_note": None, "model": None, "dataset": None, "model_ref": None,
+           **(context or {})}
+    s = dict(agg.summary)
+    n = int(s.get("texts") or 0)
+    quantities = {q for q, *_ in agg.histograms}
+    figs: dict[str, Any] = {f"figure_{q}": None for q in HISTOGRAMS}
+    for q, (title, subtitle, caption, alt) in HISTOGRAMS.items():
+        if q in quantities:
+            figs[f"figure_{q}"] = figure(
+                for_print(outcome_histogram_chart(agg, q, title=f"{title} over {n:,} texts", subtitle=subtitle)),
+                caption=caption, alt=alt)
+    classes = [{"label": lab, "true": t, "predicted": pr, "correct": c, "recall": (c / t if t else None),
+                "precision": (c / pr if pr else None), "mean_confidence": mc, "mean_entropy": me,
+                "words": [w for w, _ in agg.words(lab)]}
+               for lab, t, pr, c, mc, me in agg.per_class]
+    if not classes and agg.class_tokens:
+        classes = [{"label": lab, "words": [w for w, _ in agg.words(lab)]} for lab in agg.label_names]
+    failures = [{"row": f.row, "error": f.error, "text": shorten(f.text, 160)} for f in agg.failures[:FAILURES_SHOWN]]
+    metrics = {"texts": n, "failed": int(s.get("failed") or 0), "accuracy": s.get("accuracy"),
+               "mean_confidence": s.get("mean_confidence"), "mean_entropy": s.get("mean_entropy"),
+               "auroc_entropy_error": s.get("auroc_entropy_error")}
+    out: dict[str, Any] = {"available": True, "reason": None, **ctx, "n": n, "summary": s, "classes": classes,
+                           "class_tokens": bool(agg.class_tokens), "failures": failures,
+                           "n_failures": len(agg.failures), "metrics": metrics, **figs}
+    out["findings"] = _findings(out)
+    return out
+
+
+def _findings(d: dict[str, Any]) -> list[str]:
+    s, out = d["summary"], []
+    if s.get("accuracy") is not None:
+        out.append(f"The classifier is right on {s['accuracy']:.1%} of the {int(s['labelled']):,} labelled texts, "
+                   f"with a mean confidence of {s['mean_confidence']:.1%}.")
+        wrong = [c for c in d["classes"] if c.get("recall") is not None]
+        if wrong:
+            worst = min(wrong, key=lambda c: c["recall"])
+            out.append(f"Recall is lowest for {worst['label']}: {worst['recall']:.1%} of its {worst['true']:,} texts "
+                       "are recognised.")
+    auroc = s.get("auroc_entropy_error")
+    if auroc is not None:
+        out.append(f"Attribution entropy separates wrong from right predictions with an AUROC of {auroc:.2f}"
+                   + (" (0.5 = no better than chance)." if abs(auroc - 0.5) < 0.05 else "."))
+    if d["n_failures"]:
+        out.append(f"{d['n_failures']:,} texts raised and were skipped; they are listed with their rows below and "
+                   "left out of every figure.")
+    return out

@@ -1,0 +1,52 @@
+"""The Corpus page under Streamlit's AppTest: the bundled MiniLM embeds 40 tweets on the local engine, the page
+shows the numbers of the Parquet aggregates; a job the model cannot run is one error, not a traceback."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui.state import DatasetChoice
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PAGE = "pages/corpus.py"
+
+pytestmark = pytest.mark.app
+
+
+def _page(jobs: list[str], n: int = 40) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["bl.dataset_choice"] = DatasetChoice(ref="bundled:tweets")
+    at.session_state["bl.w.cor.model"] = "bundled:minilm"
+    at.session_state["bl.w.cor.n"] = n
+    at.session_state["bl.w.cor.jobs"] = jobs
+    at.session_state["bl.w.cor.batch"] = 16
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    next(b for b in at.button if b.label == "Audit the corpus").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_embeddings_of_40_tweets_from_the_aggregates():
+    at = _page(["embed"])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Texts audited"] == "40" and metrics["Accuracy"] == "–"
+    caption = " ".join(c.value for c in at.caption)
+    assert "3 batches of 16 texts on the local engine" in caption and "summary.parquet" not in caption
+    assert not at.error
+    at.button(key="bl.report-add.corpus.audit").click().run()  # the finding is a valid corpus section
+    assert not at.exception, at.exception
+    from ui import report_draft as rd
+
+    f = at.session_state[rd.DRAFT_KEY].findings[-1]
+    assert (f.kind, f.page, f.params["jobs"], f.params["n"]) == ("corpus", "Corpus", ["embed"], 40)
+
+
+def test_a_job_the_model_cannot_run_is_one_error():
+    at = _page(["embed", "predict"])
+    assert len(at.error) == 1 and "no classification head" in at.error[0].value
+    assert not at.metric
