@@ -52,7 +52,7 @@ def _compare(args: argparse.Namespace) -> Any:
     if args.top < 0:
         raise BackboneLensError("--top must be 0 or more.")
     models = [load_model(r, device=args.device, trust_remote_code=args.trust_remote_code,
-                         dtype=args.dtype) for r in refs]
+                         dtype=getattr(args, "dtype", None)) for r in refs]
     sample = heldout_sample(models, open_dataset(args, sample=False), args.n, seed=args.seed, classifiers_only=True)
     res = run_comparison(models, sample, params, progress=progress_bar(args, "compare"))
     out = {**res.to_json(top=args.top), "split": sample.reason}

@@ -59,7 +59,7 @@ def _layers(args: argparse.Namespace) -> Any:
     if args.k < 1:
         raise BackboneLensError(f"--k must be at least 1, got {args.k}.")
     models = [load_model(r, device=args.device, trust_remote_code=args.trust_remote_code,
-                         dtype=args.dtype) for r in refs]
+                         dtype=getattr(args, "dtype", None)) for r in refs]
     sample = _sample(args, models)
     where = _texts_from(sample) + (f" ({sample.trained_by} was trained on {sample.source})"
                                    if sample.split == "test" else "")

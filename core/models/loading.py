@@ -218,7 +218,10 @@ class LoadedModel:
         last = out.last_hidden_state
         if attentions and not out.attentions:
             raise ModelError(f"Model {self.ref} does not return attention weights.")
-        return EncoderOutput(self.pool(last, batch["attention_mask"]).float(), last, batch["attention_mask"],
+        pooled = self.pool(last, batch["attention_mask"])
+        if pooled.dtype in (torch.float16, torch.bfloat16):  # a half-precision backbone hands float32 to the head
+            pooled = pooled.float()
+        return EncoderOutput(pooled, last, batch["attention_mask"],
                              out.hidden_states if hidden_states else None,
                              out.attentions if attentions else None)
 
@@ -245,7 +248,8 @@ class LoadedModel:
     def logits(self, pooled: torch.Tensor) -> torch.Tensor:
         self.require_head()
         assert self.head is not None
-        return self.head(pooled.float())
+        p = next(self.head.parameters(), None)
+        return self.head(pooled if p is None or p.dtype == pooled.dtype else pooled.to(p.dtype))
 
     # ------------------------------------------------------------------ variants
     def with_head(self, head: nn.Module, label_names: Sequence[str]) -> "LoadedModel":

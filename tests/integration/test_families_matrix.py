@@ -129,8 +129,10 @@ def test_saliency(name, method):
 @pytest.mark.parametrize("name", TIED)
 def test_decoded_gradcam_with_the_decoders_own_lm_head(name):
     """A tied decoder classifier decodes through its word embeddings, no base checkpoint needed: the logit lens."""
-    r = cli("saliency", "--model", str(family(name)["classifier"]), "--text", TEXT, "--method", "decoded_gradcam")
-    assert np.asarray(r["scores"]).max() > 0
+    argv = ("saliency", "--model", str(family(name)["classifier"]), "--text", TEXT, "--method", "decoded_gradcam")
+    r = cli(*argv)
+    # ReLU(D̂a) of a random tiny model can be 0 for one class: some class has evidence
+    assert max(max(cli(*argv, "--target", label)["scores"]) for label in r["probabilities"]) > 0
 
 
 def test_decoded_gradcam_without_a_head_says_what_to_give():
