@@ -122,7 +122,8 @@ def test_a_budget_without_room_for_a_step_is_an_error(tiny, monkeypatch):
         finetune(tiny, topics(64, 0), topics(32, 1), cfg)
 
 
-def test_pretrained_budget_covers_the_embedding(tiny):
+def test_pretrained_budget_covers_the_embedding(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKBONE_LENS_CACHE", str(tmp_path / "cache"))  # embeddings of an earlier run are not reused
     train, val = topics(30000, 0), topics(100, 1)  # ~8 s to embed on a 2-core CPU
     cfg = TrainConfig(epochs=500, patience=1000, max_seconds=1.0, max_length=24, threads=1)
     t0 = time.perf_counter()
