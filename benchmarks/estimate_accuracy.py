@@ -84,9 +84,14 @@ def entropy(model_ref: str, data: str, n: int) -> tuple:
     T = token_lengths(m, smp.texts)
     one = np.ones(len(T))
     est = estimate(m, per_text("gradient", one * p.steps, T) + per_text("forward", one * 3, T), max_age=0)
-    t0 = time.perf_counter()
-    run_entropy(m, smp, p, cache=None)
-    return est, time.perf_counter() - t0, f"entropy study {model_ref} n={n}"
+    import tempfile
+
+    from core.foundation.cache import ArrayCache
+
+    with tempfile.TemporaryDirectory() as tmp:  # run_entropy caches by default: an empty cache, so it computes
+        t0 = time.perf_counter()
+        run_entropy(m, smp, p, cache=ArrayCache(tmp))
+        return est, time.perf_counter() - t0, f"entropy study {model_ref} n={n}"
 
 
 def attack(model_ref: str, data: str, n: int, kind: str) -> tuple:
