@@ -11,6 +11,8 @@ from torch import nn
 from torch.nn import functional as F
 from pathlib import Path
 
+from core.models.families import with_stub_base
+
 
 class DecodingHead(nn.Module):
     """Masked-LM head: Linear(d, d) → GELU → LayerNorm → decoder tied to the word embeddings + bias.
@@ -68,14 +70,9 @@ class LMHead(nn.Module):
 
     def __init__(self, full: nn.Module, *, predicts_next: bool = False) -> None:
         super().__init__()
-        prefix = full.base_model_prefix
-        base = getattr(full, prefix)
-        model = object.__new__(type(full))
-        model.__dict__.update(full.__dict__)
-        model._modules = dict(full._modules)
+        base = getattr(full, full.base_model_prefix)
         self.stub = _HiddenStub(getattr(base, "config", None))
-        model._modules[prefix] = self.stub
-        self.model = model
+        self.model = with_stub_base(full, self.stub)
         self.final_norm = next((getattr(base, n) for n in FINAL_NORM_NAMES
                                 if isinstance(getattr(base, n, None), nn.Module)), None)
         self.predicts_next = predicts_next

@@ -163,6 +163,16 @@ class _PooledStub(nn.Module):
         return Output(last_hidden_state=h, pooler_output=pooled)
 
 
+def with_stub_base(full: nn.Module, stub: nn.Module) -> nn.Module:
+    """A shallow copy of the HF model ``full`` whose base model is ``stub``: its own forward then runs only the
+    modules after the base (a classification or LM head), on whatever the stub returns. ``full`` is unchanged."""
+    model = object.__new__(type(full))
+    model.__dict__.update(full.__dict__)
+    model._modules = dict(full._modules)
+    model._modules[full.base_model_prefix] = stub
+    return model
+
+
 class SequenceHead(nn.Module):
     """The head of any HF ``*ForSequenceClassification`` as ``pooled (b, d) → logits (b, C)``, run by the model's
     own forward (see the module docstring). Holds the head's modules only (the base model is not part of it)."""
@@ -170,13 +180,8 @@ class SequenceHead(nn.Module):
     def __init__(self, full: nn.Module) -> None:
         super().__init__()
         prefix = full.base_model_prefix
-        base = getattr(full, prefix)
-        model = object.__new__(type(full))
-        model.__dict__.update(full.__dict__)
-        model._modules = dict(full._modules)
-        stub = _PooledStub(base)
-        model._modules[prefix] = stub
-        self.model = model
+        stub = _PooledStub(getattr(full, prefix))
+        self.model = with_stub_base(full, stub)
         self.stub = stub
         self.prefix = prefix
         cfg = full.config

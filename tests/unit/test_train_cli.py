@@ -16,14 +16,9 @@ NAMES = "apple,train,piano,goal"
 
 
 def core(capsys, *argv: str) -> tuple[int, str, str]:
-    from cli.main import main
+    from tests.integration.test_bad_input import core_cli
 
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out = capsys.readouterr()
-    return rc, out.out, out.err
+    return core_cli(capsys, *argv)
 
 
 def train(capsys, base, *argv: str) -> dict:
