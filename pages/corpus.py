@@ -9,13 +9,14 @@ from ui.views import corpus as views
 N_RANGE, N_DEFAULT = (10, 10_000_000), 1000
 
 st.title("Corpus")
-st.caption("Audit many texts at once: embeddings, predictions, attribution entropy and class-representative tokens, "
+st.caption("Audit many texts at once: embeddings, predictions, attribution entropy, class-representative tokens and "
+           "a density map of the whole corpus, "
            "run in batches that land in the disk cache (a rerun computes only what is missing) on this process or "
            "on a Ray cluster. Everything below is read from the aggregates written beside the cache.")
 
 widgets.keep_widgets("bl.w.cor.")
 choice = widgets.workspace_dataset()
-for key, value in (("n", N_DEFAULT), ("jobs", ["embed", "predict"]), ("engine", "local"), ("batch", 64)):
+for key, value in (("n", N_DEFAULT), ("jobs", ["embed", "predict", "map"]), ("engine", "local"), ("batch", 64)):
     st.session_state.setdefault(f"bl.w.cor.{key}", value)
 c1, c2, c3 = st.columns([3, 1, 1], gap="medium")
 ref = widgets.page_model_picker("bl.w.cor.model", widgets.model_options(), container=c1,
@@ -45,6 +46,7 @@ report_draft.add_button("corpus", {"model": ref, "dataset": choice.ref, "n": n, 
                                    "batch_size": batch, "engine": engine}, page="Corpus", key="corpus.audit")
 views.show_headline(view)
 views.show_histograms(view)
+views.show_map(view, lambda x, y, outcome: cached.region_texts(ref, choice, n, view.run["aggregates"], x, y, outcome))
 st.subheader("Per class")
 views.show_classes(view)
 views.show_failures(view)

@@ -38,6 +38,12 @@ def _corpus_cfg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-method", default=_default("class_method"),
                    help=f"saliency method of the class-tokens job (default {_default('class_method')})")
     p.add_argument("--top-k", type=int, default=_default("top_k"), help="class tokens kept per class")
+    p.add_argument("--map-landmarks", type=int, default=_default("map_landmarks"),
+                   help=f"landmarks of the map job's DeepView map (default {_default('map_landmarks')})")
+    p.add_argument("--map-lam", type=float, default=_default("map_lam"),
+                   help=f"λ of the map job (default {_default('map_lam')})")
+    p.add_argument("--clusters", type=int, default=_default("clusters"),
+                   help=f"k-means clusters of the map job's cluster × error table (default {_default('clusters')})")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="also write the Parquet aggregates here (they always land in the cache's corpus/ folder)")
     add_output(p)
@@ -60,7 +66,9 @@ def _corpus(args: argparse.Namespace) -> Any:
         raise CorpusError("--ray-address, --workers and --gpus-per-worker need --engine ray.")
     try:
         params = CorpusParams.build({"jobs": jobs, "batch_size": args.batch_size, "entropy_steps": args.entropy_steps,
-                                     "class_method": args.class_method, "top_k": args.top_k})
+                                     "class_method": args.class_method, "top_k": args.top_k,
+                                     "map_landmarks": args.map_landmarks, "map_lam": args.map_lam,
+                                     "clusters": args.clusters})
     except ParamError as e:
         raise CorpusError(f"--{str(e).replace('_', '-')}") from None
     model = open_model(args)
@@ -72,6 +80,12 @@ def _corpus(args: argparse.Namespace) -> Any:
     out = res.to_json()
     if args.out is not None:
         write_aggregates(res.aggregates, args.out, {k: v for k, v in out.items() if k not in ("summary", "failures")})
+        if res.aggregates.density is not None:  # the map's tables (placements included) are copied, not recomputed
+            import shutil
+
+            for name in ("density", "map_background", "landmarks", "clusters", "placements"):
+                shutil.copyfile(res.folder / f"{name}.parquet", Path(args.out) / f"{name}.parquet")
+            shutil.copyfile(res.folder / "map.json", Path(args.out) / "map.json")
         out["out"] = str(args.out)
     if args.json:
         return out
@@ -88,6 +102,16 @@ def _corpus(args: argparse.Namespace) -> Any:
                      + ("" if auroc is None else f"; AUROC of entropy for errors {auroc:.3f}"))
     for label in res.aggregates.label_names if "class-tokens" in res.jobs else ():
         lines.append(f"  {label}: " + ", ".join(w for w, _ in res.aggregates.words(label)))
+    d = res.aggregates.density
+    if d is not None:
+        c = d.checks
+        lines.append(f"map: {int(c['landmarks']):,} landmarks laid out by DeepView (Q_data {c['map_q_data']:.3f}), "
+                     f"{int(c['placed']):,} texts placed (Q_data {c['placed_q_data'] if c['placed_q_data'] is not None else float('nan'):.3f}; "
+                     f"leave-one-out Q_data {c['loo_q_data']:.3f}, median shift {c['loo_median_shift']:.2f} landmark "
+                     f"spacings)")
+        worst = sorted((r for r in d.clusters if r[6] is not None), key=lambda r: -r[6])[:3]
+        lines += [f"  cluster {r[0]} ({r[1]:,} texts, {r[12]}): error rate ×{r[6]:.2f} of the corpus's, "
+                  f"{r[3]:,} errors" for r in worst]
     if res.failures:
         lines.append(f"{len(res.failures)} texts raised and were skipped:")
         lines += [f"  row {f.row}: {f.error}" for f in res.failures[:20]]

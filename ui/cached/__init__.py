@@ -8,5 +8,5 @@ from ui.cached.compare import comparison  # noqa: F401
 from ui.cached.adversarial import attack, detection  # noqa: F401
 from ui.cached.multitask import multitask_options, get_multitask, train_multitask, training_minutes, synergy, multitask_task_refs  # noqa: F401
 from ui.cached.transformer import METHOD_NAMES, layer_separability, layer_map, layer_entropy, topics, topic_map, head_importance, attention_maps, instance, entropy  # noqa: F401
-from ui.cached.corpus import CorpusView, corpus  # noqa: F401
+from ui.cached.corpus import CorpusView, corpus, region_texts  # noqa: F401
 from ui.cached import estimates  # noqa: F401 - cached.estimates.games(...) etc.: time estimates measured here

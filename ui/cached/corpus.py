@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from core.analyses.corpus.aggregates import CorpusAggregates
@@ -23,24 +24,57 @@ class CorpusView:
     texts_note: str
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _corpus(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str, n: int,  # noqa: ARG001
-            params: CorpusParams, engine: str) -> CorpusView:
-    from core.analyses.corpus.aggregates import read_aggregates
-    from core.analyses.corpus.engine import run_corpus
+@st.cache_resource(show_spinner="Loading the texts…", max_entries=2)
+def _sample(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str, n: int):  # noqa: ARG001, ANN202
+    """The audited texts (a :class:`core.data.sampling.Sample`), held once per model, dataset and n."""
     from core.data.refs import load_dataset
     from core.models.heldout import heldout_sample
 
     model = _load_model(model_ref, model_stamp_)
     full = load_dataset(choice.ref.strip(), **choice.load_kwargs())
-    sample = heldout_sample([model], full, n, seed=choice.seed, classifiers_only=True)
-    bar = StreamlitProgress("Auditing the corpus…", titles={"corpus": "Corpus batches"})
+    return heldout_sample([model], full, n, seed=choice.seed, classifiers_only=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _corpus(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str, n: int,
+            params: CorpusParams, engine: str) -> CorpusView:
+    from core.analyses.corpus.aggregates import read_aggregates
+    from core.analyses.corpus.engine import run_corpus
+
+    model = _load_model(model_ref, model_stamp_)
+    sample = _sample(model_ref, model_stamp_, choice, stamp, n)
+    bar = StreamlitProgress("Auditing the corpus…", titles={"corpus": "Corpus batches", "map": "Landmark map",
+                                                             "distances": "Landmark distances",
+                                                             "placing": "Placing every text"})
     try:
         res = run_corpus(model, sample.dataset, params, engine=engine, progress=bar)
     finally:
         bar.close()
     run = {k: v for k, v in res.to_json().items() if k not in ("summary", "failures", "class_tokens")}
     return CorpusView(read_aggregates(res.folder), run, sample.reason)
+
+
+def region_texts(model_ref: str, choice: DatasetChoice, n: int, folder: str, x: tuple[float, float],
+                 y: tuple[float, float], outcome: str | None = None, limit: int = 200) -> tuple[pd.DataFrame, int]:
+    """The texts of the corpus map inside the box x × y (least confident first, at most ``limit``) and how many lie
+    there: columns row, text, true, predicted, confidence, cluster, outcome."""
+    from core.analyses.corpus.density import OUTCOMES, region
+    from core.analyses.projection.run import model_labels
+
+    mref = model_ref.strip()
+    mstamp = model_stamp(mref)
+    sample = _sample(mref, mstamp, choice, dataset_stamp(choice.ref), int(n))
+    model = _load_model(mref, mstamp)
+    frame, total = region(folder, x, y, outcome=outcome, limit=limit)
+    names = list(model.label_names)
+    labels = model_labels(model, sample.dataset)[0]
+    pos = frame["position"].to_numpy()
+    out = pd.DataFrame({"row": frame["row"], "text": [sample.dataset.texts[i] for i in pos],
+                        "true": [names[labels[i]] if labels[i] >= 0 else "—" for i in pos],
+                        "predicted": [names[int(c)] for c in frame["predicted"]],
+                        "confidence": frame["confidence"].astype(float), "cluster": frame["cluster"],
+                        "outcome": [OUTCOMES[int(o)] for o in frame["outcome"]]})
+    return out, total
 
 
 def corpus(model_ref: str, choice: DatasetChoice, n: int, params: CorpusParams, engine: str) -> CorpusView:

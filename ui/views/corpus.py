@@ -2,10 +2,12 @@
 histograms, the per-class table with class tokens, and the texts that raised."""
 from __future__ import annotations
 
+from typing import Callable
+
 import pandas as pd
 import streamlit as st
 
-from figures.corpus import outcome_histogram_chart
+from figures.corpus import DENSITY_MODES, density_chart, outcome_histogram_chart
 from ui.cached.corpus import CorpusView
 
 
@@ -54,3 +56,47 @@ def show_failures(view: CorpusView) -> None:
         st.warning(f"{len(fails):,} texts raised and were skipped (never counted):", icon=":material/warning:")
         st.dataframe(pd.DataFrame([{"row": f.row, "text": f.text, "error": f.error} for f in fails]),
                      hide_index=True)
+
+
+def show_map(view: CorpusView, region: "Callable[[tuple[float, float], tuple[float, float], str | None], tuple[pd.DataFrame, int]]") -> None:
+    """The corpus density map (colour mode, box selection → that region's texts) and the cluster × error table.
+    ``region(x, y, outcome)``: the texts in a box of the map and their count."""
+    from ui import widgets
+
+    d = view.aggregates.density
+    if d is None:
+        return
+    st.subheader("Corpus map")
+    c = d.checks
+    st.caption(f"{int(c['landmarks']):,} landmarks laid out by DeepView; each of the {int(c['placed']):,} texts is "
+               f"placed on their map by the {d.method}. Fidelity: Q_data {c['map_q_data']:.1%} on the landmarks, "
+               + ("" if c.get("placed_q_data") is None else f"{c['placed_q_data']:.1%} on the placed texts, ")
+               + f"{c['loo_q_data']:.1%} for landmarks placed from the others (median shift "
+               f"{c['loo_median_shift']:.2f} landmark spacings). Draw a box to read that region's texts.")
+    left, right = st.columns([3, 1], gap="medium")
+    mode = right.radio("Show", DENSITY_MODES, key="bl.w.cor.map_mode",
+                       help="all texts: colour = most predicted class, opacity = number of texts (log); wrong "
+                            "predictions: the same for errors only; error rate: wrong / labelled per cell.")
+    only = right.selectbox("Texts listed", ("all", "wrong", "correct", "unlabelled"), key="bl.w.cor.map_only")
+    sel = widgets.show_selectable_chart(density_chart(d, view.aggregates.label_names, mode=mode, selectable=True,
+                                                      width=600, height=500),
+                                        key="bl.w.cor.map_chart", selection_mode=["brush"], container=left)
+    brush = sel.get("brush") or {}
+    if isinstance(brush, dict) and len(brush.get("x") or ()) == 2 and len(brush.get("y") or ()) == 2:
+        frame, total = region(tuple(brush["x"]), tuple(brush["y"]), None if only == "all" else only)
+        st.markdown(f"**{total:,} texts in the box**" + (f" — the {len(frame):,} least confident:" if total > len(frame)
+                                                          else ":"))
+        st.dataframe(frame, hide_index=True, width="stretch", height=300,
+                     column_config={"confidence": st.column_config.NumberColumn(format="percent"),
+                                    "text": st.column_config.TextColumn(width="large")})
+    else:
+        right.caption("Draw a box on the map to list its texts.")
+    st.markdown("**Clusters × errors** — k-means on the landmarks' embeddings, every text assigned to its nearest "
+                "centroid; lift = the cluster's error rate over the corpus's.")
+    rows = [{"cluster": r[0], "texts": r[1], "wrong": r[3], "accuracy": r[4], "share of errors": r[5], "lift": r[6],
+             "mostly true": r[7], "mostly predicted": r[8], "words": r[12]}
+            for r in sorted(d.clusters, key=lambda r: -(r[6] or 0))]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"accuracy": st.column_config.NumberColumn(format="percent"),
+                                "share of errors": st.column_config.NumberColumn(format="percent"),
+                                "lift": st.column_config.NumberColumn(format="%.2f×")})

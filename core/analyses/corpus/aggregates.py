@@ -41,7 +41,8 @@ class CorpusAggregates:
     summary: metric → value (None when the jobs do not give it); histograms: rows (quantity, outcome, bin_low,
     bin_high, count) with quantity "confidence" or "entropy" and outcome "correct", "wrong" or "unlabelled";
     per_class: rows (label, true, predicted, correct, mean_confidence, mean_entropy); confusion: (C, C) int64,
-    rows = true class; class_tokens: rows (label, rank, word, score, docs); failures: the texts that raised.
+    rows = true class; class_tokens: rows (label, rank, word, score, docs); failures: the texts that raised;
+    density: the corpus map (:class:`core.analyses.corpus.density.CorpusDensity`) when the ``map`` job ran.
     """
 
     label_names: tuple[str, ...]
@@ -51,6 +52,7 @@ class CorpusAggregates:
     confusion: np.ndarray
     class_tokens: tuple[tuple[str, int, str, float, int], ...]
     failures: tuple[Failure, ...]
+    density: Any = None  # core.analyses.corpus.density.CorpusDensity of the map job, else None
 
     def histogram(self, quantity: str, outcome: str) -> tuple[np.ndarray, np.ndarray]:
         """(bins + 1,) edges and (bins,) counts of one quantity for one outcome."""
@@ -208,8 +210,11 @@ def write_aggregates(agg: CorpusAggregates, folder: Path, meta: Mapping[str, Any
 
 
 def read_aggregates(folder: Path | str) -> CorpusAggregates:
-    """The aggregates written by :func:`write_aggregates` (never the per-text arrays)."""
+    """The aggregates written by :func:`write_aggregates` (never the per-text arrays), with the corpus map's when
+    the ``map`` job wrote them."""
     import pandas as pd
+
+    from core.analyses.corpus.density import read_density
 
     folder = Path(folder)
     meta = json.loads((folder / "run.json").read_text("utf-8"))
@@ -231,7 +236,8 @@ def read_aggregates(folder: Path | str) -> CorpusAggregates:
               for r in t["per_class"].itertuples(index=False)),
         confusion,
         tuple((r.label, int(r.rank), r.word, float(r.score), int(r.docs)) for r in t["class_tokens"].itertuples(index=False)),
-        tuple(Failure(int(r.row), r.error, r.text) for r in t["failures"].itertuples(index=False)))
+        tuple(Failure(int(r.row), r.error, r.text) for r in t["failures"].itertuples(index=False)),
+        read_density(folder, names))
 
 
 __all__ = ["Aggregator", "CorpusAggregates", "Failure", "TABLES", "read_aggregates", "write_aggregates"]

@@ -30,7 +30,7 @@ import numpy as np
 
 from core.analyses.corpus.aggregates import Aggregator, CorpusAggregates, Failure, write_aggregates
 from core.analyses.corpus.jobs import NEEDS_HEAD, BatchDone, kind_of, run_batch
-from core.analyses.corpus.params import CorpusError, CorpusParams, check_jobs, resolve_engine
+from core.analyses.corpus.params import POST_JOBS, CorpusError, CorpusParams, check_jobs, resolve_engine
 from core.foundation.cache import ArrayCache, fingerprint
 from core.foundation.progress import Progress
 from core.foundation.settings import cache_root
@@ -110,6 +110,11 @@ class CorpusResult:
                 "failures": [{"row": f.row, "error": f.error, "text": f.text} for f in self.failures],
                 "class_tokens": {lab: [w for w, _ in self.aggregates.words(lab)]
                                  for lab in self.aggregates.label_names} if "class-tokens" in self.jobs else None,
+                "map": None if self.aggregates.density is None else {
+                    "checks": dict(self.aggregates.density.checks), "method": self.aggregates.density.method,
+                    "clusters": [dict(zip(("cluster", "texts", "labelled", "wrong", "accuracy", "error_share", "lift",
+                                           "top_true", "top_predicted", "mean_confidence", "x", "y", "words"), r))
+                                 for r in self.aggregates.density.clusters]},
                 "aggregates": str(self.folder)}
 
 
@@ -130,7 +135,7 @@ def plan_batches(model: "LoadedModel", dataset: "TextDataset", params: CorpusPar
                              "pairs": None if dataset.text_pairs is None else dataset.text_pairs[start:stop]},
                             length=32)
         keys = {j: cache.key({"kind": kind_of(j), "model": model.fingerprint, "texts": texts, **job_parts[j]})
-                for j in jobs}
+                for j in jobs if j not in POST_JOBS}
         plans.append(BatchPlan(i, start, stop, keys))
     return tuple(plans)
 
@@ -343,6 +348,9 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
             break
     else:
         raise CorpusError(f"{len(bad)} batch entries could not be read back from {cache.root}.")
+    placements = None
+    if "map" in jobs:
+        agg, placements = _density(model, dataset, plans, p, agg, cache, progress)
     computed_texts = sum(pl.stop - pl.start for pl in plans if pl.index in computed_batches)
     key = fingerprint({"model": model.fingerprint, "dataset": dataset.fingerprint, "jobs": jobs,
                        "params": p.to_dict()}, length=20)
@@ -353,7 +361,31 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
         engine_seconds, computed_texts / engine_seconds if computed_texts and engine_seconds > 0 else None,
         tuple(sorted(workers)))
     write_aggregates(agg, folder, {k: v for k, v in result.to_json().items() if k not in ("summary", "failures")})
+    if agg.density is not None and placements is not None:
+        from core.analyses.corpus.density import write_density
+
+        write_density(agg.density, placements, folder, model.label_names)
     return result
+
+
+def _density(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[BatchPlan], params: CorpusParams,
+             agg: CorpusAggregates, cache: ArrayCache, progress: Progress | None) -> tuple[CorpusAggregates, Any]:
+    """The ``map`` job: the landmark map and every text placed, from the cached embed and predict batches."""
+    import dataclasses
+
+    from core.analyses.corpus.density import corpus_density
+    from core.analyses.projection.run import model_labels
+
+    def load(job: str, key: str) -> Mapping[str, np.ndarray] | None:
+        e = cache.load(kind_of(job), key)
+        return None if e is None else e.arrays
+
+    rows = dataset.indices if dataset.indices is not None else np.arange(len(dataset))
+    density, placements = corpus_density(
+        model, dataset.texts, np.asarray(rows), model_labels(model, dataset)[0],
+        [(pl.start, pl.keys["embed"], pl.keys["predict"]) for pl in plans], params, cache=cache, load=load,
+        progress=progress)
+    return dataclasses.replace(agg, density=density), placements
 
 
 def _aggregate(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[BatchPlan], params: CorpusParams,

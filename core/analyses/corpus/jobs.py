@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Arrays = dict[str, np.ndarray]
 GroupFn = Callable[["LoadedModel", Sequence[str], "Sequence[str] | None", CorpusParams, tuple[str, ...]],
                    dict[str, Arrays]]
-NEEDS_HEAD = ("predict", "entropy", "class-tokens")
+NEEDS_HEAD = ("predict", "entropy", "class-tokens", "map")
 ERROR_CHARS = 300
 
 

@@ -12,10 +12,14 @@ from core.analyses.saliency_params import method_names
 from core.foundation.errors import BackboneLensError
 from core.foundation.params import Params, param
 
-# the jobs the engine runs; "embed" and "predict" share one forward pass per batch
-JOBS = ("embed", "predict", "entropy", "class-tokens")
+# the jobs the engine runs; "embed" and "predict" share one forward pass per batch; "map" runs after the batches
+# (it places every text on a landmark DeepView map from the cached embed and predict entries, which it implies)
+JOBS = ("embed", "predict", "entropy", "class-tokens", "map")
+POST_JOBS = ("map",)
+IMPLIES = {"map": ("embed", "predict")}
 JOB_TITLES = {"embed": "pooled embeddings", "predict": "predictions and confidence",
-              "entropy": "integrated-gradients attribution entropy", "class-tokens": "class-representative tokens"}
+              "entropy": "integrated-gradients attribution entropy", "class-tokens": "class-representative tokens",
+              "map": "density map: a landmark DeepView map with every text placed on it, clusters × errors"}
 # what issue 17 also lists and this engine does not run yet: refused with a clear message
 NOT_YET = {"saliency": "per-text saliency", "games": "faithfulness games", "topics": "topics",
            "attack": "the word/char attack"}
@@ -43,6 +47,16 @@ class CorpusParams(Params):
     top_k: int = param(10, "words kept per class by the class-tokens job", minimum=1, maximum=100)
     min_docs: int = param(2, "a class word must occur in this many texts of the class", minimum=1)
     bins: int = param(20, "bins of the confidence and entropy histograms", minimum=2, maximum=200)
+    map_landmarks: int = param(1000, "landmark texts laid out by DeepView for the map job (the others are placed "
+                               "on their map)", minimum=20, maximum=20000)
+    map_lam: float = param(0.8, "λ of the map job's DeepView distance (0 = embeddings only, 1 = classifier only)",
+                           minimum=0, maximum=1)
+    map_k: int = param(10, "nearest landmarks (under d_λ) that place each text on the map", minimum=2, maximum=100)
+    map_candidates: int = param(30, "landmarks per text whose exact d_λ is computed, found by two cheap proxies",
+                                minimum=2, maximum=500)
+    map_grid: int = param(60, "density cells per side of the map", minimum=10, maximum=400)
+    clusters: int = param(12, "k-means clusters of the map job's cluster × error table", minimum=2, maximum=200)
+    map_seed: int = param(0, "seed of the landmark draw, the map's UMAP and the clusters")
 
 
 def check_jobs(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -64,6 +78,7 @@ def check_jobs(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
         out.append(name)
     if not out:
         raise CorpusError(f"No corpus job given; choose from: {', '.join(JOBS)}.")
+    out += [j for name in list(out) for j in IMPLIES.get(name, ())]
     return tuple(j for j in JOBS if j in out)
 
 
@@ -78,5 +93,5 @@ def resolve_engine(value: str | None) -> str:
     return v
 
 
-__all__ = ["CorpusError", "CorpusParams", "ENGINES", "ENGINE_ENV", "JOBS", "JOB_TITLES", "NOT_YET", "check_jobs",
-           "resolve_engine"]
+__all__ = ["CorpusError", "CorpusParams", "ENGINES", "ENGINE_ENV", "IMPLIES", "JOBS", "JOB_TITLES", "NOT_YET",
+           "POST_JOBS", "check_jobs", "resolve_engine"]
