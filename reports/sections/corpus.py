@@ -7,8 +7,14 @@ and writes the aggregates as Parquet beside the cache. This section reads those 
 (:func:`core.analyses.corpus.aggregates.read_aggregates`), never the per-text arrays. The texts are the held-out
 test split when the model was trained on the dataset (``n`` of them; all when ``n`` is larger).
 
+With the ``map`` job the section also shows the corpus map — a DeepView map of landmark texts with every other text
+placed on it (:mod:`core.analyses.corpus.density`), as density and as error rate — and the clusters whose error rate
+stands out.
+
 Figures for pass/fail checks (``metrics``): ``accuracy``, ``mean_confidence``, ``mean_entropy``,
-``auroc_entropy_error``, ``failed`` (texts that raised) and ``texts``.
+``auroc_entropy_error``, ``failed`` (texts that raised) and ``texts``; with ``map``: ``map_q_data``,
+``placed_q_data`` and ``max_cluster_lift`` (the highest cluster error rate over the corpus's, clusters of at least
+1 % of the texts).
 """
 from __future__ import annotations
 
@@ -52,6 +58,8 @@ class CorpusSectionParams(Params):
     batch_size: int = same_param(CorpusParams, "batch_size")
     entropy_steps: int = same_param(CorpusParams, "entropy_steps")
     top_k: int = same_param(CorpusParams, "top_k")
+    map_landmarks: int = same_param(CorpusParams, "map_landmarks")
+    clusters: int = same_param(CorpusParams, "clusters")
     engine: str | None = param(None, "where the batches run: local or ray (default: $BACKBONE_LENS_ENGINE, else "
                                "local); the numbers do not depend on it", type="choice", choices=ENGINES)
     ray_address: str | None = param(None, "a running Ray cluster for engine ray (default: start a local instance)",
@@ -71,7 +79,8 @@ def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
         model = section_model(ctx, p.model)
         full = section_dataset(ctx, p.dataset)
         sample = heldout_sample([model], full, p.n, seed=ctx.spec.seed, classifiers_only=True)
-        params = CorpusParams(jobs=p.jobs, batch_size=p.batch_size, entropy_steps=p.entropy_steps, top_k=p.top_k)
+        params = CorpusParams(jobs=p.jobs, batch_size=p.batch_size, entropy_steps=p.entropy_steps, top_k=p.top_k,
+                              map_landmarks=p.map_landmarks, clusters=p.clusters)
         res = run_corpus(model, sample.dataset, params, engine=p.engine, ray=RayOptions(address=p.ray_address),
                          progress=ctx.say)
         agg = read_aggregates(res.folder)
@@ -114,11 +123,50 @@ def corpus_fragment(agg: "CorpusAggregates", *, context: dict[str, Any] | None =
     metrics = {"texts": n, "failed": int(s.get("failed") or 0), "accuracy": s.get("accuracy"),
                "mean_confidence": s.get("mean_confidence"), "mean_entropy": s.get("mean_entropy"),
                "auroc_entropy_error": s.get("auroc_entropy_error")}
+    corpus_map = _map_fragment(agg)
+    if corpus_map is not None:
+        metrics.update(corpus_map["metrics"])
     out: dict[str, Any] = {"available": True, "reason": None, **ctx, "n": n, "summary": s, "classes": classes,
                            "class_tokens": bool(agg.class_tokens), "failures": failures,
-                           "n_failures": len(agg.failures), "metrics": metrics, **figs}
+                           "n_failures": len(agg.failures), "metrics": metrics, "map": corpus_map, **figs}
     out["findings"] = _findings(out)
     return out
+
+
+CLUSTERS_SHOWN = 8
+MIN_CLUSTER_SHARE = 0.01  # clusters below 1 % of the texts are listed but never named the worst
+
+
+def _map_fragment(agg: "CorpusAggregates") -> dict[str, Any] | None:
+    """The corpus map's figures, checks and the clusters by error lift (None without the map job)."""
+    from figures.corpus import density_chart
+
+    d = agg.density
+    if d is None:
+        return None
+    c = dict(d.checks)
+    n = int(c["placed"])
+    figs = {mode: figure(for_print(density_chart(d, agg.label_names, mode=mode, width=460, height=400)),
+                         caption=caption, alt=alt) for mode, caption, alt in (
+        ("all texts", f"Every one of the {n:,} texts on a DeepView map of {int(c['landmarks']):,} landmark texts: "
+                      "each square counts the texts placed there (darker = more, log scale) and takes the colour of "
+                      "the class most of them are predicted as; the background is the classifier's decision on the "
+                      "map. Numbers mark the clusters of the table below.",
+         "Density map of the corpus over the classifier's decision regions"),
+        ("error rate", "The same map coloured by the share of wrong predictions among the labelled texts of each "
+                       "square (squares with fewer than 5 labelled texts are left out): where the errors "
+                       "concentrate.", "Map of the error rate across the corpus"))}
+    big = [r for r in d.clusters if r[1] >= MIN_CLUSTER_SHARE * n and r[6] is not None]
+    rows = sorted(d.clusters, key=lambda r: -(r[6] or 0))[:CLUSTERS_SHOWN]
+    clusters = [{"cluster": r[0], "texts": r[1], "wrong": r[3], "accuracy": r[4], "error_share": r[5], "lift": r[6],
+                 "top_true": r[7], "top_predicted": r[8], "words": r[12]} for r in rows]
+    worst = max(big, key=lambda r: r[6]) if big else None
+    return {"figure_density": figs["all texts"], "figure_error_rate": figs["error rate"], "checks": c,
+            "method": d.method, "clusters": clusters, "n_clusters": len(d.clusters),
+            "worst": None if worst is None else {"cluster": worst[0], "texts": worst[1], "lift": worst[6],
+                                                 "error_share": worst[5], "words": worst[12]},
+            "metrics": {"map_q_data": c.get("map_q_data"), "placed_q_data": c.get("placed_q_data"),
+                        "max_cluster_lift": None if worst is None else worst[6]}}
 
 
 def _findings(d: dict[str, Any]) -> list[str]:
@@ -135,6 +183,11 @@ def _findings(d: dict[str, Any]) -> list[str]:
     if auroc is not None:
         out.append(f"Attribution entropy separates wrong from right predictions with an AUROC of {auroc:.2f}"
                    + (" (0.5 = no better than chance)." if abs(auroc - 0.5) < 0.05 else "."))
+    worst = (d.get("map") or {}).get("worst")
+    if worst and worst["lift"] > 1.0 and worst["error_share"] is not None:
+        out.append(f"Errors concentrate in cluster {worst['cluster']} ({worst['words'] or 'no common words'}): "
+                   f"{worst['texts']:,} texts, {worst['error_share']:.1%} of all errors, an error rate "
+                   f"{worst['lift']:.2f}× the corpus's.")
     if d["n_failures"]:
         out.append(f"{d['n_failures']:,} texts raised and were skipped; they are listed with their rows below and "
                    "left out of every figure.")

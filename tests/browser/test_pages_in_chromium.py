@@ -319,3 +319,38 @@ def test_adversarial_in_chromium(server):
         page.wait_for_timeout(2000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "adversarial.png"), full_page=True)
+
+
+def test_corpus_map_in_chromium(server):
+    """600 held-out tweets through embed, predict and map on the local engine: the headline numbers, the corpus map,
+    a box dragged over it lists that region's texts, and the cluster × error table."""
+    from playwright.sync_api import expect
+
+    with _workspace_page(server, 3000) as page:
+        _choose(page, "Dataset", "bundled:tweets")
+        _choose(page, "Model", "demo:tweets-finetuned")
+        page.get_by_test_id("stSidebarNavLink").filter(has_text="Corpus").click()
+        expect(page.get_by_role("heading", name="Corpus", exact=True)).to_be_visible()
+        _set_number(page, page.get_by_role("spinbutton", name="Texts"), 600)
+        page.get_by_role("button", name="Audit the corpus").click()
+        expect(page.get_by_role("heading", name="Corpus map")).to_be_visible(timeout=600_000)
+        _idle(page)
+        assert page.get_by_test_id("stException").count() == 0
+        assert page.get_by_test_id("stAlertContentError").count() == 0
+        expect(page.get_by_test_id("stMetric").filter(has_text="Texts audited")).to_contain_text("600")
+        chart = page.locator(".vega-embed").filter(has_text="Where the corpus lies").first
+        plot = chart.locator("g.mark-image image").first  # the decision background fills the plot area
+        expect(plot).to_be_attached()
+        box = plot.bounding_box()
+        assert box and box["width"] > 300 and box["height"] > 300
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.8, steps=12)
+        page.mouse.up()
+        expect(page.get_by_text(re.compile(r"[\d,]+ texts in the box"))).to_be_visible(timeout=60_000)
+        _idle(page)
+        expect(page.get_by_text(re.compile(r"Clusters × errors"))).to_be_visible()
+        assert page.get_by_test_id("stException").count() == 0
+        page.wait_for_timeout(2000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "corpus.png"), full_page=True)

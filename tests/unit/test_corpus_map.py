@@ -202,3 +202,26 @@ def test_too_few_texts_for_a_map_is_one_sentence(tiny, tmp_path):
     with pytest.raises(CorpusError, match="needs at least 7 texts"):
         run_corpus(tiny, ds, CorpusParams(jobs=("map",), batch_size=4), engine="local",
                    cache=ArrayCache(tmp_path / "a"))
+
+
+def test_the_report_section_shows_the_map_from_the_aggregates(mapped):
+    from core.analyses.corpus.aggregates import read_aggregates
+    from reports.render import render_section
+    from reports.sections.corpus import corpus_fragment
+    from tests.reports.helpers import assert_no_markup
+
+    res = mapped[0]
+    agg = read_aggregates(res.folder)
+    d = corpus_fragment(agg, context={"jobs": list(res.jobs), "engine": "local", "batches": len(res.plans),
+                                      "batch_size": 16, "computed_batches": 0, "cached_batches": len(res.plans)})
+    m = d["map"]
+    assert m["figure_density"]["svg"].startswith("<svg") and m["figure_error_rate"]["svg"].startswith("<svg")
+    assert d["metrics"]["map_q_data"] == agg.density.checks["map_q_data"]
+    lifts = [c["lift"] for c in m["clusters"] if c["lift"] is not None]
+    assert lifts == sorted(lifts, reverse=True)
+    if m["worst"] is not None and m["worst"]["lift"] > 1:
+        assert d["metrics"]["max_cluster_lift"] == m["worst"]["lift"]
+        assert any(f"Errors concentrate in cluster {m['worst']['cluster']}" in f for f in d["findings"])
+    html = render_section({"kind": "corpus", "title": "Corpus audit", "anchor": "s1-corpus", "data": d})
+    assert_no_markup(html)
+    assert "The corpus map" in html and "Clusters by error rate" in html and "landmark spacings" in html
