@@ -122,4 +122,21 @@ def density_chart(d: "CorpusDensity", label_names: Sequence[str], *, mode: str =
     return _theme(chart)
 
 
-__all__ = ["DENSITY_MODES", "OUTCOME_COLORS", "density_chart", "density_frame", "outcome_histogram_chart"]
+def layer_separation_chart(rows: Sequence[tuple], *, width: int = 420, height: int = 200, title: str = "") -> alt.Chart:
+    """Nearest-centroid accuracy per layer over the corpus (rows of :func:`core.analyses.corpus.layers.layer_table`:
+    layer, grouping, texts, centroid_accuracy, fisher_ratio, chance), with chance as a dashed rule."""
+    df = pd.DataFrame(list(rows), columns=["layer", "grouping", "texts", "accuracy", "fisher", "chance"])
+    grouping = df["grouping"].iloc[0] if len(df) else "true label"
+    line = alt.Chart(df).mark_line(point=True, color=PALETTE[0]).encode(
+        x=alt.X("layer:O", title="layer (0 = embedding output)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("accuracy:Q", title=f"nearest-centroid accuracy ({grouping})", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        tooltip=["layer:O", alt.Tooltip("accuracy:Q", format=".1%", title="Accuracy"),
+                 alt.Tooltip("fisher:Q", format=".3f", title="Fisher ratio"), alt.Tooltip("texts:Q", title="Texts")])
+    chance = alt.Chart(df.head(1)).mark_rule(strokeDash=[4, 3], color="#777777").encode(y="chance:Q")
+    return _theme(alt.layer(line, chance).properties(
+        width=width, height=height, title=alt.TitleParams(title or "Where in depth the classes separate",
+                                                          subtitle="dashed: chance (the largest class's share)")))
+
+
+__all__ = ["DENSITY_MODES", "layer_separation_chart", "OUTCOME_COLORS", "density_chart", "density_frame", "outcome_histogram_chart"]

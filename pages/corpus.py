@@ -28,14 +28,15 @@ n = int(c2.number_input("Texts", min_value=N_RANGE[0], max_value=N_RANGE[1], ste
 engine = c3.selectbox("Engine", ENGINES, key="bl.w.cor.engine",
                       help="local: this process; ray: Ray Data actors, one model copy each (a local Ray instance). "
                            "The numbers do not depend on it.")
-d1, d2 = st.columns([4, 1], gap="medium")
+d1, d2, d3 = st.columns([4, 1, 1], gap="medium")
 jobs = d1.multiselect("Jobs", JOBS, key="bl.w.cor.jobs", format_func=lambda j: f"{j}: {JOB_TITLES[j]}")
 batch = int(d2.number_input("Batch size", min_value=1, max_value=4096, step=16, key="bl.w.cor.batch",
                             help="Texts per batch: the unit of caching and resuming."))
+all_layers = d3.checkbox("All layers", key="bl.w.cor.layers", help=CorpusParams.param("all_layers").help)
 if not jobs:
     st.info("Choose at least one job.")
     st.stop()
-params = CorpusParams(jobs=tuple(j for j in JOBS if j in jobs), batch_size=batch)
+params = CorpusParams(jobs=tuple(j for j in JOBS if j in jobs), batch_size=batch, all_layers=all_layers)
 if not widgets.confirm_gate(("corpus", ref, choice, n, params, engine), f"Every one of the {n:,} texts goes through "
                             f"{', '.join(params.jobs)}; a finished batch is never computed again.", "Audit the corpus",
                             widget_key="bl.w.cor-go.run"):
@@ -43,9 +44,11 @@ if not widgets.confirm_gate(("corpus", ref, choice, n, params, engine), f"Every 
 with user_errors():
     view = cached.corpus(ref, choice, n, params, engine)
 report_draft.add_button("corpus", {"model": ref, "dataset": choice.ref, "n": n, "jobs": list(params.jobs),
-                                   "batch_size": batch, "engine": engine}, page="Corpus", key="corpus.audit")
+                                   "batch_size": batch, "engine": engine, "all_layers": all_layers}, page="Corpus",
+                        key="corpus.audit")
 views.show_headline(view)
 views.show_histograms(view)
+views.show_layers(view)
 views.show_map(view, lambda x, y, outcome: cached.region_texts(ref, choice, n, view.run["aggregates"], x, y, outcome))
 st.subheader("Per class")
 views.show_classes(view)

@@ -38,6 +38,8 @@ def _corpus_cfg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-method", default=_default("class_method"),
                    help=f"saliency method of the class-tokens job (default {_default('class_method')})")
     p.add_argument("--top-k", type=int, default=_default("top_k"), help="class tokens kept per class")
+    p.add_argument("--all-layers", action="store_true",
+                   help="the embed job keeps every layer's pooled states and scores each layer's class separation")
     p.add_argument("--map-landmarks", type=int, default=_default("map_landmarks"),
                    help=f"landmarks of the map job's DeepView map (default {_default('map_landmarks')})")
     p.add_argument("--map-lam", type=float, default=_default("map_lam"),
@@ -68,7 +70,7 @@ def _corpus(args: argparse.Namespace) -> Any:
         params = CorpusParams.build({"jobs": jobs, "batch_size": args.batch_size, "entropy_steps": args.entropy_steps,
                                      "class_method": args.class_method, "top_k": args.top_k,
                                      "map_landmarks": args.map_landmarks, "map_lam": args.map_lam,
-                                     "clusters": args.clusters})
+                                     "clusters": args.clusters, "all_layers": args.all_layers})
     except ParamError as e:
         raise CorpusError(f"--{str(e).replace('_', '-')}") from None
     model = open_model(args)
@@ -102,6 +104,10 @@ def _corpus(args: argparse.Namespace) -> Any:
                      + ("" if auroc is None else f"; AUROC of entropy for errors {auroc:.3f}"))
     for label in res.aggregates.label_names if "class-tokens" in res.jobs else ():
         lines.append(f"  {label}: " + ", ".join(w for w, _ in res.aggregates.words(label)))
+    if res.aggregates.layers:
+        rows = res.aggregates.layers
+        lines.append(f"per layer, grouped by {rows[0][1]} (nearest-centroid accuracy / Fisher ratio; chance "
+                     f"{rows[0][5]:.3f}): " + ", ".join(f"L{r[0]} {r[3]:.3f}/{r[4]:.2f}" for r in rows))
     d = res.aggregates.density
     if d is not None:
         c = d.checks

@@ -58,6 +58,7 @@ class CorpusSectionParams(Params):
     batch_size: int = same_param(CorpusParams, "batch_size")
     entropy_steps: int = same_param(CorpusParams, "entropy_steps")
     top_k: int = same_param(CorpusParams, "top_k")
+    all_layers: bool = same_param(CorpusParams, "all_layers")
     map_landmarks: int = same_param(CorpusParams, "map_landmarks")
     clusters: int = same_param(CorpusParams, "clusters")
     engine: str | None = param(None, "where the batches run: local or ray (default: $BACKBONE_LENS_ENGINE, else "
@@ -80,7 +81,7 @@ def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
         full = section_dataset(ctx, p.dataset)
         sample = heldout_sample([model], full, p.n, seed=ctx.spec.seed, classifiers_only=True)
         params = CorpusParams(jobs=p.jobs, batch_size=p.batch_size, entropy_steps=p.entropy_steps, top_k=p.top_k,
-                              map_landmarks=p.map_landmarks, clusters=p.clusters)
+                              map_landmarks=p.map_landmarks, clusters=p.clusters, all_layers=p.all_layers)
         res = run_corpus(model, sample.dataset, params, engine=p.engine, ray=RayOptions(address=p.ray_address),
                          progress=ctx.say)
         agg = read_aggregates(res.folder)
@@ -107,7 +108,7 @@ def corpus_fragment(agg: "CorpusAggregates", *, context: dict[str, Any] | None =
     s = dict(agg.summary)
     n = int(s.get("texts") or 0)
     quantities = {q for q, *_ in agg.histograms}
-    figs: dict[str, Any] = {f"figure_{q}": None for q in HISTOGRAMS}
+    figs: dict[str, Any] = {f"figure_{q}": None for q in (*HISTOGRAMS, "layers")}
     for q, (title, subtitle, caption, alt) in HISTOGRAMS.items():
         if q in quantities:
             figs[f"figure_{q}"] = figure(
@@ -123,6 +124,16 @@ def corpus_fragment(agg: "CorpusAggregates", *, context: dict[str, Any] | None =
     metrics = {"texts": n, "failed": int(s.get("failed") or 0), "accuracy": s.get("accuracy"),
                "mean_confidence": s.get("mean_confidence"), "mean_entropy": s.get("mean_entropy"),
                "auroc_entropy_error": s.get("auroc_entropy_error")}
+    if agg.layers:
+        from figures.corpus import layer_separation_chart
+
+        figs["figure_layers"] = figure(for_print(layer_separation_chart(agg.layers, title=f"Where in depth the "
+                                                                        f"classes separate, over {n:,} texts")),
+                                       caption="At every layer, each text is given the class whose mean "
+                                               "(unit-normalised) pooled state is nearest; the curve is how often "
+                                               "that is its " + agg.layers[0][1] + ". Where it rises is where the "
+                                               "backbone starts to tell the classes apart.",
+                                       alt="Line chart of nearest-centroid accuracy per layer")
     corpus_map = _map_fragment(agg)
     if corpus_map is not None:
         metrics.update(corpus_map["metrics"])

@@ -24,7 +24,7 @@ def test_registered_with_defaults_and_bad_values_named():
     spec = parse_spec("title: t\nmodel: m\ndataset: d\nsections:\n  - corpus\n", source="s")
     assert spec.sections[0].params == {"model": None, "dataset": None, "n": 1000,
                                        "jobs": ("embed", "predict", "entropy"), "batch_size": 64,
-                                       "entropy_steps": 20, "top_k": 10, "map_landmarks": 1000, "clusters": 12,
+                                       "entropy_steps": 20, "top_k": 10, "all_layers": False, "map_landmarks": 1000, "clusters": 12,
                                        "engine": None, "ray_address": None}
     base = "title: t\nmodel: m\ndataset: d\nsections:\n  - kind: corpus\n    "
     assert spec_error(base + "engine: spark\n").startswith(

@@ -225,3 +225,57 @@ def test_the_report_section_shows_the_map_from_the_aggregates(mapped):
     html = render_section({"kind": "corpus", "title": "Corpus audit", "anchor": "s1-corpus", "data": d})
     assert_no_markup(html)
     assert "The corpus map" in html and "Clusters by error rate" in html and "landmark spacings" in html
+
+
+def test_layer_scores_from_hand_made_batches():
+    """Two classes along two axes: layer 0 mixes them, layer 1 separates them; the Fisher ratio and the
+    nearest-centroid accuracy follow from the formulas (checked against numpy on all rows at once)."""
+    from core.analyses.corpus.layers import layer_table
+
+    rng = np.random.default_rng(0)
+    n, d = 40, 3
+    labels = np.repeat([0, 1], n // 2)
+    L = np.zeros((n, 2, d))
+    L[:, 0] = rng.normal(size=(n, d)) + 5.0  # no class signal
+    L[:, 1] = np.where(labels[:, None] == 0, [3.0, 0.0, 0.0], [0.0, 3.0, 0.0]) + rng.normal(0, 0.3, size=(n, d))
+    entries = {f"k{s}": {"row": np.arange(10), "layer_pooled": L[s:s + 10].astype(np.float16)} for s in range(0, n, 10)}
+    rows = layer_table([(s, f"k{s}") for s in range(0, n, 10)], entries.get, labels, np.full(n, -1))
+    assert [r[0] for r in rows] == [0, 1] and rows[0][1] == "true label" and rows[0][2] == n
+    assert rows[1][3] == 1.0 and rows[0][3] < 0.9 and rows[0][5] == 0.5
+    for layer in (0, 1):
+        U = L[:, layer].astype(np.float16).astype(np.float64)
+        U /= np.linalg.norm(U, axis=1, keepdims=True)
+        mu = np.stack([U[labels == c].mean(0) for c in (0, 1)])
+        W = sum(((U[labels == c] - mu[c]) ** 2).sum() for c in (0, 1))
+        B = sum((labels == c).sum() * ((mu[c] - U.mean(0)) ** 2).sum() for c in (0, 1))
+        assert rows[layer][4] == pytest.approx((B / 1) / (W / (n - 2)), rel=1e-6)
+    assert rows[1][4] > 10 * rows[0][4]
+    # no labels: grouped by the predicted classes
+    assert layer_table([(s, f"k{s}") for s in range(0, n, 10)], entries.get, np.full(n, -1), labels)[0][1] == \
+        "predicted class"
+    assert layer_table([(0, "k0"), (10, "k10")], entries.get, labels, labels) == ()  # one class only: no scores
+
+
+def test_all_layers_run_keeps_every_layer_and_scores_it(tiny, family_bert, tmp_path):
+    from core.analyses.corpus.aggregates import read_aggregates
+    from core.analyses.corpus.engine import corpus_array, run_corpus
+    from core.data.datasets import _make
+    from core.foundation.cache import ArrayCache
+
+    texts = list(family_bert[1])[:24]
+    ds = _make("tiny corpus", texts, np.arange(24) % 3, ("negative", "neutral", "positive"))
+    res = run_corpus(tiny, ds, CorpusParams(jobs=("embed", "predict"), batch_size=8, all_layers=True),
+                     engine="local", cache=ArrayCache(tmp_path / "a"))
+    lp = corpus_array(res, "embed", "layer_pooled", cache=ArrayCache(tmp_path / "a"))
+    assert lp.shape == (24, tiny.num_layers + 1, tiny.hidden_size) and lp.dtype == np.float16
+    np.testing.assert_allclose(lp[:, -1].astype(np.float32), corpus_array(res, "embed", "pooled",
+                                                                          cache=ArrayCache(tmp_path / "a")),
+                               rtol=2e-2, atol=2e-2)  # the last layer's pooled state is the embedding
+    rows = res.aggregates.layers
+    assert len(rows) == tiny.num_layers + 1 and all(0 <= r[3] <= 1 and r[4] >= 0 for r in rows)
+    assert \
+        [r[:3] for r in read_aggregates(res.folder).layers] == [r[:3] for r in rows]
+    from reports.sections.corpus import corpus_fragment
+
+    frag = corpus_fragment(read_aggregates(res.folder), context={"jobs": list(res.jobs)})
+    assert frag["figure_layers"]["svg"].startswith("<svg") and frag["map"] is None

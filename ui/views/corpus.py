@@ -7,7 +7,7 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from figures.corpus import DENSITY_MODES, density_chart, outcome_histogram_chart
+from figures.corpus import DENSITY_MODES, density_chart, layer_separation_chart, outcome_histogram_chart
 from ui.cached.corpus import CorpusView
 
 
@@ -35,6 +35,16 @@ def show_histograms(view: CorpusView) -> None:
     quantities = [q for q in ("confidence", "entropy") if any(r[0] == q for r in view.aggregates.histograms)]
     for col, q in zip(st.columns(max(len(quantities), 1)), quantities):
         col.altair_chart(outcome_histogram_chart(view.aggregates, q, width=380, height=200))
+
+
+def show_layers(view: CorpusView) -> None:
+    """Per-layer class separation over the corpus (the embed job with every layer kept)."""
+    rows = view.aggregates.layers
+    if rows:
+        st.subheader("Layers")
+        st.altair_chart(layer_separation_chart(rows, width=520, height=220))
+        st.caption("Each layer's texts are given the class whose mean (unit-normalised) pooled state is nearest; "
+                   "the Fisher ratio (tooltip) is between-class over within-class scatter per degree of freedom.")
 
 
 def show_classes(view: CorpusView) -> None:

@@ -42,7 +42,8 @@ class CorpusAggregates:
     bin_high, count) with quantity "confidence" or "entropy" and outcome "correct", "wrong" or "unlabelled";
     per_class: rows (label, true, predicted, correct, mean_confidence, mean_entropy); confusion: (C, C) int64,
     rows = true class; class_tokens: rows (label, rank, word, score, docs); failures: the texts that raised;
-    density: the corpus map (:class:`core.analyses.corpus.density.CorpusDensity`) when the ``map`` job ran.
+    density: the corpus map (:class:`core.analyses.corpus.density.CorpusDensity`) when the ``map`` job ran;
+    layers: rows (layer, grouping, texts, centroid_accuracy, fisher_ratio, chance) when ``all_layers`` was set.
     """
 
     label_names: tuple[str, ...]
@@ -53,6 +54,7 @@ class CorpusAggregates:
     class_tokens: tuple[tuple[str, int, str, float, int], ...]
     failures: tuple[Failure, ...]
     density: Any = None  # core.analyses.corpus.density.CorpusDensity of the map job, else None
+    layers: tuple[tuple, ...] = ()  # rows of core.analyses.corpus.layers.layer_table (embed with all_layers)
 
     def histogram(self, quantity: str, outcome: str) -> tuple[np.ndarray, np.ndarray]:
         """(bins + 1,) edges and (bins,) counts of one quantity for one outcome."""
@@ -202,6 +204,10 @@ def write_aggregates(agg: CorpusAggregates, folder: Path, meta: Mapping[str, Any
         "class_tokens": pd.DataFrame(list(agg.class_tokens), columns=["label", "rank", "word", "score", "docs"]),
         "failures": pd.DataFrame([(f.row, f.error, f.text) for f in agg.failures], columns=["row", "error", "text"]),
     }
+    if agg.layers:
+        from core.analyses.corpus.layers import LAYER_COLUMNS
+
+        frames["layers"] = pd.DataFrame(list(agg.layers), columns=LAYER_COLUMNS)
     for name, df in frames.items():
         atomic_write_bytes(folder / f"{name}.parquet", df.to_parquet(index=False))
     atomic_write_text(folder / "run.json", json.dumps({**meta, "label_names": list(agg.label_names)}, indent=1,
@@ -237,7 +243,10 @@ def read_aggregates(folder: Path | str) -> CorpusAggregates:
         confusion,
         tuple((r.label, int(r.rank), r.word, float(r.score), int(r.docs)) for r in t["class_tokens"].itertuples(index=False)),
         tuple(Failure(int(r.row), r.error, r.text) for r in t["failures"].itertuples(index=False)),
-        read_density(folder, names))
+        read_density(folder, names),
+        tuple((int(r.layer), r.grouping, int(r.texts), float(r.centroid_accuracy), float(r.fisher_ratio),
+               float(r.chance)) for r in pd.read_parquet(folder / "layers.parquet").itertuples(index=False))
+        if (folder / "layers.parquet").exists() else ())
 
 
 __all__ = ["Aggregator", "CorpusAggregates", "Failure", "TABLES", "read_aggregates", "write_aggregates"]

@@ -110,6 +110,8 @@ class CorpusResult:
                 "failures": [{"row": f.row, "error": f.error, "text": f.text} for f in self.failures],
                 "class_tokens": {lab: [w for w, _ in self.aggregates.words(lab)]
                                  for lab in self.aggregates.label_names} if "class-tokens" in self.jobs else None,
+                "layers": [dict(zip(("layer", "grouping", "texts", "centroid_accuracy", "fisher_ratio", "chance"), r))
+                           for r in self.aggregates.layers] or None,
                 "map": None if self.aggregates.density is None else {
                     "checks": dict(self.aggregates.density.checks), "method": self.aggregates.density.method,
                     "clusters": [dict(zip(("cluster", "texts", "labelled", "wrong", "accuracy", "error_share", "lift",
@@ -123,7 +125,8 @@ def plan_batches(model: "LoadedModel", dataset: "TextDataset", params: CorpusPar
     """Contiguous batches of ``params.batch_size`` texts, each job's entry keyed by model, texts and parameters."""
     cache = ArrayCache(Path("."))  # only its key scheme
     job_parts: dict[str, dict[str, Any]] = {
-        "embed": {"max_length": model.max_length, "pooling": model.pooling},
+        "embed": {"max_length": model.max_length, "pooling": model.pooling,
+                  **({"all_layers": True} if params.all_layers else {})},
         "predict": {"max_length": model.max_length, "pooling": model.pooling},
         "entropy": {"steps": params.entropy_steps, "baseline": params.entropy_baseline},
         "class-tokens": {"method": params.class_method}}
@@ -348,6 +351,8 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
             break
     else:
         raise CorpusError(f"{len(bad)} batch entries could not be read back from {cache.root}.")
+    if p.all_layers and "embed" in jobs:
+        agg = _layers(plans, agg, cache, model, dataset)
     placements = None
     if "map" in jobs:
         agg, placements = _density(model, dataset, plans, p, agg, cache, progress)
@@ -366,6 +371,29 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
 
         write_density(agg.density, placements, folder, model.label_names)
     return result
+
+
+def _layers(plans: Sequence[BatchPlan], agg: CorpusAggregates, cache: ArrayCache, model: "LoadedModel",
+            dataset: "TextDataset") -> CorpusAggregates:
+    """Per-layer class separation over the corpus, from the cached all-layer embed batches."""
+    import dataclasses
+
+    from core.analyses.corpus.layers import layer_table
+    from core.analyses.projection.run import model_labels
+
+    def load(key: str) -> Mapping[str, np.ndarray] | None:
+        e = cache.load(kind_of("embed"), key)
+        return None if e is None else e.arrays
+
+    labels = model_labels(model, dataset)[0] if model.has_head else np.full(len(dataset), -1, np.int64)
+    predicted = np.full(len(dataset), -1, np.int64)
+    if "predict" in plans[0].keys:
+        for pl in plans:
+            e = cache.load(kind_of("predict"), pl.keys["predict"])
+            if e is not None and "row" in e.arrays:
+                predicted[pl.start + e.arrays["row"]] = e.arrays["probs"].argmax(1)
+    rows = layer_table([(pl.start, pl.keys["embed"]) for pl in plans], load, labels, predicted)
+    return dataclasses.replace(agg, layers=rows)
 
 
 def _density(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[BatchPlan], params: CorpusParams,

@@ -6,7 +6,8 @@ reported with their row and left out of that job's arrays, the others keep their
 
 Arrays per job (k = texts of the batch that succeeded, ``row``: (k,) int64 their positions in the batch):
 
-* ``embed``: ``pooled`` (k, d) float32, ``n_tokens`` (k,) int32, ``truncated`` (k,) bool;
+* ``embed``: ``pooled`` (k, d) float32, ``n_tokens`` (k,) int32, ``truncated`` (k,) bool; with ``all_layers``
+  also ``layer_pooled`` (k, L+1, d) float16 (layer 0 = the embedding output);
 * ``predict``: ``probs`` (k, C) float32;
 * ``entropy``: ``entropy``, ``confidence``, ``ig_delta`` (k,) float64, ``n_tokens``, ``predicted`` (k,) int64;
 * ``class-tokens``: ``predicted`` (k,) int64, and per word occurrence (m,): ``word_row`` (the text's position in
@@ -43,13 +44,19 @@ def kind_of(job: str) -> str:
 
 def _encode(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None, params: CorpusParams,
             jobs: tuple[str, ...]) -> dict[str, Arrays]:
-    from core.models.embeddings import extract_embeddings_from_texts
+    from core.data.datasets import _make
+    from core.models.embeddings import extract_embeddings
 
-    emb = extract_embeddings_from_texts(model, texts, pairs, batch_size=params.batch_size)
+    layers = params.all_layers and "embed" in jobs
+    ds = _make("batch", list(texts), None, (), None if pairs is None else list(pairs))
+    emb = extract_embeddings(model, ds, all_layers=layers, batch_size=params.batch_size, use_cache=False)
     out: dict[str, Arrays] = {}
     if "embed" in jobs:
         out["embed"] = {"pooled": emb.pooled.astype(np.float32), "n_tokens": emb.n_tokens.astype(np.int32),
                         "truncated": emb.truncated.astype(bool)}
+        if layers:
+            assert emb.layer_pooled is not None
+            out["embed"]["layer_pooled"] = np.ascontiguousarray(emb.layer_pooled.transpose(1, 0, 2), np.float16)
     if "predict" in jobs:
         assert emb.probs is not None
         out["predict"] = {"probs": emb.probs.astype(np.float32)}

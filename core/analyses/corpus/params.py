@@ -39,6 +39,8 @@ class CorpusParams(Params):
                                   type="str_list", choices=JOBS, item="corpus job", nonempty=True)
     batch_size: int = param(64, "texts per batch: the unit of work, of caching and of resuming", minimum=1,
                             maximum=4096)
+    all_layers: bool = param(False, "the embed job also keeps every layer's pooled states ((L+1) × d per text, "
+                             "float16) and scores each layer's class separation over the corpus")
     entropy_steps: int = param(20, "integrated-gradients steps per text of the entropy job", minimum=2, maximum=500)
     entropy_baseline: str = param("pad", "the integrated-gradients baseline of the entropy job: pad, mask or zero",
                                   type="choice", choices=("pad", "mask", "zero"))
