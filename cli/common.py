@@ -40,6 +40,14 @@ def add_model(p: argparse.ArgumentParser, *, required: bool = True) -> None:
                    help="the backbone's weights (default float32; float16 needs a GPU; heads stay float32)")
 
 
+def add_precision(p: argparse.ArgumentParser) -> None:
+    """``--precision fp32|bf16|fp16``: autocast the forward passes over float32 weights (unlike ``--dtype``, which
+    casts the weights)."""
+    p.add_argument("--precision", default=None, choices=("fp32", "bf16", "fp16"),
+                   help="run forward passes under torch.autocast in this precision, weights and results float32 "
+                        "(default fp32: no autocast; fp16 needs a GPU; not with --dtype bfloat16/float16)")
+
+
 def add_dataset(p: argparse.ArgumentParser, *, required: bool = True, positional: bool = False) -> None:
     """``--dataset`` (or the positional ``DATA`` when ``positional``) and its column, sample and seed options."""
     if positional:
@@ -77,7 +85,7 @@ def open_model(args: argparse.Namespace):
 
     device = resolve_device(args.device) if args.device else None  # a device the machine lacks fails first
     model = load_model(args.model, device=device, trust_remote_code=args.trust_remote_code,
-                       dtype=getattr(args, "dtype", None))
+                       dtype=getattr(args, "dtype", None), precision=getattr(args, "precision", None))
     if getattr(args, "mlm", None) and getattr(args, "decoding_head", True):
         from core.models.refs import attach_lm_head
 

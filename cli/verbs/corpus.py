@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cli.common import add_dataset, add_model, add_output, open_dataset, open_model, progress_bar, verb
+from cli.common import (add_dataset, add_model, add_output, add_precision, open_dataset, open_model, progress_bar,
+                        verb)
 from core.analyses.corpus.params import ENGINE_ENV, ENGINES, JOBS, NOT_YET, CorpusError, CorpusParams, check_jobs
 
 
@@ -21,6 +22,7 @@ def _default(name: str) -> Any:
 def _corpus_cfg(p: argparse.ArgumentParser) -> None:
     add_dataset(p, positional=True)
     add_model(p)
+    add_precision(p)
     p.add_argument("--jobs", default="embed,predict",
                    help=f"comma-separated jobs: {', '.join(JOBS)} (default embed,predict; not yet: "
                         f"{', '.join(NOT_YET)})")

@@ -1,7 +1,11 @@
 """Batched, cached extraction of pooled embeddings, per-layer pooled states and probabilities.
 
-Texts are tokenized once without padding, sorted by length, and run in batches padded
-only to the longest member (dynamic padding) under ``torch.inference_mode``. Encoder
+Texts are tokenized once without padding, sorted by length (longest first), and run in batches padded
+only to the longest member (dynamic padding) under ``torch.inference_mode``. A batch holds the requested
+number of texts; on CUDA it also stays within a token budget from the free memory (rows × longest length,
+:meth:`LoadedModel.token_budget`), so the batches of short texts are larger than those of long ones, and the
+tokenised batches are copied from pinned memory (:func:`core.models.memory.to_device`). Forward passes run
+under the model's autocast precision (:meth:`LoadedModel.with_precision`); results are float32. Encoder
 outputs are cached on disk under a key made of the encoder's weight fingerprint, the
 dataset's content fingerprint and the parameters; probabilities are recomputed from the
 cached pooled embeddings through the (cheap) head, so models sharing an encoder share
@@ -20,7 +24,7 @@ from core.foundation.cache import ArrayCache
 from core.data.datasets import TextDataset
 from core.foundation.errors import BackboneLensError
 from core.models.loading import LoadedModel
-from core.models.memory import each_batch
+from core.models.memory import each_batch, to_device
 from core.foundation.progress import Counter, Progress
 
 
@@ -71,19 +75,19 @@ def _run_encoder(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] 
 
     def run(idx: np.ndarray) -> None:
         feats = [{k: enc[k][i] for k in keys} for i in idx]
-        batch = tok.pad(feats, padding=True, return_tensors="pt")
-        batch = {k: v.to(model.device) for k, v in batch.items()}
+        batch = to_device(tok.pad(feats, padding=True, return_tensors="pt"), model.device)
         out = model.encode(batch, hidden_states=all_layers)
         pooled[idx] = out.pooled.float().cpu().numpy()
         if all_layers:
             assert out.hidden_states is not None and layer_pooled is not None
             for li, hs in enumerate(out.hidden_states):
-                layer_pooled[li, idx] = model.pool(hs, batch["attention_mask"]).float().cpu().numpy()
+                layer_pooled[li, idx] = model.pool(hs.float(), batch["attention_mask"]).cpu().numpy()
         count.advance(len(idx))
 
-    size = model.batch_size_for(batch_size, int(lengths.max()) if n else 1)
+    budget = model.token_budget(int(lengths.max()) if n else 1)  # None off CUDA: batches of batch_size texts
     with torch.inference_mode():
-        each_batch(order, size, run, device=model.device, what="embeddings", notes=model.notes)
+        each_batch(order, batch_size, run, device=model.device, what="embeddings", notes=model.notes,
+                   lengths=lengths, max_tokens=budget)
     out_arrays = {"pooled": pooled, "n_tokens": lengths, "truncated": truncated}
     if layer_pooled is not None:
         out_arrays["layer_pooled"] = layer_pooled

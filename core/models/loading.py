@@ -7,6 +7,7 @@ optionally ``mlm_head.safetensors`` beside the encoder's own ``save_pretrained``
 ``trust_remote_code`` is off unless the caller asks."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -21,7 +22,8 @@ from core.models.folder_checks import check_model_folder, check_tokenizer_fits
 from core.models.classifier_heads import MLPHead
 from core.models.decoding_heads import DecodingHead, LMHead, TiedLMHead, tied_lm_head
 from core.models.families import SequenceHead, causal_position_ids, family_of, pool
-from core.models.memory import activation_bytes, auto_batch_size, dtype_name, resolve_dtype
+from core.models.memory import (activation_bytes, auto_batch_size, dtype_name, free_bytes, precision_name,
+                                resolve_dtype, resolve_precision, to_device, token_budget)
 from core.foundation.settings import resolve_device
 from core.models.decoding_heads import load_decoding_head
 
@@ -84,6 +86,8 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     family: str = "encoder"
     causal: bool = False
+    # the dtype forward passes autocast to (float32: no autocast); set by :meth:`with_precision`
+    precision: torch.dtype = torch.float32
     _fps: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ facts
@@ -110,9 +114,16 @@ class LoadedModel:
 
     @property
     def encoder_fingerprint(self) -> str:
+        """The backbone's weights (and the autocast precision when it is not float32, so that cached results of
+        two precisions never mix; float32 keys are the weights' alone)."""
         if "enc" not in self._fps:
-            self._fps["enc"] = state_fingerprint(self.encoder)
+            self._fps["enc"] = self._with_precision_tag(state_fingerprint(self.encoder))
         return self._fps["enc"]
+
+    def _with_precision_tag(self, fp: str) -> str:
+        if self.precision == torch.float32:
+            return fp
+        return hashlib.blake2b(f"{fp}|autocast:{dtype_name(self.precision)}".encode(), digest_size=10).hexdigest()
 
     @property
     def fingerprint(self) -> str:
@@ -139,6 +150,7 @@ class LoadedModel:
             "decoding_head": self.decoding_head_kind(),
             "max_length": self.max_length,
             "dtype": dtype_name(self.dtype),
+            "precision": precision_name(self.precision),
             "has_classifier": self.has_head,
             "has_mlm_head": self.mlm_head is not None,
             "setting": self.metadata.get("setting"),
@@ -148,10 +160,18 @@ class LoadedModel:
     def batch_size_for(self, requested: int, tokens: int, *, grad: bool = False) -> int:
         """``requested`` on CPU; on CUDA no more texts of ``tokens`` tokens than fit in half the free memory (a
         forward pass, or a backward one through every layer when ``grad``)."""
+        return auto_batch_size(self.device, requested=requested, bytes_per_text=self._bytes_per_text(tokens, grad))
+
+    def token_budget(self, longest: int) -> int | None:
+        """Padded tokens (rows × longest length) one forward batch may hold on CUDA, from half the free memory and
+        the activations of a text of ``longest`` tokens; None elsewhere (batches are the requested rows)."""
+        return token_budget(free_bytes(self.device), longest=longest, bytes_per_text=self._bytes_per_text(longest))
+
+    def _bytes_per_text(self, tokens: int, grad: bool = False) -> int:
         cfg = self.encoder.config
         heads = int(getattr(cfg, "num_attention_heads", getattr(cfg, "n_head", 1)) or 1)
-        per_text = activation_bytes(self.hidden_size, heads, self.num_layers, self.dtype.itemsize, tokens, grad=grad)
-        return auto_batch_size(self.device, requested=requested, bytes_per_text=per_text)
+        itemsize = min(self.dtype.itemsize, self.precision.itemsize)  # autocast activations are half width
+        return activation_bytes(self.hidden_size, heads, self.num_layers, itemsize, tokens, grad=grad)
 
     def require_head(self) -> None:
         if self.head is None:
@@ -168,8 +188,8 @@ class LoadedModel:
             truncation=True if pairs is None else "longest_first",
             max_length=max_length or self.max_length, padding=padding, return_tensors="pt",
         )
-        return {k: v.to(self.device) for k, v in enc.items()
-                if k in ("input_ids", "attention_mask", "token_type_ids")}
+        return to_device({k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")},
+                         self.device)
 
     def pool(self, last_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(b, T, d), (b, T) → (b, d) by this model's pooling (CLS, mean, last real token or max)."""
@@ -213,9 +233,12 @@ class LoadedModel:
         if attentions:
             self.ensure_eager_attention()
         kwargs = self.forward_kwargs(batch)
-        out = self.encoder(**kwargs, output_hidden_states=hidden_states, output_attentions=attentions,
-                           return_dict=True)
+        with self.autocast():
+            out = self.encoder(**kwargs, output_hidden_states=hidden_states, output_attentions=attentions,
+                               return_dict=True)
         last = out.last_hidden_state
+        if self.precision != torch.float32:  # autocast's half-width states are pooled and handed on in float32
+            last = last.float()
         if attentions and not out.attentions:
             raise ModelError(f"Model {self.ref} does not return attention weights.")
         pooled = self.pool(last, batch["attention_mask"])
@@ -224,6 +247,13 @@ class LoadedModel:
         return EncoderOutput(pooled, last, batch["attention_mask"],
                              out.hidden_states if hidden_states else None,
                              out.attentions if attentions else None)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """``torch.autocast`` to :attr:`precision` on this model's device, or nothing (float32): every forward pass
+        of the backbone (:meth:`encode`) runs inside it; heads run outside, in float32."""
+        if self.precision == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.precision)
 
     def forward_kwargs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The base model's keyword arguments for a tokenised batch: token types only where the tokenizer makes
@@ -260,6 +290,22 @@ class LoadedModel:
         new._fps = {}
         new.notes = list(self.notes)
         new.metadata = dict(self.metadata)
+        return new
+
+    def with_precision(self, precision: str | torch.dtype | None) -> "LoadedModel":
+        """The same model whose forward passes autocast to ``precision`` (fp32/None: none; bf16; fp16 on a GPU) with
+        float32 weights (a new LoadedModel; encoder shared). Its fingerprints name the precision."""
+        dtype = resolve_precision(precision, self.device)
+        if dtype != torch.float32 and self.dtype != torch.float32:
+            raise ModelError(f"--precision {precision_name(dtype)} autocasts float32 weights, and these are already "
+                             f"{dtype_name(self.dtype)} (--dtype): use one or the other.")
+        new = copy.copy(self)
+        new.precision = dtype
+        new._fps = {k: v for k, v in self._fps.items() if k == "args"}
+        new.notes = list(self.notes)
+        if dtype != torch.float32:
+            new.notes.append(f"forward passes under {dtype_name(dtype)} autocast; weights, heads and results in "
+                             "float32")
         return new
 
     def with_mlm_head(self, mlm_head: nn.Module | None) -> "LoadedModel":

@@ -131,12 +131,27 @@ def load_multitask(ref: str, *, device: str | torch.device | None = None, trust_
 
 
 def load_model(ref: str, *, device: str | torch.device | None = None, trust_remote_code: bool = False,
-               attn_implementation: str | None = None, dtype: str | torch.dtype | None = None) -> LoadedModel:
+               attn_implementation: str | None = None, dtype: str | torch.dtype | None = None,
+               precision: str | torch.dtype | None = None) -> LoadedModel:
     """Load a model reference (see module docstring) for inference, in eval mode.
 
     ``REF#TASK`` picks one task of a multi-task model: its shared encoder with that task's head, usable by
-    every analysis. ``dtype``: the backbone's weights (float32, bfloat16; float16 on a GPU).
+    every analysis. ``dtype``: the backbone's weights (float32, bfloat16; float16 on a GPU). ``precision``: the
+    autocast of forward passes over float32 weights (fp32: none, bf16, fp16 on a GPU; see
+    :meth:`LoadedModel.with_precision`).
     """
+    if precision is not None:  # a precision the device cannot run fails before the weights are read
+        from core.foundation.settings import resolve_device
+        from core.models.memory import resolve_precision
+
+        resolve_precision(precision, resolve_device(device))
+    model = _load_model(ref, device=device, trust_remote_code=trust_remote_code,
+                        attn_implementation=attn_implementation, dtype=dtype)
+    return model if precision is None else model.with_precision(precision)
+
+
+def _load_model(ref: str, *, device: str | torch.device | None, trust_remote_code: bool,
+                attn_implementation: str | None, dtype: str | torch.dtype | None) -> LoadedModel:
     base_ref, task = split_task_ref(ref)
     base_ref, path = resolve(base_ref)
     meta = _folder_metadata(path)

@@ -124,6 +124,23 @@ def test_local_and_ray_give_the_same_embeddings_and_poisoned_row(ray_instance, m
     assert local.aggregates.summary == on_ray.aggregates.summary
 
 
+@pytest.mark.parametrize("load", [{"precision": "bf16"}, {"dtype": "bfloat16"}])
+def test_ray_workers_run_at_the_drivers_precision(ray_instance, tmp_path, load):
+    """Autocast or half-precision weights on the driver: the workers load the same (the fingerprint check passes),
+    give the local engine's numbers, and neither shares a cache entry with float32."""
+    from core.models.refs import load_model
+
+    model = load_model("bundled:minilm", device="cpu", **load)
+    ds, cache = _tweets(64), ArrayCache(tmp_path / "arrays")
+    local = run_corpus(model, ds, _embed(), engine="local", cache=ArrayCache(tmp_path / "local" / "arrays"))
+    on_ray = run_corpus(model, ds, _embed(), engine="ray", cache=cache)
+    assert on_ray.computed == 2 and on_ray.model_fingerprint == local.model_fingerprint
+    np.testing.assert_allclose(corpus_array(on_ray, "embed", "pooled"), corpus_array(local, "embed", "pooled"),
+                               rtol=0, atol=1e-5)
+    fp32 = run_corpus(load_model("bundled:minilm", device="cpu"), ds, _embed(), engine="local", cache=cache)
+    assert fp32.computed == 2 and fp32.folder != on_ray.folder
+
+
 def test_a_worker_killed_mid_job_changes_nothing(ray_instance, minilm, tmp_path):
     ds = _tweets(384)
     ref = run_corpus(minilm, ds, _embed(16), engine="local", cache=ArrayCache(tmp_path / "ref" / "arrays"))

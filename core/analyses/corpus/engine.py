@@ -181,14 +181,17 @@ def _run_local(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Bat
 
 
 class CorpusWorker:
-    """The Ray Data actor: loads one model copy from its reference and runs :func:`run_batch` on each row
-    (one row = one planned batch, its texts as JSON so that any Python string travels through Arrow)."""
+    """The Ray Data actor: loads one model copy from its reference — in the driver's weight ``dtype`` and autocast
+    ``precision``, which the fingerprint names — and runs :func:`run_batch` on each row (one row = one planned
+    batch, its texts as JSON so that any Python string travels through Arrow)."""
 
     def __init__(self, model_ref: str, model_fingerprint: str, cache_dir: str, params: dict[str, Any], *,
-                 device: str | None = None, trust_remote_code: bool = False) -> None:
+                 device: str | None = None, trust_remote_code: bool = False, dtype: str | None = None,
+                 precision: str | None = None) -> None:
         from core.models.refs import load_model
 
-        self.model = load_model(model_ref, device=device, trust_remote_code=trust_remote_code)
+        self.model = load_model(model_ref, device=device, trust_remote_code=trust_remote_code, dtype=dtype,
+                                precision=precision)
         self.fingerprint = model_fingerprint
         self.cache = ArrayCache(cache_dir)
         self.params = CorpusParams.build(params)
@@ -201,6 +204,13 @@ class CorpusWorker:
             done.append(d)
         return {name: np.asarray([getattr(d, name) for d in done]) for name in
                 ("batch", "n", "failed", "computed", "seconds", "pid")}
+
+
+def _precision_of(model: "LoadedModel") -> dict[str, str]:
+    """The worker's ``dtype`` and ``precision`` keywords: those of the driver's model."""
+    from core.models.memory import dtype_name, precision_name
+
+    return {"dtype": dtype_name(model.dtype), "precision": precision_name(model.precision)}
 
 
 def _worker_env() -> dict[str, str]:
@@ -296,7 +306,8 @@ def _run_ray(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Batch
             num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker or None,
             fn_constructor_kwargs={"model_ref": model.ref, "model_fingerprint": model.fingerprint,
                                    "cache_dir": str(cache.root), "params": params.to_dict(),
-                                   "device": device, "trust_remote_code": trust_remote_code},
+                                   "device": device, "trust_remote_code": trust_remote_code,
+                                   **_precision_of(model)},
             max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS,
             runtime_env={"env_vars": _worker_env()})
         try:
