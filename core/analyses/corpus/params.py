@@ -8,17 +8,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from core.analyses.saliency_params import method_names
+from core.analyses.adversarial.attacks import AttackParams
+from core.analyses.saliency_params import FaithfulnessParams, method_names
 from core.foundation.errors import BackboneLensError
-from core.foundation.params import Params, param
+from core.foundation.params import Params, param, same_param
 
 # the jobs the engine runs; "embed" and "predict" share one forward pass per batch
-JOBS = ("embed", "predict", "entropy", "class-tokens")
+JOBS = ("embed", "predict", "entropy", "class-tokens", "saliency", "games", "attack")
 JOB_TITLES = {"embed": "pooled embeddings", "predict": "predictions and confidence",
-              "entropy": "integrated-gradients attribution entropy", "class-tokens": "class-representative tokens"}
+              "entropy": "integrated-gradients attribution entropy", "class-tokens": "class-representative tokens",
+              "saliency": "per-text saliency", "games": "faithfulness games (hiding and revealing)",
+              "attack": "the word/char attack and its detection score"}
 # what issue 17 also lists and this engine does not run yet: refused with a clear message
-NOT_YET = {"saliency": "per-text saliency", "games": "faithfulness games", "topics": "topics",
-           "attack": "the word/char attack"}
+NOT_YET = {"topics": "topics"}
 ENGINES = ("local", "ray")
 ENGINE_ENV = "BACKBONE_LENS_ENGINE"
 
@@ -42,7 +44,28 @@ class CorpusParams(Params):
                               type="str", vocabulary=method_names, item="saliency method")
     top_k: int = param(10, "words kept per class by the class-tokens job", minimum=1, maximum=100)
     min_docs: int = param(2, "a class word must occur in this many texts of the class", minimum=1)
-    bins: int = param(20, "bins of the confidence and entropy histograms", minimum=2, maximum=200)
+    bins: int = param(20, "bins of the confidence, entropy and saliency histograms", minimum=2, maximum=200)
+    saliency_method: str = param("grad_x_input", "the saliency method of the saliency and games jobs", type="str",
+                                 vocabulary=method_names, item="saliency method")
+    saliency_params: tuple[str, ...] = param((), "that method's own parameters as NAME=VALUE (e.g. steps=20)",
+                                             type="str_list")
+    games_replacement: str = same_param(FaithfulnessParams, "replacement")
+    games_seed: int = param(0, "seed of the games' tie-breaking and random order (the faithfulness verb's --seed)",
+                            minimum=0)
+    attack_kind: str = same_param(AttackParams, "attack")
+    attack_importance: str = same_param(AttackParams, "importance")
+    attack_max_change: float = same_param(AttackParams, "max_change")
+    attack_top_k: int = same_param(AttackParams, "top_k")
+    attack_candidates: str = same_param(AttackParams, "candidates")
+    attack_min_similarity: float = same_param(AttackParams, "min_similarity")
+    attack_seed: int = same_param(AttackParams, "seed")
+
+    def attack_params(self) -> AttackParams:
+        """The ``attack_*`` fields as the attack's own parameters."""
+        return AttackParams(attack=self.attack_kind, importance=self.attack_importance,
+                            max_change=self.attack_max_change, top_k=self.attack_top_k,
+                            candidates=self.attack_candidates, min_similarity=self.attack_min_similarity,
+                            seed=self.attack_seed)
 
 
 def check_jobs(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
