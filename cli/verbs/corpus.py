@@ -1,5 +1,6 @@
-"""``corpus``: audit every text of a dataset (embeddings, predictions, attribution entropy, class tokens) on the
-local engine or on Ray, in cached batches that a rerun resumes from; aggregates land as Parquet beside the cache.
+"""``corpus``: audit every text of a dataset (embeddings, predictions, attribution entropy, class tokens,
+per-text saliency, faithfulness games, the word/char attack) on the local engine or on Ray, in cached batches that
+a rerun resumes from; aggregates land as Parquet beside the cache.
 
 The engine is ``--engine``, else ``$BACKBONE_LENS_ENGINE``, else local (:func:`core.analyses.corpus.params.
 resolve_engine`); ``--ray-address`` points the same command at a running cluster."""
@@ -13,8 +14,23 @@ from cli.common import add_dataset, add_model, add_output, open_dataset, open_mo
 from core.analyses.corpus.params import ENGINE_ENV, ENGINES, JOBS, NOT_YET, CorpusError, CorpusParams, check_jobs
 
 
+# the attack job's parameters → the attribute of their flag (named as the attack verb's flags where no other
+# corpus flag has the name)
+ATTACK_FLAGS = {"attack_kind": "attack_kind", "attack_importance": "importance", "attack_max_change": "max_change",
+                "attack_top_k": "attack_top_k", "attack_candidates": "candidates",
+                "attack_min_similarity": "min_similarity", "attack_seed": "attack_seed"}
+FLAG_OF = {"attack_kind": "attack", **{k: v for k, v in ATTACK_FLAGS.items() if k != "attack_kind"},
+           "saliency_params": "saliency_param"}
+
+
 def _default(name: str) -> Any:
     return CorpusParams.param(name).default
+
+
+def _flag_message(message: str) -> str:
+    """A parameter's error ("attack_max_change: expected …") named by its flag ("--max-change: expected …")."""
+    name, sep, rest = message.partition(":")
+    return f"--{FLAG_OF.get(name, name).replace('_', '-')}{sep}{rest}"
 
 
 @verb("corpus", "audit a whole corpus in cached, resumable batches on the local engine or on Ray")
@@ -38,6 +54,30 @@ def _corpus_cfg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-method", default=_default("class_method"),
                    help=f"saliency method of the class-tokens job (default {_default('class_method')})")
     p.add_argument("--top-k", type=int, default=_default("top_k"), help="class tokens kept per class")
+    p.add_argument("--saliency-method", default=_default("saliency_method"),
+                   help=f"saliency method of the saliency and games jobs (default {_default('saliency_method')})")
+    p.add_argument("--saliency-param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter of that method, e.g. steps=20 (repeatable)")
+    p.add_argument("--games-replacement", default=_default("games_replacement"),
+                   help=f"what the games' hidden tokens become: mask, pad or delete (default "
+                        f"{_default('games_replacement')})")
+    p.add_argument("--games-seed", type=int, default=_default("games_seed"),
+                   help="seed of the games' tie-breaking and random order (default 0)")
+    p.add_argument("--attack", dest="attack_kind", default=_default("attack_kind"),
+                   help=f"the attack job's attack: word or char (default {_default('attack_kind')})")
+    p.add_argument("--importance", default=_default("attack_importance"),
+                   help=f"saliency method that orders the attacked words (default {_default('attack_importance')})")
+    p.add_argument("--max-change", type=float, default=_default("attack_max_change"),
+                   help=f"largest share of a text's words the attack changes (default {_default('attack_max_change')})")
+    p.add_argument("--attack-top-k", type=int, default=_default("attack_top_k"),
+                   help=f"candidate replacements tried per word (default {_default('attack_top_k')})")
+    p.add_argument("--candidates", default=_default("attack_candidates"),
+                   help=f"word attack: unmasked or masked candidates (default {_default('attack_candidates')})")
+    p.add_argument("--min-similarity", type=float, default=_default("attack_min_similarity"),
+                   help=f"least sentence similarity of an adversarial text (default "
+                        f"{_default('attack_min_similarity')}; 0 turns the check off)")
+    p.add_argument("--attack-seed", type=int, default=_default("attack_seed"),
+                   help="seed of the character attack's pick among many edits of a word (default 0)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="also write the Parquet aggregates here (they always land in the cache's corpus/ folder)")
     add_output(p)
@@ -59,10 +99,13 @@ def _corpus(args: argparse.Namespace) -> Any:
     if engine == "local" and (args.ray_address or args.workers or args.gpus_per_worker):
         raise CorpusError("--ray-address, --workers and --gpus-per-worker need --engine ray.")
     try:
-        params = CorpusParams.build({"jobs": jobs, "batch_size": args.batch_size, "entropy_steps": args.entropy_steps,
-                                     "class_method": args.class_method, "top_k": args.top_k})
+        params = CorpusParams.build({
+            "jobs": jobs, "batch_size": args.batch_size, "entropy_steps": args.entropy_steps,
+            "class_method": args.class_method, "top_k": args.top_k, "saliency_method": args.saliency_method,
+            "saliency_params": tuple(args.saliency_param), "games_replacement": args.games_replacement,
+            "games_seed": args.games_seed, **{name: getattr(args, flag) for name, flag in ATTACK_FLAGS.items()}})
     except ParamError as e:
-        raise CorpusError(f"--{str(e).replace('_', '-')}") from None
+        raise CorpusError(_flag_message(str(e))) from None
     model = open_model(args)
     dataset = open_dataset(args)
     res = run_corpus(model, dataset, params, engine=engine, progress=progress_bar(args, args.verb),
@@ -86,6 +129,21 @@ def _corpus(args: argparse.Namespace) -> Any:
         auroc = s.get("auroc_entropy_error")
         lines.append(f"mean attribution entropy {s['mean_entropy']:.3f}"
                      + ("" if auroc is None else f"; AUROC of entropy for errors {auroc:.3f}"))
+    if s.get("saliency_mean_entropy") is not None:
+        top = s.get("saliency_mean_top_share")
+        lines.append(f"saliency ({res.params.saliency_method}): mean entropy {s['saliency_mean_entropy']:.3f}"
+                     + ("" if top is None else f", mean top-token share {top:.3f}"))
+    if s.get("games_hide_auc") is not None:
+        lines.append(f"games ({res.params.saliency_method}): hiding AUC {s['games_hide_auc']:.3f} (random "
+                     f"{s['games_random_hide_auc']:.3f}), revealing AUC {s['games_reveal_auc']:.3f} (random "
+                     f"{s['games_random_reveal_auc']:.3f})")
+    if s.get("attack_texts"):
+        rate = s.get("attack_success_rate_correct")
+        lines.append(f"{res.params.attack_kind} attack: {int(s['attack_flipped']):,} of {int(s['attack_texts']):,} "
+                     f"predictions flipped ({s['attack_success_rate']:.1%}"
+                     + ("" if rate is None else f"; {rate:.1%} of the correctly classified texts") + ")"
+                     + ("" if s.get("attack_mean_edits") is None else
+                        f", {s['attack_mean_edits']:.2f} words changed per flip"))
     for label in res.aggregates.label_names if "class-tokens" in res.jobs else ():
         lines.append(f"  {label}: " + ", ".join(w for w, _ in res.aggregates.words(label)))
     if res.failures:

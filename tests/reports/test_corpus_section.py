@@ -28,7 +28,7 @@ def test_registered_with_defaults_and_bad_values_named():
     base = "title: t\nmodel: m\ndataset: d\nsections:\n  - kind: corpus\n    "
     assert spec_error(base + "engine: spark\n").startswith(
         "spec.yaml line 6: sections[0].engine: expected one of: local, ray, got 'spark'")
-    assert "unknown corpus job 'games'" in spec_error(base + "jobs: [embed, games]\n")
+    assert "unknown corpus job 'topics'" in spec_error(base + "jobs: [embed, topics]\n")
     assert "expected a whole number from 1 to 4096, got 0" in spec_error(base + "batch_size: 0\n")
     assert "has no figure 'acuracy'" in spec_error(base + "n: 20\nchecks:\n  - corpus.acuracy > 0.5\n")
 

@@ -218,7 +218,8 @@ def test_saliency_games_and_attack_aggregates_from_hand_made_batches(tmp_path):
     assert s["attack_auroc_entropy"] == pytest.approx(1.0)  # every adversarial text is less sure than its original
     assert a.attack_per_class == (("neg", 1, 1, 1.0, 3.0), ("pos", 2, 1, 0.5, 1.0))
     det = {(f, g): (m, k) for f, g, m, k in a.attack_detection}
-    assert det["entropy", "original"] == (pytest.approx(0.2), 2) and det["entropy", "adversarial"][0] == pytest.approx(0.85)
+    assert det["entropy", "original"] == (pytest.approx(0.2), 2)
+    assert det["entropy", "adversarial"][0] == pytest.approx(0.85)
     assert det["confidence", "resisted"] == (pytest.approx(0.7), 2)
     b = read_aggregates(write_aggregates(a, tmp_path / "run", {"n": 4}))
     assert b.summary == pytest.approx(dict(a.summary))
@@ -309,6 +310,22 @@ def test_attack_job_gives_attack_texts_outcomes(key_model):
         assert a["flipped"][:3].all() and (a["edits"][:3] == 1).all()  # the key word replaced: prediction flips
         assert (a["entropy_original"] >= 0).all() and (a["entropy_original"] <= 1).all()
         assert (a["confidence_adversarial"][:3] == pytest.approx(1 - 1 / (1 + np.exp(0.5)), abs=0.05))
+
+
+def test_attack_job_checks_similarity_with_the_bundled_encoder(key_model):
+    from core.analyses.adversarial.attacks import AttackParams, attack_texts
+    from core.analyses.corpus.jobs import compute_batch
+    from core.models.refs import load_model
+
+    texts = [_key_texts()[0], _key_texts()[3]]
+    p = CorpusParams(jobs=("attack",), attack_kind="char")
+    a = compute_batch(key_model, texts, None, p.jobs, p)["attack"]
+    minilm = load_model("bundled:minilm", device="cpu")
+    for j, t in enumerate(texts):
+        (o,) = attack_texts(key_model, [t], params=AttackParams(attack="char"), similarity_model=minilm).outcomes
+        assert (a["flipped"][j], a["edits"][j], a["queries"][j]) == (o.status == "success", o.words_changed, o.queries)
+        assert a["similarity"][j] == pytest.approx(o.similarity, abs=1e-6)
+    assert a["flipped"].tolist() == [True, False] and 0.7 <= a["similarity"][0] < 1
 
 
 def test_new_jobs_skip_a_poisoned_text_and_keep_its_neighbours(key_model):
