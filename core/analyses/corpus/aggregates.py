@@ -93,8 +93,12 @@ class CorpusAggregates:
 
     def game_curve(self, method: str, game: str, measure: str = "accuracy") -> tuple[np.ndarray, np.ndarray]:
         """(K,) fractions and (K,) means of one games curve (empty when the games did not run)."""
-        rows = sorted((r[3], r[4]) for r in self.games if r[:3] == (method, game, measure))
-        return np.array([f for f, _ in rows]), np.array([m for _, m in rows])
+        return _game_curve(self.games, method, game, measure)
+
+    def game_curves(self) -> list[Any]:
+        """The mean curves as :class:`~core.analyses.saliency.faithfulness.GameCurve` (the method's, then the
+        random order's; none when the games did not run)."""
+        return _game_curves(self.games)
 
 
 def _auroc(positive: np.ndarray, score: np.ndarray) -> float | None:
@@ -277,25 +281,23 @@ class Aggregator:
 
     def _games(self, summary: dict[str, float | None]) -> tuple[tuple[str, str, str, float, float, int], ...]:
         """The mean curves as table rows; their areas (:class:`~core.analyses.saliency.faithfulness.GameCurve`'s)
-        into ``summary`` as games_* (the method) and games_random_*."""
-        from core.analyses.saliency.faithfulness import LEVELS, GameCurve
+        into ``summary`` as games_* (the method) and games_random_*, and games_against_labels (1: accuracy is
+        against the true labels, 0: agreement with the intact predictions)."""
+        from core.analyses.saliency.faithfulness import LEVELS
 
         levels = np.asarray(LEVELS)
         rows: list[tuple[str, str, str, float, float, int]] = []
-        for order, prefix in ((self.params.saliency_method, "games_"), ("random", "games_random_")):
-            mean: dict[tuple[str, str], np.ndarray] = {}
+        for order in (self.params.saliency_method, "random"):
             for game in GAMES:
                 for measure in GAME_MEASURES:
                     k = self.game_n[(order, game, measure)]
-                    mean[game, measure] = (self.game_sum[(order, game, measure)] / k if k
-                                           else np.full(len(levels), np.nan))
-                    rows += [(order, game, measure, float(f), float(v), int(k)) for f, v in zip(levels, mean[
-                        game, measure])]
-            curve = GameCurve(order, None, levels, mean["hide", "accuracy"], mean["hide", "probability"],
-                              mean["reveal", "accuracy"], mean["reveal", "probability"], 0.0)
+                    mean = self.game_sum[(order, game, measure)] / k if k else np.full(len(levels), np.nan)
+                    rows += [(order, game, measure, float(f), float(v), int(k)) for f, v in zip(levels, mean)]
+        for curve, prefix in zip(_game_curves(rows), ("games_", "games_random_")):
             for name in ("hide_auc", "reveal_auc", "gap", "hide_auc_prob", "reveal_auc_prob"):
                 v = float(getattr(curve, name))
                 summary[prefix + name] = None if np.isnan(v) else v
+        summary["games_against_labels"] = float((self.labels >= 0).any())
         return tuple(rows)
 
     def _attack(self, ok: np.ndarray, summary: dict[str, float | None]
@@ -337,6 +339,27 @@ class Aggregator:
 
 ATTACK_ARRAYS = ("flipped", "edits", "n_words", "queries", "similarity", "predicted", "entropy_original",
                  "entropy_adversarial", "confidence_original", "confidence_adversarial")
+
+
+def _game_curve(rows: Sequence[tuple[str, str, str, float, float, int]], method: str, game: str,
+                measure: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = sorted((r[3], r[4]) for r in rows if r[:3] == (method, game, measure))
+    return np.array([f for f, _ in pts]), np.array([m for _, m in pts])
+
+
+def _game_curves(rows: Sequence[tuple[str, str, str, float, float, int]]) -> list[Any]:
+    """The games table's rows as GameCurves, in the table's order of methods."""
+    if not rows:
+        return []
+    from core.analyses.saliency.faithfulness import GameCurve
+
+    out = []
+    for method in dict.fromkeys(r[0] for r in rows):
+        (levels, hide_acc), hide_prob, reveal_acc, reveal_prob = (
+            _game_curve(rows, method, "hide", "accuracy"), _game_curve(rows, method, "hide", "probability")[1],
+            _game_curve(rows, method, "reveal", "accuracy")[1], _game_curve(rows, method, "reveal", "probability")[1])
+        out.append(GameCurve(method, None, levels, hide_acc, hide_prob, reveal_acc, reveal_prob, 0.0))
+    return out
 
 
 def _mean(values: np.ndarray) -> float | None:
