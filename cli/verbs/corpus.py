@@ -14,13 +14,11 @@ from cli.common import add_dataset, add_model, add_output, open_dataset, open_mo
 from core.analyses.corpus.params import ENGINE_ENV, ENGINES, JOBS, NOT_YET, CorpusError, CorpusParams, check_jobs
 
 
-# the attack job's parameters → the attribute of their flag (named as the attack verb's flags where no other
-# corpus flag has the name)
-ATTACK_FLAGS = {"attack_kind": "attack_kind", "attack_importance": "importance", "attack_max_change": "max_change",
-                "attack_top_k": "attack_top_k", "attack_candidates": "candidates",
-                "attack_min_similarity": "min_similarity", "attack_seed": "attack_seed"}
-FLAG_OF = {"attack_kind": "attack", **{k: v for k, v in ATTACK_FLAGS.items() if k != "attack_kind"},
-           "saliency_params": "saliency_param"}
+# the corpus parameters with a flag of their own: field → flag (the attack verb's flag names where free)
+FLAGS = {"saliency_method": "saliency-method", "games_replacement": "games-replacement", "games_seed": "games-seed",
+         "attack_kind": "attack", "attack_importance": "importance", "attack_max_change": "max-change",
+         "attack_top_k": "attack-top-k", "attack_candidates": "candidates",
+         "attack_min_similarity": "min-similarity", "attack_seed": "attack-seed"}
 
 
 def _default(name: str) -> Any:
@@ -30,7 +28,8 @@ def _default(name: str) -> Any:
 def _flag_message(message: str) -> str:
     """A parameter's error ("attack_max_change: expected …") named by its flag ("--max-change: expected …")."""
     name, sep, rest = message.partition(":")
-    return f"--{FLAG_OF.get(name, name).replace('_', '-')}{sep}{rest}"
+    flag = FLAGS.get(name) or ("saliency-param" if name == "saliency_params" else name.replace("_", "-"))
+    return f"--{flag}{sep}{rest}"
 
 
 @verb("corpus", "audit a whole corpus in cached, resumable batches on the local engine or on Ray")
@@ -54,30 +53,13 @@ def _corpus_cfg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-method", default=_default("class_method"),
                    help=f"saliency method of the class-tokens job (default {_default('class_method')})")
     p.add_argument("--top-k", type=int, default=_default("top_k"), help="class tokens kept per class")
-    p.add_argument("--saliency-method", default=_default("saliency_method"),
-                   help=f"saliency method of the saliency and games jobs (default {_default('saliency_method')})")
-    p.add_argument("--saliency-param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a parameter of that method, e.g. steps=20 (repeatable)")
-    p.add_argument("--games-replacement", default=_default("games_replacement"),
-                   help=f"what the games' hidden tokens become: mask, pad or delete (default "
-                        f"{_default('games_replacement')})")
-    p.add_argument("--games-seed", type=int, default=_default("games_seed"),
-                   help="seed of the games' tie-breaking and random order (default 0)")
-    p.add_argument("--attack", dest="attack_kind", default=_default("attack_kind"),
-                   help=f"the attack job's attack: word or char (default {_default('attack_kind')})")
-    p.add_argument("--importance", default=_default("attack_importance"),
-                   help=f"saliency method that orders the attacked words (default {_default('attack_importance')})")
-    p.add_argument("--max-change", type=float, default=_default("attack_max_change"),
-                   help=f"largest share of a text's words the attack changes (default {_default('attack_max_change')})")
-    p.add_argument("--attack-top-k", type=int, default=_default("attack_top_k"),
-                   help=f"candidate replacements tried per word (default {_default('attack_top_k')})")
-    p.add_argument("--candidates", default=_default("attack_candidates"),
-                   help=f"word attack: unmasked or masked candidates (default {_default('attack_candidates')})")
-    p.add_argument("--min-similarity", type=float, default=_default("attack_min_similarity"),
-                   help=f"least sentence similarity of an adversarial text (default "
-                        f"{_default('attack_min_similarity')}; 0 turns the check off)")
-    p.add_argument("--attack-seed", type=int, default=_default("attack_seed"),
-                   help="seed of the character attack's pick among many edits of a word (default 0)")
+    for name, flag in FLAGS.items():  # the saliency, games and attack jobs' flags, from their declarations
+        prm = CorpusParams.param(name)
+        p.add_argument(f"--{flag}", dest=name, metavar=flag.upper().replace("-", "_"),
+                       type={"int": int, "float": float}.get(prm.type, str),
+                       default=prm.default, help=f"{prm.help} (default {prm.default})")
+    p.add_argument("--saliency-param", dest="saliency_params", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter of the saliency method, e.g. steps=20 (repeatable)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="also write the Parquet aggregates here (they always land in the cache's corpus/ folder)")
     add_output(p)
@@ -101,9 +83,8 @@ def _corpus(args: argparse.Namespace) -> Any:
     try:
         params = CorpusParams.build({
             "jobs": jobs, "batch_size": args.batch_size, "entropy_steps": args.entropy_steps,
-            "class_method": args.class_method, "top_k": args.top_k, "saliency_method": args.saliency_method,
-            "saliency_params": tuple(args.saliency_param), "games_replacement": args.games_replacement,
-            "games_seed": args.games_seed, **{name: getattr(args, flag) for name, flag in ATTACK_FLAGS.items()}})
+            "class_method": args.class_method, "top_k": args.top_k, "saliency_params": tuple(args.saliency_params),
+            **{name: getattr(args, name) for name in FLAGS}})
     except ParamError as e:
         raise CorpusError(_flag_message(str(e))) from None
     model = open_model(args)

@@ -227,6 +227,8 @@ def test_cli_corpus_verb_writes_parquet_aggregates(tmp_path, capsys):
     for argv, words in ((["--jobs", "embed,topics"], "does not run topics"),
                         (["--jobs", "predict"], "has no classification head"),
                         (["--engine", "spark"], "unknown engine 'spark'"),
+                        (["--jobs", "attack", "--max-change", "2"], "--max-change: expected a number from 0.01 to 1"),
+                        (["--jobs", "games", "--saliency-method", "gradcam"], "--saliency-method: "),
                         (["--ray-address", "auto"], "need --engine ray")):
         rc = main(["corpus", "bundled:tweets", "--model", "bundled:minilm", "--n", "8", "--quiet", *argv])
         err = capsys.readouterr().err.strip()
