@@ -74,7 +74,8 @@ class CorpusSectionParams(Params):
 
 @register("corpus", title="Corpus audit", params=CorpusSectionParams)
 def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
-    """Accuracy, confidence and entropy distributions and class tokens over a whole corpus, from Parquet aggregates."""
+    """Accuracy, confidence and entropy distributions, class tokens, saliency, games and the attack over a whole
+    corpus, from Parquet aggregates."""
     from core.analyses.corpus.aggregates import read_aggregates
     from core.analyses.corpus.engine import RayOptions, run_corpus
     from core.foundation.errors import BackboneLensError
