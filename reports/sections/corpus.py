@@ -74,8 +74,7 @@ class CorpusSectionParams(Params):
 
 @register("corpus", title="Corpus audit", params=CorpusSectionParams)
 def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
-    """Accuracy, confidence and entropy distributions, class tokens, saliency, games and the attack over a whole
-    corpus, from Parquet aggregates."""
+    """Accuracy, entropy, class tokens, saliency, games and attack success over a whole corpus, from Parquet files."""
     from core.analyses.corpus.aggregates import read_aggregates
     from core.analyses.corpus.engine import RayOptions, run_corpus
     from core.foundation.errors import BackboneLensError
