@@ -15,7 +15,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 OUTCOME_COLORS = {"correct": "#0072B2", "wrong": "#D55E00", "unlabelled": "#999999"}
 QUANTITY_TITLES = {"confidence": "confidence (probability of the predicted class)",
-                   "entropy": "attribution entropy (normalised, 0 = one token, 1 = even)"}
+                   "entropy": "attribution entropy (normalised, 0 = one token, 1 = even)",
+                   "saliency_entropy": "saliency entropy (normalised, 0 = one token, 1 = even)",
+                   "saliency_top_share": "top token's share of the saliency"}
 
 
 def outcome_histogram_chart(agg: "CorpusAggregates", quantity: str, *, width: int = 420, height: int = 170,
@@ -139,4 +141,15 @@ def layer_separation_chart(rows: Sequence[tuple], *, width: int = 420, height: i
                                                           subtitle="dashed: chance (the largest class's share)")))
 
 
-__all__ = ["DENSITY_MODES", "layer_separation_chart", "OUTCOME_COLORS", "density_chart", "density_frame", "outcome_histogram_chart"]
+def corpus_games_chart(agg: "CorpusAggregates", *, metric: str = "accuracy", width: int = 300,
+                       height: int = 200) -> alt.Chart:
+    """The corpus's mean hiding and revealing curves (the saliency method's order and the random order), drawn as
+    the faithfulness games are (:func:`figures.faithfulness.curves_chart`)."""
+    from figures.faithfulness import curves_chart
+
+    against = "true labels" if agg.summary.get("games_against_labels") else "intact predictions"
+    return curves_chart(agg.game_curves(), accuracy_against=against, metric=metric, width=width, height=height)
+
+
+__all__ = ["DENSITY_MODES", "OUTCOME_COLORS", "corpus_games_chart", "density_chart", "density_frame",
+           "layer_separation_chart", "outcome_histogram_chart"]

@@ -26,7 +26,7 @@ def curve_label(c: "GameCurve") -> str:
     return title if c.layer is None else f"{title}, layer {c.layer}"
 
 
-def _game_frame(res: "FaithfulnessResult", curves: Sequence["GameCurve"], metric: str) -> pd.DataFrame:
+def _game_frame(curves: Sequence["GameCurve"], metric: str) -> pd.DataFrame:
     recs = []
     for c in curves:
         for game, acc, prob in (("hiding", c.hide_accuracy, c.hide_probability),
@@ -57,11 +57,18 @@ def game_curves(res: "FaithfulnessResult", *, max_methods: int = 8) -> list["Gam
 def faithfulness_chart(res: "FaithfulnessResult", *, metric: str = "accuracy", curves: Sequence["GameCurve"] | None = None,
                        width: int = 300, height: int = 220) -> alt.Chart:
     """Hiding (left) and revealing (right) curves: x = share of tokens hidden/kept, y = accuracy or probability."""
-    cs = list(curves) if curves is not None else game_curves(res)
-    df = _game_frame(res, cs, metric)
+    return curves_chart(list(curves) if curves is not None else game_curves(res),
+                        accuracy_against=res.accuracy_against, metric=metric, width=width, height=height)
+
+
+def curves_chart(cs: Sequence["GameCurve"], *, accuracy_against: str, metric: str = "accuracy", width: int = 300,
+                 height: int = 220) -> alt.Chart:
+    """:func:`faithfulness_chart` of bare curves (e.g. a corpus audit's mean curves); ``accuracy_against``: "true
+    labels" or "intact predictions"."""
+    df = _game_frame(cs, metric)
     names = [curve_label(c) for c in cs]
     colors = [("#888888" if c.method == "random" else PALETTE[i % len(PALETTE)]) for i, c in enumerate(cs)]
-    ytitle = f"accuracy (against {res.accuracy_against})" if metric == "accuracy" else "probability of the predicted class"
+    ytitle = f"accuracy (against {accuracy_against})" if metric == "accuracy" else "probability of the predicted class"
     base = alt.Chart(df).encode(
         x=alt.X("share:Q", axis=alt.Axis(format="%"), title="share of tokens (most salient first)"),
         y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=ytitle),

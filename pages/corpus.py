@@ -48,6 +48,7 @@ report_draft.add_button("corpus", {"model": ref, "dataset": choice.ref, "n": n, 
                         key="corpus.audit")
 views.show_headline(view)
 views.show_histograms(view)
+views.show_explaining(view)
 views.show_layers(view)
 views.show_map(view, lambda x, y, outcome: cached.region_texts(ref, choice, n, view.run["aggregates"], x, y, outcome))
 st.subheader("Per class")

@@ -203,7 +203,8 @@ METRICS: dict[str, MetricSpec] = {
                                    "top_importance", "most_first.*", "least_first.*", "random.*")),
     "attention": MetricSpec(_generic, ("texts", "first_to_second", "second_to_first")),
     "corpus": MetricSpec(_generic, ("texts", "failed", "accuracy", "mean_confidence", "mean_entropy",
-                                    "auroc_entropy_error", "map_q_data", "placed_q_data", "max_cluster_lift")),
+                                    "auroc_entropy_error", "saliency_mean_entropy", "games_gap",
+                                    "attack_success_rate", "map_q_data", "placed_q_data", "max_cluster_lift")),
 }
 
 

@@ -1,5 +1,6 @@
-"""``corpus``: audit every text of a dataset (embeddings, predictions, attribution entropy, class tokens) on the
-local engine or on Ray, in cached batches that a rerun resumes from; aggregates land as Parquet beside the cache.
+"""``corpus``: audit every text of a dataset (embeddings, predictions, attribution entropy, class tokens,
+per-text saliency, faithfulness games, the word/char attack) on the local engine or on Ray, in cached batches that
+a rerun resumes from; aggregates land as Parquet beside the cache.
 
 The engine is ``--engine``, else ``$BACKBONE_LENS_ENGINE``, else local (:func:`core.analyses.corpus.params.
 resolve_engine`); ``--ray-address`` points the same command at a running cluster."""
@@ -14,8 +15,22 @@ from cli.common import (add_dataset, add_model, add_output, add_precision, open_
 from core.analyses.corpus.params import ENGINE_ENV, ENGINES, JOBS, NOT_YET, CorpusError, CorpusParams, check_jobs
 
 
+# the corpus parameters with a flag of their own: field → flag (the attack verb's flag names where free)
+FLAGS = {"saliency_method": "saliency-method", "games_replacement": "games-replacement", "games_seed": "games-seed",
+         "attack_kind": "attack", "attack_importance": "importance", "attack_max_change": "max-change",
+         "attack_top_k": "attack-top-k", "attack_candidates": "candidates",
+         "attack_min_similarity": "min-similarity", "attack_seed": "attack-seed"}
+
+
 def _default(name: str) -> Any:
     return CorpusParams.param(name).default
+
+
+def _flag_message(message: str) -> str:
+    """A parameter's error ("attack_max_change: expected …") named by its flag ("--max-change: expected …")."""
+    name, sep, rest = message.partition(":")
+    flag = FLAGS.get(name) or ("saliency-param" if name == "saliency_params" else name.replace("_", "-"))
+    return f"--{flag}{sep}{rest}"
 
 
 @verb("corpus", "audit a whole corpus in cached, resumable batches on the local engine or on Ray")
@@ -40,6 +55,13 @@ def _corpus_cfg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-method", default=_default("class_method"),
                    help=f"saliency method of the class-tokens job (default {_default('class_method')})")
     p.add_argument("--top-k", type=int, default=_default("top_k"), help="class tokens kept per class")
+    for name, flag in FLAGS.items():  # the saliency, games and attack jobs' flags, from their declarations
+        prm = CorpusParams.param(name)
+        p.add_argument(f"--{flag}", dest=name, metavar=flag.upper().replace("-", "_"),
+                       type={"int": int, "float": float}.get(prm.type, str),
+                       default=prm.default, help=f"{prm.help} (default {prm.default})")
+    p.add_argument("--saliency-param", dest="saliency_params", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter of the saliency method, e.g. steps=20 (repeatable)")
     p.add_argument("--all-layers", action="store_true",
                    help="the embed job keeps every layer's pooled states and scores each layer's class separation")
     p.add_argument("--map-landmarks", type=int, default=_default("map_landmarks"),
@@ -69,12 +91,13 @@ def _corpus(args: argparse.Namespace) -> Any:
     if engine == "local" and (args.ray_address or args.workers or args.gpus_per_worker):
         raise CorpusError("--ray-address, --workers and --gpus-per-worker need --engine ray.")
     try:
-        params = CorpusParams.build({"jobs": jobs, "batch_size": args.batch_size, "entropy_steps": args.entropy_steps,
-                                     "class_method": args.class_method, "top_k": args.top_k,
-                                     "map_landmarks": args.map_landmarks, "map_lam": args.map_lam,
-                                     "clusters": args.clusters, "all_layers": args.all_layers})
+        params = CorpusParams.build({
+            "jobs": jobs, "batch_size": args.batch_size, "entropy_steps": args.entropy_steps,
+            "class_method": args.class_method, "top_k": args.top_k, "saliency_params": tuple(args.saliency_params),
+            "map_landmarks": args.map_landmarks, "map_lam": args.map_lam, "clusters": args.clusters,
+            "all_layers": args.all_layers, **{name: getattr(args, name) for name in FLAGS}})
     except ParamError as e:
-        raise CorpusError(f"--{str(e).replace('_', '-')}") from None
+        raise CorpusError(_flag_message(str(e))) from None
     model = open_model(args)
     dataset = open_dataset(args)
     res = run_corpus(model, dataset, params, engine=engine, progress=progress_bar(args, args.verb),
@@ -104,6 +127,21 @@ def _corpus(args: argparse.Namespace) -> Any:
         auroc = s.get("auroc_entropy_error")
         lines.append(f"mean attribution entropy {s['mean_entropy']:.3f}"
                      + ("" if auroc is None else f"; AUROC of entropy for errors {auroc:.3f}"))
+    if s.get("saliency_mean_entropy") is not None:
+        top = s.get("saliency_mean_top_share")
+        lines.append(f"saliency ({res.params.saliency_method}): mean entropy {s['saliency_mean_entropy']:.3f}"
+                     + ("" if top is None else f", mean top-token share {top:.3f}"))
+    if s.get("games_hide_auc") is not None:
+        lines.append(f"games ({res.params.saliency_method}): hiding AUC {s['games_hide_auc']:.3f} (random "
+                     f"{s['games_random_hide_auc']:.3f}), revealing AUC {s['games_reveal_auc']:.3f} (random "
+                     f"{s['games_random_reveal_auc']:.3f})")
+    if s.get("attack_texts"):
+        rate = s.get("attack_success_rate_correct")
+        lines.append(f"{res.params.attack_kind} attack: {int(s['attack_flipped']):,} of {int(s['attack_texts']):,} "
+                     f"predictions flipped ({s['attack_success_rate']:.1%}"
+                     + ("" if rate is None else f"; {rate:.1%} of the correctly classified texts") + ")"
+                     + ("" if s.get("attack_mean_edits") is None else
+                        f", {s['attack_mean_edits']:.2f} words changed per flip"))
     for label in res.aggregates.label_names if "class-tokens" in res.jobs else ():
         lines.append(f"  {label}: " + ", ".join(w for w, _ in res.aggregates.words(label)))
     if res.aggregates.layers:

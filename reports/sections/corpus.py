@@ -1,5 +1,6 @@
 """``corpus``: a corpus audit's aggregates — accuracy, confidence and attribution-entropy distributions, per-class
-counts, class-representative tokens and the texts that could not be processed.
+counts, class-representative tokens, saliency concentration, the mean faithfulness-game curves, the attack's
+success and detection score, and the texts that could not be processed.
 
 ``core.analyses.corpus.engine.run_corpus`` runs the jobs over every text in cached, resumable batches, on the local
 engine or on Ray (``engine``; default ``$BACKBONE_LENS_ENGINE``, else local; ``ray_address`` for a running cluster),
@@ -12,9 +13,10 @@ placed on it (:mod:`core.analyses.corpus.density`), as density and as error rate
 stands out.
 
 Figures for pass/fail checks (``metrics``): ``accuracy``, ``mean_confidence``, ``mean_entropy``,
-``auroc_entropy_error``, ``failed`` (texts that raised) and ``texts``; with ``map``: ``map_q_data``,
-``placed_q_data`` and ``max_cluster_lift`` (the highest cluster error rate over the corpus's, clusters of at least
-1 % of the texts).
+``auroc_entropy_error``, ``failed`` (texts that raised), ``texts``, ``saliency_mean_entropy``, ``games_gap``
+(revealing − hiding accuracy AUC of the saliency method) and ``attack_success_rate`` (share of the texts the model
+gets right whose prediction the attack flips); with ``map``: ``map_q_data``, ``placed_q_data`` and
+``max_cluster_lift`` (the highest cluster error rate over the corpus's, clusters of at least 1 % of the texts).
 """
 from __future__ import annotations
 
@@ -43,7 +45,16 @@ HISTOGRAMS = {
                 "The normalised entropy of each text's integrated-gradients attribution: low when the decision rests "
                 "on a few tokens, near 1 when it is spread evenly. If wrong predictions sit higher, entropy flags "
                 "texts the model is unsure about without labels.",
-                "Stacked histogram of attribution entropy, correct against wrong")}
+                "Stacked histogram of attribution entropy, correct against wrong"),
+    "saliency_entropy": ("Saliency entropy", "1 = saliency spread over all tokens",
+                         "The normalised entropy of each text's saliency (the method of the saliency job, absolute "
+                         "scores): low when a few tokens carry the explanation. Wrong predictions that sit apart "
+                         "from right ones mean the explanation's shape says something about the error.",
+                         "Stacked histogram of saliency entropy, correct against wrong")}
+GAMES_CAPTION = ("Mean hiding (left) and revealing (right) curves over every audited text: the most salient tokens of "
+                 "each text under the saliency method are replaced (hiding) or kept alone (revealing), a growing share "
+                 "at a time, against the same games in a random order (dashed). A faithful method makes accuracy fall "
+                 "faster than random when hiding and rise faster when revealing.")
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,8 @@ class CorpusSectionParams(Params):
     batch_size: int = same_param(CorpusParams, "batch_size")
     entropy_steps: int = same_param(CorpusParams, "entropy_steps")
     top_k: int = same_param(CorpusParams, "top_k")
+    saliency_method: str = same_param(CorpusParams, "saliency_method")
+    attack_kind: str = same_param(CorpusParams, "attack_kind")
     all_layers: bool = same_param(CorpusParams, "all_layers")
     map_landmarks: int = same_param(CorpusParams, "map_landmarks")
     clusters: int = same_param(CorpusParams, "clusters")
@@ -69,7 +82,7 @@ class CorpusSectionParams(Params):
 
 @register("corpus", title="Corpus audit", params=CorpusSectionParams)
 def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
-    """Accuracy, confidence and entropy distributions and class tokens over a whole corpus, from Parquet aggregates."""
+    """Accuracy, entropy, class tokens, saliency, games and attack success over a whole corpus, from Parquet files."""
     from core.analyses.corpus.aggregates import read_aggregates
     from core.analyses.corpus.engine import RayOptions, run_corpus
     from core.foundation.errors import BackboneLensError
@@ -81,6 +94,7 @@ def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
         full = section_dataset(ctx, p.dataset)
         sample = heldout_sample([model], full, p.n, seed=ctx.spec.seed, classifiers_only=True)
         params = CorpusParams(jobs=p.jobs, batch_size=p.batch_size, entropy_steps=p.entropy_steps, top_k=p.top_k,
+                              saliency_method=p.saliency_method, attack_kind=p.attack_kind,
                               map_landmarks=p.map_landmarks, clusters=p.clusters, all_layers=p.all_layers)
         res = run_corpus(model, sample.dataset, params, engine=p.engine, ray=RayOptions(address=p.ray_address),
                          progress=ctx.say)
@@ -92,7 +106,8 @@ def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
                    dataset=dataset_facts(full, sample.dataset, p.dataset or ctx.spec.dataset.ref),
                    engine=res.engine, batches=len(res.plans), computed_batches=res.computed,
                    cached_batches=res.cached, batch_size=p.batch_size, seconds=res.seconds,
-                   aggregates=str(res.folder), jobs=list(res.jobs), entropy_steps=p.entropy_steps)
+                   aggregates=str(res.folder), jobs=list(res.jobs), entropy_steps=p.entropy_steps,
+                   saliency_method=p.saliency_method, attack_kind=p.attack_kind)
     return corpus_fragment(agg, context=context)
 
 
@@ -101,10 +116,11 @@ def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
 
 def corpus_fragment(agg: "CorpusAggregates", *, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """The snapshot fragment from the aggregates alone (pure; no model, no per-text arrays)."""
-    from figures.corpus import outcome_histogram_chart
+    from figures.corpus import corpus_games_chart, outcome_histogram_chart
 
     ctx = {"jobs": [], "engine": None, "split_note": None, "model": None, "dataset": None, "model_ref": None,
-           **(context or {})}
+           "saliency_method": CorpusParams.param("saliency_method").default,
+           "attack_kind": CorpusParams.param("attack_kind").default, **(context or {})}
     s = dict(agg.summary)
     n = int(s.get("texts") or 0)
     quantities = {q for q, *_ in agg.histograms}
@@ -121,9 +137,15 @@ def corpus_fragment(agg: "CorpusAggregates", *, context: dict[str, Any] | None =
     if not classes and agg.class_tokens:
         classes = [{"label": lab, "words": [w for w, _ in agg.words(lab)]} for lab in agg.label_names]
     failures = [{"row": f.row, "error": f.error, "text": shorten(f.text, 160)} for f in agg.failures[:FAILURES_SHOWN]]
+    if agg.games:
+        figs["figure_games"] = figure(for_print(corpus_games_chart(agg, width=230, height=170)),
+                                      caption=GAMES_CAPTION, alt="Line charts of mean hiding and revealing accuracy "
+                                      "against the share of tokens, the saliency method against a random order")
     metrics = {"texts": n, "failed": int(s.get("failed") or 0), "accuracy": s.get("accuracy"),
                "mean_confidence": s.get("mean_confidence"), "mean_entropy": s.get("mean_entropy"),
-               "auroc_entropy_error": s.get("auroc_entropy_error")}
+               "auroc_entropy_error": s.get("auroc_entropy_error"), "saliency_mean_entropy": s.get(
+                   "saliency_mean_entropy"), "games_gap": s.get("games_gap"),
+               "attack_success_rate": _attack_rate(s)}
     if agg.layers:
         from figures.corpus import layer_separation_chart
 
@@ -137,9 +159,13 @@ def corpus_fragment(agg: "CorpusAggregates", *, context: dict[str, Any] | None =
     corpus_map = _map_fragment(agg)
     if corpus_map is not None:
         metrics.update(corpus_map["metrics"])
-    out: dict[str, Any] = {"available": True, "reason": None, **ctx, "n": n, "summary": s, "classes": classes,
-                           "class_tokens": bool(agg.class_tokens), "failures": failures,
-                           "n_failures": len(agg.failures), "metrics": metrics, "map": corpus_map, **figs}
+    attack = {"classes": [{"label": lab, "texts": k, "flipped": f, "rate": r, "edits": e}
+                          for lab, k, f, r, e in agg.attack_per_class],
+              "detection": [{"feature": f, "group": g, "mean": m, "texts": k} for f, g, m, k in agg.attack_detection]}
+    out: dict[str, Any] = {"available": True, "reason": None, "figure_games": None, **ctx, "n": n, "summary": s,
+                           "classes": classes, "class_tokens": bool(agg.class_tokens), "failures": failures,
+                           "n_failures": len(agg.failures), "metrics": metrics, "attack": attack, "map": corpus_map,
+                           **figs}
     out["findings"] = _findings(out)
     return out
 
@@ -180,6 +206,12 @@ def _map_fragment(agg: "CorpusAggregates") -> dict[str, Any] | None:
                         "max_cluster_lift": None if worst is None else worst[6]}}
 
 
+def _attack_rate(s: dict[str, Any]) -> float | None:
+    """The attack verb's success rate (texts the model gets right); over every text when none is labelled."""
+    right = s.get("attack_success_rate_correct")
+    return right if right is not None else s.get("attack_success_rate")
+
+
 def _findings(d: dict[str, Any]) -> list[str]:
     s, out = d["summary"], []
     if s.get("accuracy") is not None:
@@ -194,6 +226,19 @@ def _findings(d: dict[str, Any]) -> list[str]:
     if auroc is not None:
         out.append(f"Attribution entropy separates wrong from right predictions with an AUROC of {auroc:.2f}"
                    + (" (0.5 = no better than chance)." if abs(auroc - 0.5) < 0.05 else "."))
+    if s.get("games_hide_auc") is not None and s.get("games_random_hide_auc") is not None:
+        better = (s["games_hide_auc"] < s["games_random_hide_auc"]
+                  and s["games_reveal_auc"] > s["games_random_reveal_auc"])
+        out.append(f"In the faithfulness games the saliency method's hiding AUC is {s['games_hide_auc']:.2f} (random "
+                   f"{s['games_random_hide_auc']:.2f}) and its revealing AUC {s['games_reveal_auc']:.2f} (random "
+                   f"{s['games_random_reveal_auc']:.2f}): " + ("it finds the tokens the decisions rest on."
+                                                               if better else "it does no better than a random order "
+                                                               "in at least one game."))
+    rate = d["metrics"]["attack_success_rate"]
+    if rate is not None:
+        edits = s.get("attack_mean_edits")
+        out.append(f"The attack flips {rate:.1%} of the predictions it was aimed at"
+                   + ("." if edits is None else f", changing {edits:.1f} words per flipped text on average."))
     worst = (d.get("map") or {}).get("worst")
     if worst and worst["lift"] > 1.0 and worst["error_share"] is not None:
         out.append(f"Errors concentrate in cluster {worst['cluster']} ({worst['words'] or 'no common words'}): "

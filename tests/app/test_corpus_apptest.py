@@ -53,8 +53,8 @@ def test_a_job_the_model_cannot_run_is_one_error():
 
 
 def test_the_corpus_map_and_a_regions_texts():
-    """A classifier that predicts several classes (the tiny BERT family checkpoint) through the map job: the map, its
-    cluster table, and the texts of a box read back with their true and predicted classes."""
+    """A classifier that predicts several classes (the tiny BERT family checkpoint) through the map, saliency and
+    games jobs: the map, its cluster table, the mean games curves; another colour mode reruns cleanly."""
     import hashlib
 
     from tests.conftest import TEST_CACHE
@@ -66,14 +66,14 @@ def test_the_corpus_map_and_a_regions_texts():
     at.session_state["bl.dataset_choice"] = DatasetChoice(ref=str(paths["data"]))
     at.session_state["bl.w.cor.model"] = str(paths["classifier"])
     at.session_state["bl.w.cor.n"] = 100
-    at.session_state["bl.w.cor.jobs"] = ["map"]
+    at.session_state["bl.w.cor.jobs"] = ["map", "saliency", "games"]
     at.session_state["bl.w.cor.batch"] = 16
     at.switch_page(PAGE)
     at.run()
     next(b for b in at.button if b.label == "Audit the corpus").click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert "Corpus map" in [s.value for s in at.subheader]
+    assert {"Corpus map", "Faithfulness games"} <= {s.value for s in at.subheader}
     assert any("landmarks laid out by DeepView" in c.value for c in at.caption)
     clusters = next(d.value for d in at.dataframe if "lift" in d.value.columns)
     assert clusters["texts"].sum() == int(at.metric[0].value.replace(",", ""))

@@ -141,6 +141,29 @@ def test_ray_workers_run_at_the_drivers_precision(ray_instance, tmp_path, load):
     assert fp32.computed == 2 and fp32.folder != on_ray.folder
 
 
+def test_local_and_ray_give_the_same_saliency_games_and_attack(ray_instance, tiny_model_dir, tmp_path):
+    """The explaining jobs on a tiny classifier that every worker loads from its folder: the same per-text numbers
+    and aggregates on both engines, the poisoned row reported by both. (No similarity check: the random classifier
+    never flips, so the attack would embed every candidate of every word with MiniLM.)"""
+    from core.models.refs import load_model
+
+    model = load_model(str(tiny_model_dir("bert")), device="cpu")
+    ds = _tweets(24, poison_at=5)
+    p = CorpusParams(jobs=("saliency", "games", "attack"), batch_size=8, attack_kind="char", attack_min_similarity=0.0)
+    local = run_corpus(model, ds, p, engine="local", cache=ArrayCache(tmp_path / "a" / "arrays"))
+    on_ray = run_corpus(model, ds, p, engine="ray", cache=ArrayCache(tmp_path / "b" / "arrays"))
+    assert on_ray.computed == 3 and set(on_ray.workers) - {os.getpid()}
+    for job, name in (("saliency", "entropy"), ("saliency", "n_tokens"), ("games", "hide_probability"),
+                      ("games", "random_reveal_predicted"), ("attack", "edits"), ("attack", "queries"),
+                      ("attack", "entropy_adversarial")):
+        np.testing.assert_allclose(corpus_array(local, job, name), corpus_array(on_ray, job, name), rtol=0, atol=1e-5)
+    assert local.aggregates.summary == pytest.approx(dict(on_ray.aggregates.summary), nan_ok=True)
+    games = zip(local.aggregates.games, on_ray.aggregates.games, strict=True)
+    assert all(a[:4] == b[:4] and a[5] == b[5] and a[4] == pytest.approx(b[4], abs=1e-6) for a, b in games)
+    for res in (local, on_ray):
+        assert [f.row for f in res.failures] == [int(ds.indices[5]) if ds.indices is not None else 5]
+
+
 def test_a_worker_killed_mid_job_changes_nothing(ray_instance, minilm, tmp_path):
     ds = _tweets(384)
     ref = run_corpus(minilm, ds, _embed(16), engine="local", cache=ArrayCache(tmp_path / "ref" / "arrays"))
@@ -218,9 +241,11 @@ def test_cli_corpus_verb_writes_parquet_aggregates(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} >= {"summary.parquet", "histograms.parquet", "failures.parquet",
                                                 "run.json"}
     assert Path(doc["aggregates"], "summary.parquet").exists()
-    for argv, words in ((["--jobs", "embed,attack"], "does not run the word/char attack"),
+    for argv, words in ((["--jobs", "embed,topics"], "does not run topics"),
                         (["--jobs", "predict"], "has no classification head"),
                         (["--engine", "spark"], "unknown engine 'spark'"),
+                        (["--jobs", "attack", "--max-change", "2"], "--max-change: expected a number from 0.01 to 1"),
+                        (["--jobs", "games", "--saliency-method", "gradcam"], "--saliency-method: "),
                         (["--ray-address", "auto"], "need --engine ray")):
         rc = main(["corpus", "bundled:tweets", "--model", "bundled:minilm", "--n", "8", "--quiet", *argv])
         err = capsys.readouterr().err.strip()

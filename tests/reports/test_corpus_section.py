@@ -24,12 +24,13 @@ def test_registered_with_defaults_and_bad_values_named():
     spec = parse_spec("title: t\nmodel: m\ndataset: d\nsections:\n  - corpus\n", source="s")
     assert spec.sections[0].params == {"model": None, "dataset": None, "n": 1000,
                                        "jobs": ("embed", "predict", "entropy"), "batch_size": 64,
-                                       "entropy_steps": 20, "top_k": 10, "all_layers": False, "map_landmarks": 1000, "clusters": 12,
-                                       "engine": None, "ray_address": None}
+                                       "entropy_steps": 20, "top_k": 10, "saliency_method": "grad_x_input",
+                                       "attack_kind": "word", "all_layers": False, "map_landmarks": 1000,
+                                       "clusters": 12, "engine": None, "ray_address": None}
     base = "title: t\nmodel: m\ndataset: d\nsections:\n  - kind: corpus\n    "
     assert spec_error(base + "engine: spark\n").startswith(
         "spec.yaml line 6: sections[0].engine: expected one of: local, ray, got 'spark'")
-    assert "unknown corpus job 'games'" in spec_error(base + "jobs: [embed, games]\n")
+    assert "unknown corpus job 'topics'" in spec_error(base + "jobs: [embed, topics]\n")
     assert "expected a whole number from 1 to 4096, got 0" in spec_error(base + "batch_size: 0\n")
     assert "has no figure 'acuracy'" in spec_error(base + "n: 20\nchecks:\n  - corpus.acuracy > 0.5\n")
 
@@ -55,6 +56,26 @@ def test_fragment_and_template_from_aggregates_only():
     assert "TypeError: no" in html and "&lt;script&gt;" in html
 
 
+def test_fragment_and_template_of_the_saliency_games_and_attack_jobs():
+    from reports.sections.corpus import corpus_fragment
+    from tests.unit.test_corpus import _explain_aggregates
+
+    d = corpus_fragment(_explain_aggregates(), context={"jobs": ["saliency", "games", "attack"],
+                                                        "attack_kind": "char"})
+    assert d["metrics"]["saliency_mean_entropy"] == pytest.approx(0.525)
+    assert d["metrics"]["attack_success_rate"] == pytest.approx(2 / 3)  # the texts the model gets right
+    assert d["figure_saliency_entropy"]["svg"].startswith("<svg") and d["figure_games"]["svg"].startswith("<svg")
+    assert d["figure_confidence"] is None
+    # the hand-made random order keeps the method's predictions: no better than random
+    assert any("revealing AUC 0.75 (random 0.75): it does no better than a random order" in f for f in d["findings"])
+    assert any("flips 66.7% of the predictions" in f and "2.0 words" in f for f in d["findings"])
+    html = render_section({"kind": "corpus", "title": "Corpus audit", "anchor": "s1-corpus", "data": d})
+    assert_no_markup(html)
+    assert html.count("<svg") == 2 and "Mean saliency entropy" in html and "Attack success" in html
+    assert "char attack; 2 of 4 predictions flipped" in html and "saliency and games with grad_x_input" in html
+    assert "<td class=\"label\">adversarial</td><td class=\"num\">0.850</td>" in html
+
+
 @pytest.fixture(scope="module")
 def built(tiny_model_dir, tmp_path_factory):
     from reports.snapshot import build_report, load_snapshot
@@ -70,12 +91,13 @@ seed: 0
 sections:
   - kind: corpus
     n: 1000000
-    jobs: [embed, predict, entropy]
+    jobs: [embed, predict, entropy, saliency, games]
     batch_size: 16
     entropy_steps: 2
 checks:
   - corpus.failed == 0
   - corpus.texts == 48
+  - corpus.games_gap > -1
 """, "utf-8")
     paths = build_report(load_spec(work / "spec.yaml"), work / "out")
     return paths, load_snapshot(paths.snapshot)
@@ -87,14 +109,15 @@ def test_whole_report_reads_the_parquet_aggregates(built):
     paths, snap = built
     d = snap["sections"][0]["data"]
     assert d["available"], d.get("reason")
-    assert [c["passed"] for c in snap["checks"]] == [True, True]
+    assert [c["passed"] for c in snap["checks"]] == [True, True, True]
     agg = read_aggregates(d["aggregates"])  # the section's numbers are the Parquet tables' numbers
     assert d["summary"] == pytest.approx(dict(agg.summary)) and d["batches"] == 3
     html = Path(paths.html).read_text("utf-8")
     assert_no_markup(html)
-    assert html.count("<svg") == 2
+    assert html.count("<svg") == 4  # confidence, entropy, saliency entropy, games
     pdf = subprocess.run(["pdftotext", "-layout", str(paths.pdf), "-"], capture_output=True, text=True,
                          check=True).stdout
     flat = " ".join(pdf.split())
-    for words in ("Corpus audit", "Texts audited", fmt_pct(agg.summary["accuracy"]), "How this was computed"):
+    for words in ("Corpus audit", "Texts audited", fmt_pct(agg.summary["accuracy"]), "How this was computed",
+                  "In the faithfulness games", "Hiding game"):
         assert words in flat, words

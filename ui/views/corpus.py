@@ -7,7 +7,8 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from figures.corpus import DENSITY_MODES, density_chart, layer_separation_chart, outcome_histogram_chart
+from figures.corpus import (DENSITY_MODES, corpus_games_chart, density_chart, layer_separation_chart,
+                            outcome_histogram_chart)
 from ui.cached.corpus import CorpusView
 
 
@@ -32,9 +33,30 @@ def show_headline(view: CorpusView) -> None:
 
 
 def show_histograms(view: CorpusView) -> None:
-    quantities = [q for q in ("confidence", "entropy") if any(r[0] == q for r in view.aggregates.histograms)]
+    quantities = [q for q in ("confidence", "entropy", "saliency_entropy")
+                  if any(r[0] == q for r in view.aggregates.histograms)]
     for col, q in zip(st.columns(max(len(quantities), 1)), quantities):
         col.altair_chart(outcome_histogram_chart(view.aggregates, q, width=380, height=200))
+
+
+def show_explaining(view: CorpusView) -> None:
+    """The saliency, games and attack jobs' aggregates: the mean games curves, the attack per class."""
+    agg, s = view.aggregates, view.aggregates.summary
+    if agg.games:
+        st.subheader("Faithfulness games")
+        st.altair_chart(corpus_games_chart(agg, width=260, height=190))
+        st.caption("Mean accuracy as the most salient tokens are hidden (left) or revealed (right), against a random "
+                   "order: a faithful method falls faster when hiding and rises faster when revealing.")
+    if agg.attack_per_class:
+        st.subheader("Attack")
+        rate = s.get("attack_success_rate_correct")
+        rate = s.get("attack_success_rate") if rate is None else rate
+        if rate is not None:
+            st.metric("Success rate", f"{rate:.1%}", border=True,
+                      help="Share of the texts the model gets right whose prediction the attack flips.")
+        st.dataframe(pd.DataFrame([{"class": lab, "texts": k, "flipped": f, "success": r, "words changed": e}
+                                   for lab, k, f, r, e in agg.attack_per_class]), hide_index=True,
+                     column_config={"success": st.column_config.NumberColumn(format="percent")})
 
 
 def show_layers(view: CorpusView) -> None:

@@ -220,8 +220,8 @@ def _count_queries(model: "LoadedModel") -> Iterator[list[int]]:
         handle.remove()
 
 
-def _probs(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int = 64
-           ) -> np.ndarray:
+def class_probabilities(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None,
+                        batch_size: int = 64) -> np.ndarray:
     """(n, C) class probabilities; length-sorted batches."""
     import torch
 
@@ -265,8 +265,9 @@ class _Similarity:
 
 
 @dataclass
-class _Attacker:
-    """What every text of one attack shares: the model, the word-ranking method and the candidate sources."""
+class Attacker:
+    """What every text of one attack shares: the model, the word-ranking method and the candidate sources
+    (built by :func:`build_attacker`; :meth:`attack` attacks one text)."""
 
     model: "LoadedModel"
     params: AttackParams
@@ -344,8 +345,8 @@ class _Attacker:
             if len(keep) == 0:
                 continue
             with _count_queries(model) as qq:
-                P = _probs(model, [variants[j][0] for j in keep],
-                           None if pair is None else [variants[j][1] for j in keep])
+                P = class_probabilities(model, [variants[j][0] for j in keep],
+                                        None if pair is None else [variants[j][1] for j in keep])
             q[0] += qq[0]
             flips = np.flatnonzero(P.argmax(1) != y)
             if len(flips):
@@ -378,6 +379,45 @@ class _Attacker:
                              changes=tuple(changes), message=message)
 
 
+def require_word_head(mlm_model: "LoadedModel") -> None:
+    """Attach the masked-LM head fitted earlier for ``mlm_model``'s encoder, or refuse the word attack (one
+    sentence naming the character attack)."""
+    if mlm_model.mlm_head is not None:
+        return
+    from core.analyses.saliency.registry import require_mlm_head
+
+    try:
+        require_mlm_head(mlm_model, "the word attack")
+    except BackboneLensError as e:
+        raise AttackError(f"{e} Or use the character attack (--attack char).") from None
+
+
+def build_attacker(model: "LoadedModel", params: AttackParams = AttackParams(), *,
+                   importance_params: dict | None = None, similarity_model: "LoadedModel | None" = None,
+                   mlm_model: "LoadedModel | None" = None) -> Attacker:
+    """The attack's shared state, checked: ``params``, the importance method and its parameters, the stop words,
+    the masked-LM head of the word attack and the sentence encoder of the similarity constraint (see
+    :func:`attack_texts` for the arguments). Refuses (:class:`AttackError`) a word attack without a masked-LM head."""
+    from core.analyses.saliency import get_method
+
+    params.check()
+    model.require_head()
+    method = get_method(params.importance)
+    imp_params = method.resolve_params(model, dict(importance_params or {}))
+    stops = stop_words()
+    vocab_ok = None
+    if params.attack == "word":
+        mlm_model = mlm_model or model
+        require_word_head(mlm_model)
+        vocab_ok = vocab_filter(mlm_model.tokenizer, stops)
+    if params.min_similarity > 0 and similarity_model is None:
+        from core.models.refs import load_model
+
+        similarity_model = load_model("bundled:minilm", device=str(model.device))
+    return Attacker(model, params, method, imp_params, stops,
+                    _Similarity(similarity_model if params.min_similarity > 0 else None), mlm_model, vocab_ok)
+
+
 def attack_texts(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None = None, *,
                  labels: Sequence[int] | None = None, params: AttackParams = AttackParams(),
                  importance_params: dict | None = None, similarity_model: "LoadedModel | None" = None,
@@ -389,32 +429,10 @@ def attack_texts(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str
     sentence encoder for the similarity constraint (None with min_similarity > 0: the bundled
     all-MiniLM-L6-v2). min_similarity = 0 turns the constraint off.
     """
-    from core.analyses.saliency import get_method
-
-    params.check()
-    model.require_head()
-    method = get_method(params.importance)
-    imp_params = method.resolve_params(model, dict(importance_params or {}))
     if pairs is not None and len(pairs) != len(texts):
         raise AttackError("texts and pairs differ in length.")
-    stops = stop_words()
-    vocab_ok = None
-    if params.attack == "word":
-        mlm_model = mlm_model or model
-        if mlm_model.mlm_head is None:
-            from core.analyses.saliency.registry import require_mlm_head
-
-            try:
-                require_mlm_head(mlm_model, "the word attack")
-            except BackboneLensError as e:
-                raise AttackError(f"{e} Or use the character attack (--attack char).") from None
-        vocab_ok = vocab_filter(mlm_model.tokenizer, stops)
-    if params.min_similarity > 0 and similarity_model is None:
-        from core.models.refs import load_model
-
-        similarity_model = load_model("bundled:minilm", device=str(model.device))
-    attacker = _Attacker(model, params, method, imp_params, stops,
-                         _Similarity(similarity_model if params.min_similarity > 0 else None), mlm_model, vocab_ok)
+    attacker = build_attacker(model, params, importance_params=importance_params, similarity_model=similarity_model,
+                              mlm_model=mlm_model)
     t_all = time.perf_counter()
     count = Counter(progress, "attack", len(texts), "texts")
     outcomes: list[AttackOutcome] = []
@@ -422,7 +440,9 @@ def attack_texts(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str
         outcomes.append(attacker.attack(i, text, None if pairs is None else pairs[i],
                                         None if labels is None else int(labels[i])))
         count(i + 1)
-    record = {"importance": params.importance, "importance_params": imp_params, "max_change": params.max_change,
+    similarity_model, mlm_model = attacker.sim.model, attacker.mlm_model
+    record = {"importance": params.importance, "importance_params": attacker.imp_params,
+              "max_change": params.max_change,
               "top_k": params.top_k, "candidates": params.candidates if params.attack == "word" else None,
               "min_similarity": params.min_similarity, "seed": params.seed,
               "similarity_model": getattr(similarity_model, "ref", None) if params.min_similarity > 0 else None,
@@ -503,5 +523,6 @@ def word_diff(original: str, adversarial: str) -> list[tuple[str, str]]:
     return out
 
 
-__all__ = ["ATTACKS", "ATTACK_KINDS", "AttackError", "AttackOutcome", "AttackParams", "AttackResult", "WordChange",
-           "attack_minutes", "attack_texts", "char_candidates", "editable", "run_attack", "stop_words", "word_diff"]
+__all__ = ["ATTACKS", "ATTACK_KINDS", "AttackError", "AttackOutcome", "AttackParams", "AttackResult", "Attacker",
+           "WordChange", "attack_minutes", "attack_texts", "build_attacker", "char_candidates", "class_probabilities",
+           "editable", "require_word_head", "run_attack", "stop_words", "word_diff"]

@@ -78,6 +78,13 @@ class DetectionResult:
                 "projection": {"lam": self.run.lam, "fidelity": self.run.fidelity.to_dict()}}
 
 
+def classifier_entropy(probs: np.ndarray) -> np.ndarray:
+    """The "entropy" suspicion score: (N,) entropy of each row of ``probs`` (N, C) divided by log C, in [0, 1]
+    (the one score that needs no projection, so it can be computed text by text)."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1)
+    return -(p * np.log(p)).sum(1) / np.log(p.shape[1])
+
+
 def suspicion_scores(points: np.ndarray, probs: np.ndarray, background: "DecisionBackground", *,
                      k: int = DetectionParams.k_neighbours) -> dict[str, np.ndarray]:
     """Per-point suspicion: points (N, 2), probs (N, C), the projection's DecisionBackground.
@@ -88,8 +95,7 @@ def suspicion_scores(points: np.ndarray, probs: np.ndarray, background: "Decisio
     """
     from sklearn.neighbors import NearestNeighbors
 
-    p = np.clip(probs.astype(np.float64), 1e-12, 1)
-    ent = -(p * np.log(p)).sum(1) / np.log(p.shape[1])
+    ent = classifier_entropy(probs)
     iy, ix = background.cell_of(points)
     bg_unc = 1.0 - background.confidence[iy, ix].astype(np.float64)
     pred = probs.argmax(1)
@@ -181,5 +187,5 @@ def flagged_rows(result: AttackResult, detection: DetectionResult | None = None)
     return rows
 
 
-__all__ = ["DetectionParams", "DetectionResult", "SCORES", "SUSPICION_SCORES", "flagged_rows", "precision_at_k",
-           "run_detection", "suspicion_scores"]
+__all__ = ["DetectionParams", "DetectionResult", "SCORES", "SUSPICION_SCORES", "classifier_entropy", "flagged_rows",
+           "precision_at_k", "run_detection", "suspicion_scores"]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from core.analyses.corpus.aggregates import Aggregator, CorpusAggregates, Failure, write_aggregates
-from core.analyses.corpus.jobs import NEEDS_HEAD, BatchDone, kind_of, run_batch
+from core.analyses.corpus.jobs import NEEDS_HEAD, BatchDone, kind_of, prepare_jobs, run_batch
 from core.analyses.corpus.params import POST_JOBS, CorpusError, CorpusParams, check_jobs, resolve_engine
 from core.foundation.cache import ArrayCache, fingerprint
 from core.foundation.progress import Progress
@@ -124,12 +124,19 @@ def plan_batches(model: "LoadedModel", dataset: "TextDataset", params: CorpusPar
                  jobs: Sequence[str]) -> tuple[BatchPlan, ...]:
     """Contiguous batches of ``params.batch_size`` texts, each job's entry keyed by model, texts and parameters."""
     cache = ArrayCache(Path("."))  # only its key scheme
+    prepare_jobs(model, params, jobs)  # a decoding head attached here is part of the model's fingerprint
+    method = {"method": params.saliency_method, "method_params": sorted(params.saliency_params),
+              "max_length": model.max_length}
     job_parts: dict[str, dict[str, Any]] = {
         "embed": {"max_length": model.max_length, "pooling": model.pooling,
                   **({"all_layers": True} if params.all_layers else {})},
         "predict": {"max_length": model.max_length, "pooling": model.pooling},
         "entropy": {"steps": params.entropy_steps, "baseline": params.entropy_baseline},
-        "class-tokens": {"method": params.class_method}}
+        "class-tokens": {"method": params.class_method},
+        "saliency": method,
+        "games": {**method, "replacement": params.games_replacement, "seed": params.games_seed},
+        "attack": {"params": params.attack_params().to_dict(), "max_length": model.max_length,
+                   "similarity": "bundled:minilm" if params.attack_min_similarity > 0 else None}}
     plans = []
     bs = params.batch_size
     for i, start in enumerate(range(0, len(dataset), bs)):

@@ -11,7 +11,20 @@ Arrays per job (k = texts of the batch that succeeded, ``row``: (k,) int64 their
 * ``predict``: ``probs`` (k, C) float32;
 * ``entropy``: ``entropy``, ``confidence``, ``ig_delta`` (k,) float64, ``n_tokens``, ``predicted`` (k,) int64;
 * ``class-tokens``: ``predicted`` (k,) int64, and per word occurrence (m,): ``word_row`` (the text's position in
-  the batch), ``word`` (str) and ``share`` (float64, the word's share of its text's positive evidence).
+  the batch), ``word`` (str) and ``share`` (float64, the word's share of its text's positive evidence);
+* ``saliency`` (``params.saliency_method``, explaining the predicted class): per token (m,), the texts one after
+  the other, ``scores`` float32 and ``token_id`` int64; per text ``n_tokens`` (k,) int64 (text j's tokens are
+  ``offsets[j]:offsets[j + 1]`` with ``offsets = [0, *cumsum(n_tokens)]``), ``predicted`` (k,) int64,
+  ``top_share`` (k,) float64 (largest |score| / sum of |scores|) and ``entropy`` (k,) float64 (normalised
+  entropy of |scores|);
+* ``games`` (K = 11 levels 0, 0.1 … 1 of :data:`core.analyses.saliency.faithfulness.LEVELS`): ``n_tokens``,
+  ``target`` (k,) int64 (the intact prediction); ``hide_predicted``, ``reveal_predicted`` (k, K) int64 and
+  ``hide_probability``, ``reveal_probability`` (k, K) float64 (the target's probability) for the method's token
+  order, the same four with the prefix ``random_`` for the random order;
+* ``attack`` (the model's own prediction attacked): ``attacked``, ``flipped`` (k,) bool; ``edits`` (words
+  changed), ``n_words``, ``queries``, ``predicted``, ``adversarial_predicted`` (k,) int64; ``similarity``,
+  ``entropy_original``, ``entropy_adversarial`` (the detection's classifier-entropy score),
+  ``confidence_original``, ``confidence_adversarial`` (k,) float64.
 
 Every job also holds ``failed_row`` (f,) int64 and ``failed_error`` (f,) str.
 """
@@ -24,6 +37,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
+from core.analyses.corpus.explain_jobs import _attack, _games, _saliency, prepare_jobs
 from core.analyses.corpus.params import CorpusParams
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Arrays = dict[str, np.ndarray]
 GroupFn = Callable[["LoadedModel", Sequence[str], "Sequence[str] | None", CorpusParams, tuple[str, ...]],
                    dict[str, Arrays]]
-NEEDS_HEAD = ("predict", "entropy", "class-tokens", "map")
+NEEDS_HEAD = ("predict", "entropy", "class-tokens", "saliency", "games", "attack", "map")
 ERROR_CHARS = 300
 
 
@@ -91,7 +105,8 @@ def _class_tokens(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[st
 
 # job groups: the jobs one pass computes together
 GROUPS: tuple[tuple[tuple[str, ...], GroupFn], ...] = (
-    (("embed", "predict"), _encode), (("entropy",), _entropy), (("class-tokens",), _class_tokens))
+    (("embed", "predict"), _encode), (("entropy",), _entropy), (("class-tokens",), _class_tokens),
+    (("saliency",), _saliency), (("games",), _games), (("attack",), _attack))
 
 
 def _short_error(e: BaseException) -> str:
@@ -162,6 +177,7 @@ def run_batch(model: "LoadedModel", cache: "ArrayCache", batch: int, texts: Sequ
               *, model_fingerprint: str) -> BatchDone:
     """Compute the jobs of one batch whose cache entries (``keys``: job → key) are missing, and store them."""
     t0 = time.perf_counter()
+    prepare_jobs(model, params, tuple(keys))  # a worker's own model copy gets the head the driver attached
     if model.fingerprint != model_fingerprint:  # a worker that resolved the reference to other weights
         from core.foundation.errors import ModelError
 
@@ -178,4 +194,4 @@ def run_batch(model: "LoadedModel", cache: "ArrayCache", batch: int, texts: Sequ
     return BatchDone(batch, len(texts), failed, len(missing), time.perf_counter() - t0, os.getpid())
 
 
-__all__ = ["BatchDone", "GROUPS", "NEEDS_HEAD", "compute_batch", "kind_of", "run_batch"]
+__all__ = ["BatchDone", "GROUPS", "NEEDS_HEAD", "compute_batch", "kind_of", "prepare_jobs", "run_batch"]

@@ -8,21 +8,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from core.analyses.saliency_params import method_names
+from core.analyses.adversarial.attacks import AttackParams
+from core.analyses.saliency_params import FaithfulnessParams, method_names
 from core.foundation.errors import BackboneLensError
-from core.foundation.params import Params, param
+from core.foundation.params import Params, param, same_param
 
 # the jobs the engine runs; "embed" and "predict" share one forward pass per batch; "map" runs after the batches
 # (it places every text on a landmark DeepView map from the cached embed and predict entries, which it implies)
-JOBS = ("embed", "predict", "entropy", "class-tokens", "map")
+JOBS = ("embed", "predict", "entropy", "class-tokens", "saliency", "games", "attack", "map")
 POST_JOBS = ("map",)
 IMPLIES = {"map": ("embed", "predict")}
 JOB_TITLES = {"embed": "pooled embeddings", "predict": "predictions and confidence",
               "entropy": "integrated-gradients attribution entropy", "class-tokens": "class-representative tokens",
+              "saliency": "per-text saliency", "games": "faithfulness games (hiding and revealing)",
+              "attack": "the word/char attack and its detection score",
               "map": "density map: a landmark DeepView map with every text placed on it, clusters × errors"}
-# what issue 17 also lists and this engine does not run yet: refused with a clear message
-NOT_YET = {"saliency": "per-text saliency", "games": "faithfulness games", "topics": "topics",
-           "attack": "the word/char attack"}
+# names the engine does not run as a job of their own: refused with where to find them instead
+NOT_YET = {"topics": "topics as a job of its own (over a corpus, the map job's clusters are the embedding part: k-means "
+                     "on the landmarks' embeddings, every text assigned, named by c-TF-IDF; use --jobs map)"}
 ENGINES = ("local", "ray")
 ENGINE_ENV = "BACKBONE_LENS_ENGINE"
 
@@ -48,7 +51,21 @@ class CorpusParams(Params):
                               type="str", vocabulary=method_names, item="saliency method")
     top_k: int = param(10, "words kept per class by the class-tokens job", minimum=1, maximum=100)
     min_docs: int = param(2, "a class word must occur in this many texts of the class", minimum=1)
-    bins: int = param(20, "bins of the confidence and entropy histograms", minimum=2, maximum=200)
+    bins: int = param(20, "bins of the confidence, entropy and saliency histograms", minimum=2, maximum=200)
+    saliency_method: str = param("grad_x_input", "the saliency method of the saliency and games jobs", type="str",
+                                 vocabulary=method_names, item="saliency method")
+    saliency_params: tuple[str, ...] = param((), "that method's own parameters as NAME=VALUE (e.g. steps=20)",
+                                             type="str_list")
+    games_replacement: str = same_param(FaithfulnessParams, "replacement")
+    games_seed: int = param(0, "seed of the games' tie-breaking and random order (the faithfulness verb's --seed)",
+                            minimum=0)
+    attack_kind: str = same_param(AttackParams, "attack")
+    attack_importance: str = same_param(AttackParams, "importance")
+    attack_max_change: float = same_param(AttackParams, "max_change")
+    attack_top_k: int = same_param(AttackParams, "top_k")
+    attack_candidates: str = same_param(AttackParams, "candidates")
+    attack_min_similarity: float = same_param(AttackParams, "min_similarity")
+    attack_seed: int = same_param(AttackParams, "seed")
     map_landmarks: int = param(1000, "landmark texts laid out by DeepView for the map job (the others are placed "
                                "on their map)", minimum=20, maximum=20000)
     map_lam: float = param(0.8, "λ of the map job's DeepView distance (0 = embeddings only, 1 = classifier only)",
@@ -60,6 +77,13 @@ class CorpusParams(Params):
     clusters: int = param(12, "k-means clusters of the map job's cluster × error table", minimum=2, maximum=200)
     map_seed: int = param(0, "seed of the landmark draw, the map's UMAP and the clusters")
 
+    def attack_params(self) -> AttackParams:
+        """The ``attack_*`` fields as the attack's own parameters."""
+        return AttackParams(attack=self.attack_kind, importance=self.attack_importance,
+                            max_change=self.attack_max_change, top_k=self.attack_top_k,
+                            candidates=self.attack_candidates, min_similarity=self.attack_min_similarity,
+                            seed=self.attack_seed)
+
 
 def check_jobs(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """The jobs in the engine's order; a job the engine does not run yet, or an unknown one, raises CorpusError."""
@@ -69,7 +93,7 @@ def check_jobs(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
         if not name:
             continue
         if name in NOT_YET:
-            raise CorpusError(f"The corpus engine does not run {NOT_YET[name]} ('{name}') yet; run it on a sample with "
+            raise CorpusError(f"The corpus engine does not run {NOT_YET[name]} ('{name}'); run it on a sample with "
                               f"its own verb, or choose from: {', '.join(JOBS)}.")
         if name not in JOBS:
             import difflib

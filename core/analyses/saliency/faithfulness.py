@@ -18,6 +18,7 @@ and ``delete`` changes positions and length.
 Entry points: :func:`run_games` (a :class:`~core.data.sampling.Sample` and
 :class:`~core.analyses.saliency_params.FaithfulnessParams`, the one signature of dataset-level analyses);
 :func:`play_games` (bare texts and labels, each method its own parameters and layer sweep: benchmarks, tests);
+:func:`play_text_games` (the per-text numbers of one method and the random order: corpus audits);
 :func:`games_cost` (what a run will cost, before it starts).
 """
 from __future__ import annotations
@@ -365,7 +366,6 @@ def play_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | No
     Progress: stage = the method's name ("random" for the random order), fraction = its share done.
     """
     from core.foundation.cache import fingerprint
-    from core.analyses.saliency.gradcam import gradcam_layer_sweep
 
     model.require_head()
     resolved = _resolve(model, methods)
@@ -413,19 +413,8 @@ def play_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | No
             f = 0.3 + 0.7 * (part["i"] + fraction) / part["of"] if what == "games" else 0.3 * fraction
             say(stage, f, f"{what} {message}")
         ts = time.perf_counter()
-        rng = np.random.default_rng([seed, zlib.crc32(m.name.encode())])
-        targets = g.targets.tolist()
-        if m.name == "random":
-            by_key: dict[Any, list[np.ndarray]] = {None: [rng.permutation(len(r[2])) for r in g.rows]}
-        else:
-            if m.layers is not None:
-                res = gradcam_layer_sweep(model, texts, pairs, layers=m.layers, decoded=m.name == "decoded_gradcam",
-                                          target=targets, batch_size=16, max_length=ml, progress=sub)
-            else:
-                res = {None: get_method(m.name)(model, texts, pairs, target=targets, max_length=ml, progress=sub,
-                                                **m.params)}
-            _check_lengths(res, g)
-            by_key = {k: [_order(x.scores, rng) for x in rs] for k, rs in res.items()}
+        # one generator for all texts, drawn from text after text (a cached run's orders stay the same)
+        by_key = _token_orders(model, texts, pairs, m, g, [_rng(seed, m.name)] * n, max_length=ml, progress=sub)
         sal_seconds = (time.perf_counter() - ts) / len(by_key)
         new = []
         part["of"] = len(by_key)
@@ -446,6 +435,79 @@ def play_games(model: LoadedModel, texts: Sequence[str], labels: np.ndarray | No
         tuple(curves), int(facts["n"]), replacement, str(facts["accuracy_against"]), ml, int(facts["truncated"]),
         float(facts["mean_tokens"]), seed, model.ref, dataset_name, time.perf_counter() - t0, game_seconds,
         state["g"].evaluations if "g" in state else 0)
+
+
+def _rng(seed: int, method: str) -> np.random.Generator:
+    """The generator of one token order's ties (and of the random order), seeded by ``seed`` and the method."""
+    return np.random.default_rng([seed, zlib.crc32(method.encode())])
+
+
+def _token_orders(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None, m: MethodSpec,
+                  g: _Games, rngs: Sequence[np.random.Generator], *, max_length: int,
+                  progress: Progress | None) -> dict[Any, list[np.ndarray]]:
+    """Each text's content tokens from most to least salient under ``m`` (a random permutation for "random"),
+    per swept layer (key None: no sweep); text i's ties are broken with ``rngs[i]``, texts in order."""
+    if m.name == "random":
+        return {None: [rng.permutation(len(r[2])) for rng, r in zip(rngs, g.rows)]}
+    from core.analyses.saliency.gradcam import gradcam_layer_sweep
+
+    targets = g.targets.tolist()
+    if m.layers is not None:
+        res = gradcam_layer_sweep(model, texts, pairs, layers=m.layers, decoded=m.name == "decoded_gradcam",
+                                  target=targets, batch_size=16, max_length=max_length, progress=progress)
+    else:
+        res = {None: get_method(m.name)(model, texts, pairs, target=targets, max_length=max_length,
+                                        progress=progress, **m.params)}
+    _check_lengths(res, g)
+    return {k: [_order(x.scores, rng) for x, rng in zip(rs, rngs)] for k, rs in res.items()}
+
+
+@dataclass(frozen=True)
+class TextGames:
+    """Both games for one token order, text by text (the per-text numbers behind a :class:`GameCurve`).
+
+    levels: (K,) shares of the content tokens hidden or revealed; n_tokens: (n,) content tokens played;
+    targets: (n,) int64 the intact predictions; hide_predicted, reveal_predicted: (n, K) int64 the predicted
+    class at each level; hide_probability, reveal_probability: (n, K) float64 the target's probability there.
+    """
+
+    method: str
+    levels: np.ndarray
+    n_tokens: np.ndarray
+    targets: np.ndarray
+    hide_predicted: np.ndarray
+    hide_probability: np.ndarray
+    reveal_predicted: np.ndarray
+    reveal_probability: np.ndarray
+
+
+def play_text_games(model: LoadedModel, texts: Sequence[str], method: MethodSpec, *,
+                    pairs: Sequence[str] | None = None, replacement: str = "mask", max_length: int | None = None,
+                    seed: int = 0, batch_size: int = 32) -> tuple[TextGames, TextGames]:
+    """The games of ``method`` (one layer, no sweep) and of the random order, text by text.
+
+    Each text breaks its ties (and draws its random order) with a generator of its own, seeded as
+    :func:`play_games` seeds its one generator, so text i's numbers are those of ``play_games([texts[i]], …)``
+    and do not depend on the other texts of the call (a corpus audit's batches). No labels: accuracy against
+    true labels is left to the caller (``*_predicted``)."""
+    model.require_head()
+    if method.layers is not None:
+        raise SaliencyError("Per-text games play one layer; give it as the method's layer parameter.")
+    (m,) = _resolve(model, [method])
+    replacement = effective_replacement(model, replacement)
+    ml = int(max_length or model.max_length)
+    g = _Games(model, texts, pairs, replacement=replacement, max_length=ml, batch_size=batch_size)
+    n_tokens = np.array([len(r[2]) for r in g.rows], np.int64)
+    out = []
+    for spec in (m, MethodSpec("random")):
+        (orders,) = _token_orders(model, texts, pairs, spec, g, [_rng(seed, spec.name) for _ in g.rows],
+                                  max_length=ml, progress=None).values()
+        hide, reveal = g.play(orders)
+        rows = np.arange(len(orders))
+        out.append(TextGames(spec.name, np.asarray(LEVELS), n_tokens, g.targets.astype(np.int64),
+                             hide.argmax(-1).astype(np.int64), hide[rows, :, g.targets].astype(np.float64),
+                             reveal.argmax(-1).astype(np.int64), reveal[rows, :, g.targets].astype(np.float64)))
+    return out[0], out[1]
 
 
 def _check_lengths(res: dict[Any, list[SaliencyResult]], games: _Games) -> None:
