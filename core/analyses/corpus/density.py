@@ -50,8 +50,9 @@ OUTCOMES = ("correct", "wrong", "unlabelled")
 MAP_VERSION = 1  # bump when the landmark map or the placement changes
 TEXT_CHARS = 200
 CLUSTER_WORDS = 6
-METHOD = ("forward map: UMAP's out-of-sample initialisation (smooth-kNN membership-weighted mean of the k nearest "
-          "landmarks' map positions) under DeepView's d_λ, without refinement epochs")
+METHOD = ("forward map: each text at the weighted mean of its k nearest landmarks' map positions under DeepView's "
+          "d_λ, weighted by the memberships umap-learn's transform gives new points (its starting point, without its "
+          "refinement epochs)")
 
 
 @dataclass(frozen=True, eq=False)
