@@ -267,8 +267,6 @@ def _run_ray(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Batch
         raise CorpusError("The ray engine needs Ray (pip install -r requirements.txt).") from None
     import logging
 
-    # Ray Data's own progress lines and tips would interleave with the one progress bar
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     os.environ.setdefault("RAY_enable_metrics_collection", "0")  # no dashboard agent here to export them to
     started = False
@@ -288,6 +286,9 @@ def _run_ray(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Batch
         started = True
     try:
         ctx = ray.data.DataContext.get_current()
+        # Ray Data's own progress lines and tips would interleave with the one progress bar; importing ray.data
+        # (just above) configures its logger at DEBUG, so its level is set after that
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
         resources = ray.cluster_resources()
