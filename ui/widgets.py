@@ -456,12 +456,18 @@ def keep_widgets(prefix: str) -> None:
 
     Streamlit forgets a widget's value once a page without it has run; call this at the top of a
     page: it restores the remembered values of widgets not in the session state and remembers the
-    current ones. Buttons must not use ``prefix`` (their state cannot be set).
+    current ones. Buttons and charts with selections should not use ``prefix`` (their state cannot be set: such a
+    key is forgotten rather than restored).
     """
+    from streamlit.errors import StreamlitAPIException
+
     store = st.session_state.setdefault(f"bl.kept.{prefix}", {})
-    for key, value in store.items():
+    for key, value in list(store.items()):
         if key not in st.session_state:
-            st.session_state[key] = value
+            try:
+                st.session_state[key] = value
+            except StreamlitAPIException:  # a read-only widget state (button, chart selection)
+                store.pop(key, None)
     for key in list(st.session_state.keys()):
         if str(key).startswith(prefix):
             store[key] = st.session_state[key]

@@ -155,10 +155,13 @@ def _corpus(args: argparse.Namespace) -> Any:
                      f"{int(c['placed']):,} texts placed (Q_data {c['placed_q_data'] if c['placed_q_data'] is not None else float('nan'):.3f}; "
                      f"leave-one-out Q_data {c['loo_q_data']:.3f}, median shift {c['loo_median_shift']:.2f} landmark "
                      f"spacings)")
-        big = max(10, 0.01 * c["placed"])  # the lift of a handful of texts is noise
+        from core.analyses.corpus.density import MIN_CLUSTER_SHARE, MIN_CLUSTER_TEXTS
+
+        big = max(MIN_CLUSTER_TEXTS, MIN_CLUSTER_SHARE * c["placed"])  # the lift of a handful of texts is noise
         worst = sorted((r for r in d.clusters if r[6] is not None and r[1] >= big), key=lambda r: -r[6])[:3]
         lines += [f"  cluster {r[0]} ({r[1]:,} texts, {r[12]}): error rate ×{r[6]:.2f} of the corpus's, "
                   f"{r[3]:,} errors" for r in worst]
+    lines += list(res.notes)
     if res.failures:
         lines.append(f"{len(res.failures)} texts raised and were skipped:")
         lines += [f"  row {f.row}: {f.error}" for f in res.failures[:20]]

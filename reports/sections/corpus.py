@@ -16,7 +16,8 @@ Figures for pass/fail checks (``metrics``): ``accuracy``, ``mean_confidence``, `
 ``auroc_entropy_error``, ``failed`` (texts that raised), ``texts``, ``saliency_mean_entropy``, ``games_gap``
 (revealing − hiding accuracy AUC of the saliency method) and ``attack_success_rate`` (share of the texts the model
 gets right whose prediction the attack flips); with ``map``: ``map_q_data``, ``placed_q_data`` and
-``max_cluster_lift`` (the highest cluster error rate over the corpus's, clusters of at least 1 % of the texts).
+``max_cluster_lift`` (the highest cluster error rate over the corpus's, clusters of at least 1 % of the texts and
+10 texts).
 """
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ def compute(ctx: "ReportContext", p: CorpusSectionParams) -> dict:
                    engine=res.engine, batches=len(res.plans), computed_batches=res.computed,
                    cached_batches=res.cached, batch_size=p.batch_size, seconds=res.seconds,
                    aggregates=str(res.folder), jobs=list(res.jobs), entropy_steps=p.entropy_steps,
+                   notes=list(res.notes),
                    saliency_method=p.saliency_method, attack_kind=p.attack_kind)
     return corpus_fragment(agg, context=context)
 
@@ -118,7 +120,7 @@ def corpus_fragment(agg: "CorpusAggregates", *, context: dict[str, Any] | None =
     """The snapshot fragment from the aggregates alone (pure; no model, no per-text arrays)."""
     from figures.corpus import corpus_games_chart, outcome_histogram_chart
 
-    ctx = {"jobs": [], "engine": None, "split_note": None, "model": None, "dataset": None, "model_ref": None,
+    ctx = {"jobs": [], "engine": None, "split_note": None, "notes": [], "model": None, "dataset": None, "model_ref": None,
            "saliency_method": CorpusParams.param("saliency_method").default,
            "attack_kind": CorpusParams.param("attack_kind").default, **(context or {})}
     s = dict(agg.summary)
@@ -171,11 +173,11 @@ def corpus_fragment(agg: "CorpusAggregates", *, context: dict[str, Any] | None =
 
 
 CLUSTERS_SHOWN = 8
-MIN_CLUSTER_SHARE = 0.01  # clusters below 1 % of the texts are listed but never named the worst
 
 
 def _map_fragment(agg: "CorpusAggregates") -> dict[str, Any] | None:
     """The corpus map's figures, checks and the clusters by error lift (None without the map job)."""
+    from core.analyses.corpus.density import MIN_CLUSTER_SHARE, MIN_CLUSTER_TEXTS
     from figures.corpus import density_chart
 
     d = agg.density
@@ -193,7 +195,7 @@ def _map_fragment(agg: "CorpusAggregates") -> dict[str, Any] | None:
         ("error rate", "The same map coloured by the share of wrong predictions among the labelled texts of each "
                        "square (squares with fewer than 5 labelled texts are left out): where the errors "
                        "concentrate.", "Map of the error rate across the corpus"))}
-    big = [r for r in d.clusters if r[1] >= MIN_CLUSTER_SHARE * n and r[6] is not None]
+    big = [r for r in d.clusters if r[1] >= max(MIN_CLUSTER_TEXTS, MIN_CLUSTER_SHARE * n) and r[6] is not None]
     rows = sorted(d.clusters, key=lambda r: -(r[6] or 0))[:CLUSTERS_SHOWN]
     clusters = [{"cluster": r[0], "texts": r[1], "wrong": r[3], "accuracy": r[4], "error_share": r[5], "lift": r[6],
                  "top_true": r[7], "top_predicted": r[8], "words": r[12]} for r in rows]

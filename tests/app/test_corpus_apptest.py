@@ -79,3 +79,8 @@ def test_the_corpus_map_and_a_regions_texts():
     assert clusters["texts"].sum() == int(at.metric[0].value.replace(",", ""))
     at.radio(key="bl.w.cor.map_mode").set_value("error rate").run()
     assert not at.exception, at.exception
+    # away and back: the kept widgets come back, the map's selection state is not written back (it cannot be)
+    at.switch_page("pages/workspace.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert "Corpus map" in {s.value for s in at.subheader}

@@ -193,15 +193,46 @@ def test_the_map_is_read_back_and_a_rerun_places_nothing(mapped, tiny, monkeypat
     assert again.computed == 0 and (again.aggregates.density.counts == d.counts).all()
 
 
-def test_too_few_texts_for_a_map_is_one_sentence(tiny, tmp_path):
+def test_a_map_that_cannot_be_drawn_is_a_note_and_the_other_aggregates_stand(tiny, tmp_path):
     from core.analyses.corpus.engine import run_corpus
     from core.data.datasets import _make
     from core.foundation.cache import ArrayCache
 
     ds = _make("five", TEXTS[:5], np.arange(5) % 3, ("negative", "neutral", "positive"))
-    with pytest.raises(CorpusError, match="needs at least 7 texts"):
-        run_corpus(tiny, ds, CorpusParams(jobs=("map",), batch_size=4), engine="local",
-                   cache=ArrayCache(tmp_path / "a"))
+    res = run_corpus(tiny, ds, CorpusParams(jobs=("map",), batch_size=4), engine="local",
+                     cache=ArrayCache(tmp_path / "a"))
+    assert res.aggregates.density is None and res.aggregates.summary["texts"] == 5
+    assert len(res.notes) == 1 and "The corpus map was not drawn" in res.notes[0] and "at least 7 texts" in res.notes[0]
+    assert not (res.folder / "map.json").exists() and (res.folder / "summary.parquet").exists()
+
+
+def test_a_batch_whose_every_text_failed_is_placed_empty(tiny, family_bert, tmp_path):
+    """The last batch holds one text, and it raises: the map is drawn from the others."""
+    from core.analyses.corpus.engine import run_corpus
+    from core.data.datasets import _make
+    from core.foundation.cache import ArrayCache
+
+    texts = list(family_bert[1])[:32] + ["alone \udfff and poisoned"]
+    ds = _make("tail", texts, np.arange(33) % 3, ("negative", "neutral", "positive"))
+    res = run_corpus(tiny, ds, CorpusParams(jobs=("map",), batch_size=16, map_landmarks=20, map_grid=10, clusters=3),
+                     engine="local", cache=ArrayCache(tmp_path / "a"))
+    assert not res.notes and [f.row for f in res.failures] == [32]
+    assert int(res.aggregates.density.counts.sum()) == 32
+
+
+def test_a_rewritten_folder_keeps_no_map_or_layers_of_an_earlier_run(mapped, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from core.analyses.corpus.aggregates import read_aggregates, write_aggregates
+
+    res = mapped[0]
+    folder = tmp_path / "out"
+    shutil.copytree(res.folder, folder)
+    (folder / "layers.parquet").write_bytes((folder / "summary.parquet").read_bytes())
+    write_aggregates(replace(res.aggregates, density=None, layers=()), folder, {"n": 1})
+    back = read_aggregates(folder)
+    assert back.density is None and back.layers == () and not (folder / "placements.parquet").exists()
 
 
 def test_the_report_section_shows_the_map_from_the_aggregates(mapped):
@@ -225,6 +256,13 @@ def test_the_report_section_shows_the_map_from_the_aggregates(mapped):
     html = render_section({"kind": "corpus", "title": "Corpus audit", "anchor": "s1-corpus", "data": d})
     assert_no_markup(html)
     assert "The corpus map" in html and "Clusters by error rate" in html and "landmark spacings" in html
+    # a snapshot written before the map, the layers and the explaining jobs existed still renders
+    old = {k: v for k, v in d.items() if k not in ("map", "figure_games", "figure_layers", "figure_saliency_entropy",
+                                                   "attack", "saliency_method", "attack_kind", "notes")}
+    old["metrics"] = {k: v for k, v in d["metrics"].items() if k in ("texts", "failed", "accuracy", "mean_confidence",
+                                                                     "mean_entropy", "auroc_entropy_error")}
+    html = render_section({"kind": "corpus", "title": "Corpus audit", "anchor": "s1-corpus", "data": old})
+    assert "The corpus map" not in html and "Texts audited" in html
 
 
 def test_layer_scores_from_hand_made_batches():

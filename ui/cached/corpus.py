@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -54,27 +55,34 @@ def _corpus(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str
     return CorpusView(read_aggregates(res.folder), run, sample.reason)
 
 
-def region_texts(model_ref: str, choice: DatasetChoice, n: int, folder: str, x: tuple[float, float],
-                 y: tuple[float, float], outcome: str | None = None, limit: int = 200) -> tuple[pd.DataFrame, int]:
-    """The texts of the corpus map inside the box x × y (least confident first, at most ``limit``) and how many lie
-    there: columns row, text, true, predicted, confidence, cluster, outcome."""
+@st.cache_data(show_spinner=False, max_entries=32)
+def _region_texts(model_ref: str, model_stamp_: str, choice: DatasetChoice, stamp: str, n: int, folder: str,
+                  x: tuple[float, float], y: tuple[float, float], outcome: str | None,
+                  limit: int) -> tuple[pd.DataFrame, int]:
     from core.analyses.corpus.density import OUTCOMES, region
     from core.analyses.projection.run import model_labels
 
-    mref = model_ref.strip()
-    mstamp = model_stamp(mref)
-    sample = _sample(mref, mstamp, choice, dataset_stamp(choice.ref), int(n))
-    model = _load_model(mref, mstamp)
+    sample = _sample(model_ref, model_stamp_, choice, stamp, n)
+    model = _load_model(model_ref, model_stamp_)
     frame, total = region(folder, x, y, outcome=outcome, limit=limit)
     names = list(model.label_names)
-    labels = model_labels(model, sample.dataset)[0]
     pos = frame["position"].to_numpy()
+    labels = model_labels(model, sample.dataset.subset(pos))[0] if len(pos) else np.zeros(0, np.int64)
     out = pd.DataFrame({"row": frame["row"], "text": [sample.dataset.texts[i] for i in pos],
-                        "true": [names[labels[i]] if labels[i] >= 0 else "—" for i in pos],
+                        "true": [names[lab] if lab >= 0 else "—" for lab in labels],
                         "predicted": [names[int(c)] for c in frame["predicted"]],
                         "confidence": frame["confidence"].astype(float), "cluster": frame["cluster"],
                         "outcome": [OUTCOMES[int(o)] for o in frame["outcome"]]})
     return out, total
+
+
+def region_texts(model_ref: str, choice: DatasetChoice, n: int, folder: str, x: tuple[float, float],
+                 y: tuple[float, float], outcome: str | None = None, limit: int = 200) -> tuple[pd.DataFrame, int]:
+    """The texts of the corpus map inside the box x × y (least confident first, at most ``limit``) and how many lie
+    there: columns row, text, true, predicted, confidence, cluster, outcome (cached per box)."""
+    mref = model_ref.strip()
+    return _region_texts(mref, model_stamp(mref), choice, dataset_stamp(choice.ref), int(n), folder,
+                         (float(x[0]), float(x[1])), (float(y[0]), float(y[1])), outcome, int(limit))
 
 
 def corpus(model_ref: str, choice: DatasetChoice, n: int, params: CorpusParams, engine: str) -> CorpusView:

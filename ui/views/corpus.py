@@ -26,6 +26,8 @@ def show_headline(view: CorpusView) -> None:
     m[3].metric("Mean attribution entropy", "–" if s.get("mean_entropy") is None else f"{s['mean_entropy']:.2f}",
                 border=True, help="Integrated-gradients entropy, 0 = one token … 1 = even"
                 + ("" if auroc is None else f"; AUROC for errors {auroc:.2f}") + ".")
+    for note in run.get("notes") or ():
+        st.warning(note, icon=":material/info:")
     rate = run.get("texts_per_second")
     st.caption(f"{run['batches']:,} batches of {run['batch_size']} texts on the {run['engine']} engine: "
                f"{run['computed_batches']:,} computed now, {run['cached_batches']:,} read from the cache"
@@ -112,7 +114,7 @@ def show_map(view: CorpusView, region: "Callable[[tuple[float, float], tuple[flo
     only = right.selectbox("Texts listed", ("all", "wrong", "correct", "unlabelled"), key="bl.w.cor.map_only")
     sel = widgets.show_selectable_chart(density_chart(d, view.aggregates.label_names, mode=mode, selectable=True,
                                                       width=600, height=500),
-                                        key="bl.w.cor.map_chart", selection_mode=["brush"], container=left)
+                                        key="bl.cor-map.chart", selection_mode=["brush"], container=left)
     brush = sel.get("brush") or {}
     if isinstance(brush, dict) and len(brush.get("x") or ()) == 2 and len(brush.get("y") or ()) == 2:
         frame, total = region(tuple(brush["x"]), tuple(brush["y"]), None if only == "all" else only)

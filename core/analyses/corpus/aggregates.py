@@ -405,6 +405,12 @@ def write_aggregates(agg: CorpusAggregates, folder: Path, meta: Mapping[str, Any
         from core.analyses.corpus.layers import LAYER_COLUMNS
 
         frames["layers"] = pd.DataFrame(list(agg.layers), columns=LAYER_COLUMNS)
+    else:  # an earlier run's table in the same folder must not be read as this one's
+        (folder / "layers.parquet").unlink(missing_ok=True)
+    if agg.density is None:
+        from core.analyses.corpus.density import remove_density
+
+        remove_density(folder)
     for name, df in frames.items():
         atomic_write_bytes(folder / f"{name}.parquet", df.to_parquet(index=False))
     atomic_write_text(folder / "run.json", json.dumps({**meta, "label_names": list(agg.label_names)}, indent=1,

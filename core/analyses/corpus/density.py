@@ -16,9 +16,10 @@ points; so the ``map`` job of a corpus audit
    own map position;
 4. sums what the dashboard and the report read: a ``map_grid`` × ``map_grid`` density of all texts by outcome
    (correct, wrong, unlabelled) and predicted class over the map's extent, clusters × errors (k-means with
-   ``clusters`` centroids on the landmarks' normalised embeddings, every text assigned to its nearest centroid by
-   cosine, named by c-TF-IDF of the landmark texts), and a placement check: each landmark placed from the other
-   landmarks (leave-one-out) against its own map position.
+   ``clusters`` centroids — at most one per 5 landmarks — on the landmarks' normalised embeddings, every text
+   assigned to its nearest centroid by cosine, named by c-TF-IDF of the landmark texts), and a placement check:
+   each landmark placed from the other landmarks (leave-one-out) against its own map position. Texts whose
+   embedding or probabilities are not finite are left off the map.
 
 The placement runs in the driver for both engines: it reads the cached embeddings batch by batch, never holds
 the corpus's embeddings at once, touches only the head (no backbone pass) and is itself cached per batch
@@ -27,6 +28,7 @@ from ``placements.parquet`` (sorted by grid cell, filtered while reading).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -50,6 +52,9 @@ OUTCOMES = ("correct", "wrong", "unlabelled")
 MAP_VERSION = 1  # bump when the landmark map or the placement changes
 TEXT_CHARS = 200
 CLUSTER_WORDS = 6
+# clusters smaller than this (share of the texts, and texts) are listed but never named the worst: their error
+# lift is noise
+MIN_CLUSTER_SHARE, MIN_CLUSTER_TEXTS = 0.01, 10
 METHOD = ("forward map: each text at the weighted mean of its k nearest landmarks' map positions under DeepView's "
           "d_λ, weighted by the memberships umap-learn's transform gives new points (its starting point, without its "
           "refinement epochs)")
@@ -124,6 +129,7 @@ class Placements:
 
 
 def _cells(points: np.ndarray, extent: Sequence[float], g: int) -> tuple[np.ndarray, np.ndarray]:
+    points = np.asarray(points, np.float64)  # one rounding for writing and for region reads
     x0, x1, y0, y1 = (float(v) for v in extent)
     col = np.clip(((points[:, 0] - x0) / max(x1 - x0, 1e-12) * g).astype(np.int64), 0, g - 1)
     row = np.clip(((points[:, 1] - y0) / max(y1 - y0, 1e-12) * g).astype(np.int64), 0, g - 1)
@@ -232,7 +238,12 @@ def landmark_map(model: "LoadedModel", X: np.ndarray, probs: np.ndarray, rows: n
     if len(X) < pp.k + 2:
         raise CorpusError(f"The corpus map needs at least {pp.k + 2} texts that went through embed and predict; "
                           f"{len(X)} did.")
-    parts = {"model": model.fingerprint, "texts": fingerprint(list(texts), length=32), "m": len(X),
+    # the texts and the very arrays laid out (text pairs and max_length change them, not the texts' fingerprint)
+    digest = hashlib.blake2b(digest_size=16)
+    for a in (X, probs):
+        digest.update(np.ascontiguousarray(a, np.float32).tobytes())
+    arrays = digest.hexdigest()
+    parts = {"model": model.fingerprint, "texts": fingerprint(list(texts), length=32), "arrays": arrays, "m": len(X),
              "lam": pp.lam, "seed": pp.seed, "clusters": params.clusters, "graph": pp.graph_parts(),
              "embed": pp.embed_parts(), "version": MAP_VERSION}
 
@@ -291,9 +302,8 @@ def corpus_density(model: "LoadedModel", texts: Sequence[str], full_rows: np.nda
         e, p = load("embed", ek), load("predict", pk)
         if e is None or p is None:
             raise CorpusError(f"A batch of the embed or predict job (texts {start}…) is missing from the cache.")
-        if "row" in e and "row" in p:
-            both = np.intersect1d(e["row"], p["row"])
-            ok[start + both] = True
+        both = _usable(e, p)
+        ok[start + both] = True
     lm_pos = choose_landmarks(np.flatnonzero(ok), params.map_landmarks, params.map_seed)
     X_l, P_l = _gather(lm_pos, batches, load, model.hidden_size, C)
     lm = landmark_map(model, X_l, P_l, lm_pos, [texts[i] for i in lm_pos], params, cache=cache, progress=progress)
@@ -309,11 +319,15 @@ def corpus_density(model: "LoadedModel", texts: Sequence[str], full_rows: np.nda
         if entry is None:
             e, p = load("embed", ek), load("predict", pk)
             assert e is not None and p is not None
-            both = np.intersect1d(e["row"], p["row"]) if "row" in e and "row" in p else np.zeros(0, np.int64)
-            Xb = e["pooled"][np.searchsorted(e["row"], both)]
-            Pb = p["probs"][np.searchsorted(p["row"], both)]
-            pts = (place(Xb, Pb, lm, head, lam=lam, k=k, candidates=c) if len(both)
-                   else np.zeros((0, 2), np.float32))
+            both = _usable(e, p)
+            if len(both):
+                Xb = e["pooled"][np.searchsorted(e["row"], both)]
+                Pb = p["probs"][np.searchsorted(p["row"], both)]
+                pts = place(Xb, Pb, lm, head, lam=lam, k=k, candidates=c)
+            else:  # every text of the batch failed (or gave no finite numbers)
+                Xb = np.zeros((0, model.hidden_size), np.float32)
+                Pb = np.zeros((0, C), np.float32)
+                pts = np.zeros((0, 2), np.float32)
             for j, r in enumerate(both):  # a landmark keeps its own map position
                 li = is_lm.get(start + int(r))
                 if li is not None:
@@ -361,6 +375,16 @@ def corpus_density(model: "LoadedModel", texts: Sequence[str], full_rows: np.nda
     return density, placements
 
 
+def _usable(e: Mapping[str, np.ndarray], p: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Batch rows (sorted) with an embedding and a prediction, both finite."""
+    if "row" not in e or "row" not in p:
+        return np.zeros(0, np.int64)
+    both = np.intersect1d(e["row"], p["row"])
+    fin = (np.isfinite(e["pooled"][np.searchsorted(e["row"], both)]).all(1)
+           & np.isfinite(p["probs"][np.searchsorted(p["row"], both)]).all(1))
+    return both[fin].astype(np.int64)
+
+
 def _gather(positions: np.ndarray, batches: Sequence[tuple[int, str, str]],
             load: Callable[[str, str], Mapping[str, np.ndarray] | None], d: int, C: int) -> tuple[np.ndarray,
                                                                                                np.ndarray]:
@@ -390,8 +414,11 @@ def _checks(lm: LandmarkMap, head: "nn.Module", params: CorpusParams, xy: np.nda
 
     proj = lm.projection
     bg = proj.background
-    loo = place(lm.X, lm.probs, lm, head, lam=params.map_lam, k=params.map_k, candidates=params.map_candidates,
-                exclude=np.arange(len(lm.X)))
+    m = len(lm.X)
+    step = max(1, min(m, params.batch_size))  # (chunk, m) distance matrices, as the placement's batches
+    loo = np.concatenate([place(lm.X[s:s + step], lm.probs[s:s + step], lm, head, lam=params.map_lam, k=params.map_k,
+                                candidates=params.map_candidates, exclude=np.arange(s, min(s + step, m)))
+                          for s in range(0, m, step)])
     nn_d, _ = NearestNeighbors(n_neighbors=2).fit(proj.points).kneighbors(proj.points)
     spacing = float(np.median(nn_d[:, 1])) or 1.0
     shift = np.linalg.norm(loo - proj.points, axis=1)
@@ -402,7 +429,7 @@ def _checks(lm: LandmarkMap, head: "nn.Module", params: CorpusParams, xy: np.nda
             "placed_q_data": float((bg.class_at(xy[not_lm]) == pred[not_lm]).mean()) if not_lm.any() else None,
             "loo_q_data": float((bg.class_at(loo) == proj.predictions).mean()),
             "loo_median_shift": float(np.median(shift) / spacing),
-            "wrong_share": float((outcome == 1).mean()) if len(outcome) else None}
+            "wrong_share": float((outcome == 1).sum() / (outcome < 2).sum()) if (outcome < 2).any() else None}
 
 
 def _cluster_table(cluster: np.ndarray, outcome: np.ndarray, labels: np.ndarray, pred: np.ndarray,
@@ -488,6 +515,16 @@ def write_density(d: CorpusDensity, placements: Placements, folder: Path, label_
                                                        "checks": dict(d.checks), "method": d.method}, indent=1))
 
 
+MAP_FILES = ("density.parquet", "map_background.parquet", "landmarks.parquet", "clusters.parquet",
+             "placements.parquet", "map.json")
+
+
+def remove_density(folder: Path | str) -> None:
+    """Remove the map's files from ``folder`` (an aggregates folder rewritten by a run without the map job)."""
+    for name in MAP_FILES:
+        (Path(folder) / name).unlink(missing_ok=True)
+
+
 def read_density(folder: Path | str, label_names: Sequence[str]) -> CorpusDensity | None:
     """The corpus map written by :func:`write_density` (None when the audit ran no ``map`` job)."""
     import pandas as pd
@@ -521,8 +558,8 @@ def region(folder: Path | str, x: tuple[float, float], y: tuple[float, float], *
            limit: int = 500) -> tuple["pd.DataFrame", int]:
     """The placed texts inside the box x × y (map coordinates): (a frame of at most ``limit`` of them — position,
     row, x, y, predicted (class id), outcome, confidence, cluster — least confident first, and how many lie in the
-    box). Only the row groups of the cells the box touches are read. ``outcome``: keep only 'correct', 'wrong' or
-    'unlabelled'."""
+    box). Only the row groups of the box's band of grid rows are read (the file is sorted by cell = row · grid +
+    column). ``outcome``: keep only 'correct', 'wrong' or 'unlabelled'."""
     import pyarrow.parquet as pq
 
     folder = Path(folder)
@@ -537,11 +574,12 @@ def region(folder: Path | str, x: tuple[float, float], y: tuple[float, float], *
         if outcome not in OUTCOMES:
             raise CorpusError(f"Unknown outcome '{outcome}'; choose from: {', '.join(OUTCOMES)}.")
         filters.append(("outcome", "==", OUTCOMES.index(outcome)))
-    t = pq.read_table(folder / "placements.parquet", filters=filters).to_pandas()
-    t = t.sort_values(["confidence", "position"], kind="stable")
-    return t.head(limit).drop(columns=["cell"]).reset_index(drop=True), len(t)
+    t = pq.read_table(folder / "placements.parquet", filters=filters)
+    total = t.num_rows
+    top = t.sort_by([("confidence", "ascending"), ("position", "ascending")]).slice(0, limit)  # in Arrow
+    return top.drop_columns(["cell"]).to_pandas(), total
 
 
 __all__ = ["CorpusDensity", "LandmarkMap", "METHOD", "OUTCOMES", "Placements", "choose_landmarks", "corpus_density",
-           "landmark_map", "landmark_neighbours", "membership_weights", "nearest_centroid", "place", "read_density",
+           "MIN_CLUSTER_SHARE", "MIN_CLUSTER_TEXTS", "landmark_map", "landmark_neighbours", "MAP_FILES", "remove_density", "membership_weights", "nearest_centroid", "place", "read_density",
            "region", "write_density"]

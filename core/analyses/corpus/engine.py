@@ -94,6 +94,7 @@ class CorpusResult:
     engine_seconds: float
     texts_per_second: float | None
     workers: tuple[int, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def failures(self) -> tuple[Failure, ...]:
@@ -117,7 +118,7 @@ class CorpusResult:
                     "clusters": [dict(zip(("cluster", "texts", "labelled", "wrong", "accuracy", "error_share", "lift",
                                            "top_true", "top_predicted", "mean_confidence", "x", "y", "words"), r))
                                  for r in self.aggregates.density.clusters]},
-                "aggregates": str(self.folder)}
+                "notes": list(self.notes), "aggregates": str(self.folder)}
 
 
 def plan_batches(model: "LoadedModel", dataset: "TextDataset", params: CorpusParams,
@@ -372,9 +373,17 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
         raise CorpusError(f"{len(bad)} batch entries could not be read back from {cache.root}.")
     if p.all_layers and "embed" in jobs:
         agg = _layers(plans, agg, cache, model, dataset)
-    placements = None
-    if "map" in jobs:
-        agg, placements = _density(model, dataset, plans, p, agg, cache, progress)
+    placements, notes = None, []
+    if p.all_layers and "embed" in jobs and not agg.layers:
+        notes.append("No per-layer scores: they need texts of two classes or more, from the labels or the "
+                     "predictions.")
+    if "map" in jobs:  # a map that cannot be drawn leaves the other jobs' aggregates standing, with a note
+        from core.foundation.errors import BackboneLensError
+
+        try:
+            agg, placements = _density(model, dataset, plans, p, agg, cache, progress)
+        except BackboneLensError as e:
+            notes.append(f"The corpus map was not drawn: {e}")
     computed_texts = sum(pl.stop - pl.start for pl in plans if pl.index in computed_batches)
     key = fingerprint({"model": model.fingerprint, "dataset": dataset.fingerprint, "jobs": jobs,
                        "params": p.to_dict()}, length=20)
@@ -383,7 +392,7 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
         model.ref, model.fingerprint, dataset.name, dataset.fingerprint, len(dataset), jobs, p, eng, plans,
         len(computed_batches), len(plans) - len(computed_batches), agg, folder, time.perf_counter() - t0,
         engine_seconds, computed_texts / engine_seconds if computed_texts and engine_seconds > 0 else None,
-        tuple(sorted(workers)))
+        tuple(sorted(workers)), tuple(notes))
     write_aggregates(agg, folder, {k: v for k, v in result.to_json().items() if k not in ("summary", "failures")})
     if agg.density is not None and placements is not None:
         from core.analyses.corpus.density import write_density
@@ -404,7 +413,11 @@ def _layers(plans: Sequence[BatchPlan], agg: CorpusAggregates, cache: ArrayCache
         e = cache.load(kind_of("embed"), key)
         return None if e is None else e.arrays
 
-    labels = model_labels(model, dataset)[0] if model.has_head else np.full(len(dataset), -1, np.int64)
+    if model.has_head:
+        labels = model_labels(model, dataset)[0]
+    else:  # a bare backbone: the dataset's own classes
+        labels = (np.full(len(dataset), -1, np.int64) if dataset.labels is None
+                  else np.asarray(dataset.labels, np.int64))
     predicted = np.full(len(dataset), -1, np.int64)
     if "predict" in plans[0].keys:
         for pl in plans:
