@@ -250,3 +250,27 @@ def test_cli_corpus_verb_writes_parquet_aggregates(tmp_path, capsys):
         rc = main(["corpus", "bundled:tweets", "--model", "bundled:minilm", "--n", "8", "--quiet", *argv])
         err = capsys.readouterr().err.strip()
         assert rc == 2 and err.startswith("error:") and words in err and "\n" not in err, err
+
+
+def test_the_fine_tuned_minilm_gives_the_same_saliency_games_attack_and_map_on_both_engines(ray_instance,
+                                                                                           demo_workspace, tmp_path):
+    """The real MiniLM (the fine-tuned tweets demo) on 24 bundled tweets: saliency scores, games curves and the
+    character attack's outcomes (seeded) equal on the local engine and on Ray, and so does the corpus map placed
+    from either engine's batches."""
+    from core.models.refs import load_model
+
+    model = load_model("demo:tweets-finetuned", device="cpu")
+    ds = _tweets(24)
+    p = CorpusParams(jobs=("saliency", "games", "attack", "map"), batch_size=8, attack_kind="char",
+                     map_landmarks=20, map_grid=10, clusters=3)
+    local = run_corpus(model, ds, p, engine="local", cache=ArrayCache(tmp_path / "a" / "arrays"))
+    on_ray = run_corpus(model, ds, p, engine="ray", cache=ArrayCache(tmp_path / "b" / "arrays"))
+    assert on_ray.computed == 3 and set(on_ray.workers) - {os.getpid()} and not local.notes
+    assert corpus_array(local, "attack", "flipped").any()  # the attack's outcomes are not all alike
+    for job, name in (("saliency", "top_share"), ("saliency", "entropy"), ("games", "hide_probability"),
+                      ("games", "reveal_probability"), ("attack", "flipped"), ("attack", "edits"),
+                      ("embed", "pooled")):
+        np.testing.assert_allclose(corpus_array(local, job, name), corpus_array(on_ray, job, name), rtol=0, atol=1e-5)
+    assert local.aggregates.summary == pytest.approx(dict(on_ray.aggregates.summary), nan_ok=True)
+    a, b = local.aggregates.density, on_ray.aggregates.density
+    assert (a.counts == b.counts).all() and [r[:4] for r in a.clusters] == [r[:4] for r in b.clusters]
