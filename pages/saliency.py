@@ -86,7 +86,7 @@ else:
         report_draft.add_button("saliency_examples", {"texts": [inp.text], "methods": list(views), "layer": layer},
                                 page="Saliency", view="one text", key="saliency.one", texts=[inp.text],
                                 help="Store this text, explained by these methods, as a saliency section of the "
-                                     "report draft.")
+                                     "report draft.", mlm=mlm.strip() or None)
         explanation_captions(views, titles)
 
 # ------------------------------------------------------------------------------ faithfulness games
@@ -136,7 +136,8 @@ else:
                                                      else [layer], "replacement": replacement,
                                                      "ig_steps": gp.ig_steps},
                                     page="Saliency", view="faithfulness games", key="saliency.games",
-                                    labels={"n": "Texts", "replacement": "Hidden tokens become"})
+                                    labels={"n": "Texts", "replacement": "Hidden tokens become"},
+                                    mlm=mlm.strip() or None)
             show_games(res)
 
 # ------------------------------------------------------------------------------ class-representative tokens

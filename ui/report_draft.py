@@ -62,6 +62,7 @@ class Draft:
     model: str = ""
     dataset: state.DatasetChoice | None = None
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    mlm: str = ""  # the decoding head (spec `mlm:`) a finding was made with; one per report
     next_uid: int = 1
 
 
@@ -178,9 +179,11 @@ def _selection_problem(kind: str, d: Draft) -> str | None:
 
 
 def _finding(kind: str, params: dict[str, Any], *, page: str, note: str = "", title: str | None = None,
-             texts: Sequence[str] = (), view: str = "", d: Draft | None = None) -> tuple[Finding, Draft]:
+             texts: Sequence[str] = (), view: str = "", d: Draft | None = None,
+             mlm: str | None = None) -> tuple[Finding, Draft]:
     """The finding and the draft with it (not saved). A ``dataset`` equal to the report's is left out, so the
-    section reads the report's dataset with its columns and encoding."""
+    section reads the report's dataset with its columns and encoding; ``mlm`` (a decoding head the finding was
+    made with) becomes the report's."""
     d = d or draft()
     choice = d.dataset or state.current_dataset_choice()
     plain = {k: _plain(v) for k, v in params.items() if v is not None}
@@ -188,7 +191,7 @@ def _finding(kind: str, params: dict[str, Any], *, page: str, note: str = "", ti
         plain.pop("dataset")
     f = Finding(kind, plain, page, note.strip(), title, tuple(texts), d.next_uid, view)
     return f, replace(d, findings=(*d.findings, f), next_uid=d.next_uid + 1, model=d.model or state.current_model_ref(),
-                      dataset=d.dataset or state.current_dataset_choice())
+                      dataset=d.dataset or state.current_dataset_choice(), mlm=d.mlm or (mlm or "").strip())
 
 
 def _declares(kind: str, name: str) -> bool:
@@ -197,17 +200,28 @@ def _declares(kind: str, name: str) -> bool:
     return SECTIONS[kind].param(name) is not None
 
 
-def check_finding(kind: str, params: dict[str, Any], *, page: str, labels: Mapping[str, str] | None = None
-                  ) -> str | None:
+def _head_problem(mlm: str | None, d: Draft) -> str | None:
+    """Why a finding made with the decoding head ``mlm`` cannot join the draft (one head per report)."""
+    head = (mlm or "").strip()
+    if head and d.mlm and head != d.mlm:
+        return (f"This draft decodes saliency through `{d.mlm}` (the report's decoding head), not `{head}`. Use that "
+                "head here, or remove the draft's findings on the Report page to start again.")
+    return None
+
+
+def check_finding(kind: str, params: dict[str, Any], *, page: str, labels: Mapping[str, str] | None = None,
+                  mlm: str | None = None) -> str | None:
     """Why this finding could not be built as a report section (None when it can): the section kind's typed
-    parameter declaration, the draft's model and dataset, and the whole draft with it through the spec parser."""
+    parameter declaration, the draft's model, dataset and decoding head (``mlm``: the one the finding was made
+    with), and the whole draft with it through the spec parser."""
     if kind not in PAGE_KINDS.get(page, ()):
         raise ValueError(f"the {page} page adds {', '.join(PAGE_KINDS.get(page, ())) or 'no'} sections, not {kind}")
     plain = {k: _plain(v) for k, v in params.items() if v is not None}
-    problem = _param_problem(kind, plain, labels or {}) or _selection_problem(kind, draft())
+    problem = (_param_problem(kind, plain, labels or {}) or _selection_problem(kind, draft())
+               or _head_problem(mlm, draft()))
     if problem:
         return problem
-    _, d = _finding(kind, plain, page=page)
+    _, d = _finding(kind, plain, page=page, mlm=mlm)
     try:
         validated_spec(d)
     except BackboneLensError as e:
@@ -216,13 +230,14 @@ def check_finding(kind: str, params: dict[str, Any], *, page: str, labels: Mappi
 
 
 def add_finding(kind: str, params: dict[str, Any], *, page: str, note: str = "", title: str | None = None,
-                texts: Sequence[str] = (), view: str = "") -> Finding:
-    """Append a finding (and, on the first one, take the report's model and dataset from the Workspace); raises
-    ValueError with the reason when it could not be built."""
-    problem = check_finding(kind, params, page=page)
+                texts: Sequence[str] = (), view: str = "", mlm: str | None = None) -> Finding:
+    """Append a finding (and, on the first one, take the report's model and dataset from the Workspace; ``mlm``, a
+    decoding head the finding was made with, becomes the report's); raises ValueError with the reason when it could
+    not be built."""
+    problem = check_finding(kind, params, page=page, mlm=mlm)
     if problem:
         raise ValueError(problem)
-    f, d = _finding(kind, params, page=page, note=note, title=title, texts=texts, view=view)
+    f, d = _finding(kind, params, page=page, note=note, title=title, texts=texts, view=view, mlm=mlm)
     save(d)
     return f
 
@@ -278,6 +293,8 @@ def spec_dict(d: Draft, *, checks: bool = True) -> dict[str, Any]:
     if d.notes.strip():
         out["notes"] = d.notes.strip()
     out["model"] = d.model or state.current_model_ref()
+    if d.mlm:
+        out["mlm"] = d.mlm
     out["dataset"] = _dataset_entry(choice)
     if choice.n is not None:
         out["sample_size"] = int(choice.n)
@@ -376,16 +393,17 @@ def set_checks(lines: Sequence[str]) -> None:
 def add_button(kind: str, params: dict[str, Any], *, page: str, key: str, texts: Sequence[str] = (),
                rows: Sequence[int] | None = None, title: str | None = None, label: str = "Add to report",
                help: str | None = None, container: Any = None, labels: Mapping[str, str] | None = None,
-               view: str = "") -> None:
+               view: str = "", mlm: str | None = None) -> None:
     """An "Add to report" popover: the auditor's note and a button that stores this finding (section ``kind`` with
     ``params``) in the session's report draft; the Report page builds it.
 
     The finding is checked first (:func:`check_finding`); when it could not be built, the reason shows here, next to
     the disabled button, in the page's words (``labels``: parameter → the page's widget label). Selected ``texts``
-    (with their dataset ``rows``) can be quoted in the note."""
+    (with their dataset ``rows``) can be quoted in the note; ``mlm``: the decoding head the view was made with (it
+    becomes the report's ``mlm:``)."""
     where = container if container is not None else st
     name = kind_title(kind).lower()
-    problem = check_finding(kind, params, page=page, labels=labels)
+    problem = check_finding(kind, params, page=page, labels=labels, mlm=mlm)
     with where.popover(label, icon=":material/post_add:", help=help or (
             f"Store this view as a {name} section of the report draft (with its exact settings); the Report page "
             "lists the draft and builds the HTML/PDF.")):
@@ -406,7 +424,7 @@ def add_button(kind: str, params: dict[str, Any], *, page: str, key: str, texts:
             if quote:
                 full = (full + "\n\n" if full else "") + "Selected texts:\n\n" + quote_texts(texts, rows)
             try:
-                add_finding(kind, params, page=page, note=full, title=title, texts=texts, view=view)
+                add_finding(kind, params, page=page, note=full, title=title, texts=texts, view=view, mlm=mlm)
             except ValueError as e:  # the draft changed since the check above (another tab)
                 st.error(str(e), icon=":material/error:")
                 return

@@ -126,3 +126,12 @@ def test_pages_add_only_their_own_kinds():
     assert rd.PAGE_KINDS["Projection"] == ("projection",)
     with pytest.raises(ValueError, match="the Projection page adds projection sections, not saliency_examples"):
         rd.check_finding("saliency_examples", {"texts": ["a"]}, page="Projection")
+
+
+def test_one_decoding_head_per_report():
+    """A saliency finding made with a decoding head sets the report's `mlm:`; one made with another head is refused
+    with the reason, one with none or the same head is not."""
+    d = rd.Draft(mlm="base-a")
+    assert "decodes saliency through `base-a`" in rd._head_problem("base-b", d)
+    assert rd._head_problem("base-a", d) is None and rd._head_problem(None, d) is None
+    assert rd._head_problem("base-b", rd.Draft()) is None

@@ -257,6 +257,13 @@ def test_a_base_checkpoints_head_decodes_grad_cam(demo_workspace, tiny_model_dir
     assert "Decoded layer Grad-CAM · layer 1" in _html(at)
     assert not any(b.label == "Fit a decoding head" for b in at.button)
     assert any(c.startswith("Decoding head: the checkpoint's masked-LM head of") and base in c for c in _captions(at))
+    # the finding carries the head into the draft: the report's `mlm:`
+    from ui import report_draft as rd
+
+    at.button(key="bl.report-add.saliency.one").click().run()
+    assert not at.exception, at.exception
+    d = at.session_state[rd.DRAFT_KEY]
+    assert d.mlm == base and rd.spec_dict(d)["mlm"] == base
     at.text_input(key="bl.w.sal.mlm").input(str(tiny_model_dir("roberta"))).run()
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "holds no trained masked-LM head" in errors[0], errors
