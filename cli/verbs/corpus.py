@@ -110,9 +110,10 @@ def _corpus(args: argparse.Namespace) -> Any:
         if res.aggregates.density is not None:  # the map's tables (placements included) are copied, not recomputed
             import shutil
 
-            for name in ("density", "map_background", "landmarks", "clusters", "placements"):
-                shutil.copyfile(res.folder / f"{name}.parquet", Path(args.out) / f"{name}.parquet")
-            shutil.copyfile(res.folder / "map.json", Path(args.out) / "map.json")
+            from core.analyses.corpus.density import MAP_FILES
+
+            for name in MAP_FILES:
+                shutil.copyfile(res.folder / name, Path(args.out) / name)
         out["out"] = str(args.out)
     if args.json:
         return out

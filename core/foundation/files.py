@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import Iterator
 
 
+def utf8_safe(text: str) -> str:
+    """``text`` with lone surrogates (which UTF-8 files — Parquet, JSON — cannot hold) written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def file_sha256(path: Path, *, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -71,4 +76,4 @@ def staged_folder(folder: str | Path) -> Iterator[Path]:
         raise
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "file_sha256", "replace_folder", "staged_folder"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "file_sha256", "replace_folder", "staged_folder", "utf8_safe"]

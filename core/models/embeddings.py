@@ -149,12 +149,14 @@ def extract_embeddings(
 
 
 def extract_embeddings_from_texts(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
-                                  batch_size: int = 32, progress: Progress | None = None) -> EmbeddingSet:
-    """Uncached extraction for ad-hoc texts."""
+                                  batch_size: int = 32, all_layers: bool = False,
+                                  progress: Progress | None = None) -> EmbeddingSet:
+    """Uncached extraction for ad-hoc texts (every layer's pooled states too with ``all_layers``)."""
     from core.data.datasets import _make
 
     ds = _make("texts", list(texts), None, (), None if pairs is None else list(pairs))
-    return extract_embeddings(model, ds, batch_size=batch_size, use_cache=False, progress=progress)
+    return extract_embeddings(model, ds, all_layers=all_layers, batch_size=batch_size, use_cache=False,
+                              progress=progress)
 
 
 def predict_proba(model: LoadedModel, texts: Sequence[str], pairs: Sequence[str] | None = None, *,

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from core.analyses.corpus.params import CorpusParams
+from core.foundation.files import utf8_safe
 
 TABLES = ("summary", "histograms", "per_class", "confusion", "class_tokens", "saliency_per_class", "games",
           "attack_per_class", "attack_detection", "failures")
@@ -252,7 +253,7 @@ class Aggregator:
                                             min_docs=self.params.min_docs)
             tokens = [(names[c], rank + 1, w, float(s), int(self.docs[c]))
                       for c in range(C) for rank, (w, s) in enumerate(zip(words[c], scores[c]))]
-        failures = tuple(Failure(int(self.rows[i]), _printable(e), _printable(self.texts[i])[:TEXT_CHARS])
+        failures = tuple(Failure(int(self.rows[i]), utf8_safe(e), utf8_safe(self.texts[i])[:TEXT_CHARS])
                          for i, e in sorted(self.failed.items()))
         sal_classes = self._saliency_per_class(ok) if sal else ()
         games = self._games(summary) if "games" in self.jobs else ()
@@ -370,11 +371,6 @@ def _mean(values: np.ndarray) -> float | None:
     v = np.asarray(values, np.float64)
     v = v[~np.isnan(v)]
     return float(v.mean()) if len(v) else None
-
-
-def _printable(text: str) -> str:
-    """The text with lone surrogates (which Parquet and JSON cannot hold as UTF-8) shown as escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def write_aggregates(agg: CorpusAggregates, folder: Path, meta: Mapping[str, Any]) -> Path:

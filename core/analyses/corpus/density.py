@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from core.analyses.corpus.params import CorpusError, CorpusParams
+from core.analyses.projection.background import grid_cells
+from core.foundation.files import utf8_safe
 from core.foundation.progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,10 +109,6 @@ class CorpusDensity:
     def grid(self) -> int:
         return int(self.counts.shape[-1])
 
-    def cell_of(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Density grid (row, col) of each point (n, 2)."""
-        return _cells(points, self.extent, self.grid)
-
 
 @dataclass(frozen=True, eq=False)
 class Placements:
@@ -126,14 +124,6 @@ class Placements:
     outcome: np.ndarray
     confidence: np.ndarray
     cluster: np.ndarray
-
-
-def _cells(points: np.ndarray, extent: Sequence[float], g: int) -> tuple[np.ndarray, np.ndarray]:
-    points = np.asarray(points, np.float64)  # one rounding for writing and for region reads
-    x0, x1, y0, y1 = (float(v) for v in extent)
-    col = np.clip(((points[:, 0] - x0) / max(x1 - x0, 1e-12) * g).astype(np.int64), 0, g - 1)
-    row = np.clip(((points[:, 1] - y0) / max(y1 - y0, 1e-12) * g).astype(np.int64), 0, g - 1)
-    return row, col
 
 
 # --- the maths: distances to landmarks and the forward placement ------------------------------------------------
@@ -357,7 +347,7 @@ def corpus_density(model: "LoadedModel", texts: Sequence[str], full_rows: np.nda
     bg = lm.projection.background
     extent = tuple(float(v) for v in bg.extent)
     g = params.map_grid
-    gr, gc = _cells(xy, extent, g)
+    gr, gc = grid_cells(xy, extent, g)
     counts = np.zeros((len(OUTCOMES), C, g, g), np.int64)
     np.add.at(counts, (outcome, pred, gr, gc), 1)
     checks = _checks(lm, head, params, xy, pred, outcome, lm_pos, pos)
@@ -366,7 +356,7 @@ def corpus_density(model: "LoadedModel", texts: Sequence[str], full_rows: np.nda
         (int(p), int(full_rows[p]), float(lm.projection.points[i, 0]), float(lm.projection.points[i, 1]),
          names[int(lm.projection.predictions[i])], names[int(labels[p])] if labels[p] >= 0 else "—",
          float(lm.projection.confidence[i]), int(nearest_centroid(lm.X[i:i + 1], lm.centroids)[0]),
-         _printable(texts[p])[:TEXT_CHARS]) for i, p in enumerate(lm_pos))
+         utf8_safe(texts[p])[:TEXT_CHARS]) for i, p in enumerate(lm_pos))
     clusters = _cluster_table(cluster, outcome, labels[pos], pred, conf, xy, lm, [texts[i] for i in lm_pos], names)
     checks = {**checks, "landmarks": float(len(lm_pos)), "placed": float(len(pos)), "seconds": time.perf_counter() - t0}
     density = CorpusDensity(extent, counts, bg.classes, bg.confidence, landmarks, clusters, checks, METHOD)
@@ -466,10 +456,6 @@ def _cluster_table(cluster: np.ndarray, outcome: np.ndarray, labels: np.ndarray,
     return tuple(out)
 
 
-def _printable(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 # --- Parquet ------------------------------------------------------------------------------------------------------
 
 LANDMARK_COLUMNS = ["position", "row", "x", "y", "predicted", "true", "confidence", "cluster", "text"]
@@ -502,7 +488,7 @@ def write_density(d: CorpusDensity, placements: Placements, folder: Path, label_
     }
     for name, df in frames.items():
         atomic_write_bytes(folder / f"{name}.parquet", df.to_parquet(index=False))
-    gr, gc = _cells(np.stack([placements.x, placements.y], 1), d.extent, d.grid)
+    gr, gc = grid_cells(np.stack([placements.x, placements.y], 1), d.extent, d.grid)
     cell = (gr * d.grid + gc).astype(np.int32)
     order = np.argsort(cell, kind="stable")
     pl = pd.DataFrame({"cell": cell[order], "position": placements.position[order], "row": placements.row[order],
@@ -566,8 +552,8 @@ def region(folder: Path | str, x: tuple[float, float], y: tuple[float, float], *
     meta = json.loads((folder / "map.json").read_text("utf-8"))
     g = int(meta["grid"])
     (x0, x1), (y0, y1) = sorted(x), sorted(y)
-    r0, _ = _cells(np.array([[x0, y0]]), meta["extent"], g)
-    r1, _ = _cells(np.array([[x1, y1]]), meta["extent"], g)
+    r0, _ = grid_cells(np.array([[x0, y0]]), meta["extent"], g)
+    r1, _ = grid_cells(np.array([[x1, y1]]), meta["extent"], g)
     filters: list[Any] = [("cell", ">=", int(r0[0] * g)), ("cell", "<", int((r1[0] + 1) * g)),
                           ("x", ">=", float(x0)), ("x", "<=", float(x1)), ("y", ">=", float(y0)), ("y", "<=", float(y1))]
     if outcome is not None:

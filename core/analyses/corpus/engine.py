@@ -349,6 +349,10 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
         model.require_head()
     cache = cache or ArrayCache()
     plans = plan_batches(model, dataset, p, jobs)
+    from core.analyses.projection.run import model_labels
+
+    # the true classes as the model's ids (−1 = none), once for the aggregates, the map and the layers
+    labels = model_labels(model, dataset)[0] if model.has_head else np.full(len(dataset), -1, np.int64)
     workers: set[int] = set()
     computed_batches: set[int] = set()
     engine_seconds = 0.0
@@ -366,13 +370,13 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
                     computed_batches.add(done.batch)
                     workers.add(done.pid)
         engine_seconds += time.perf_counter() - te
-        agg, bad = _aggregate(model, dataset, plans, p, jobs, cache)
+        agg, bad = _aggregate(model, dataset, plans, p, jobs, cache, labels)
         if not bad:
             break
     else:
         raise CorpusError(f"{len(bad)} batch entries could not be read back from {cache.root}.")
     if p.all_layers and "embed" in jobs:
-        agg = _layers(plans, agg, cache, model, dataset)
+        agg = _layers(plans, agg, cache, model, dataset, labels)
     placements, notes = None, []
     if p.all_layers and "embed" in jobs and not agg.layers:
         notes.append("No per-layer scores: they need texts of two classes or more, from the labels or the "
@@ -381,7 +385,7 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
         from core.foundation.errors import BackboneLensError
 
         try:
-            agg, placements = _density(model, dataset, plans, p, agg, cache, progress)
+            agg, placements = _density(model, dataset, plans, p, agg, cache, labels, progress)
         except BackboneLensError as e:
             notes.append(f"The corpus map was not drawn: {e}")
     computed_texts = sum(pl.stop - pl.start for pl in plans if pl.index in computed_batches)
@@ -402,20 +406,18 @@ def run_corpus(model: "LoadedModel", dataset: "TextDataset", params: CorpusParam
 
 
 def _layers(plans: Sequence[BatchPlan], agg: CorpusAggregates, cache: ArrayCache, model: "LoadedModel",
-            dataset: "TextDataset") -> CorpusAggregates:
-    """Per-layer class separation over the corpus, from the cached all-layer embed batches."""
+            dataset: "TextDataset", labels: np.ndarray) -> CorpusAggregates:
+    """Per-layer class separation over the corpus, from the cached all-layer embed batches; ``labels``: as the
+    aggregates have them (the model's ids; without a head, the dataset's own classes are used)."""
     import dataclasses
 
     from core.analyses.corpus.layers import layer_table
-    from core.analyses.projection.run import model_labels
 
     def load(key: str) -> Mapping[str, np.ndarray] | None:
         e = cache.load(kind_of("embed"), key)
         return None if e is None else e.arrays
 
-    if model.has_head:
-        labels = model_labels(model, dataset)[0]
-    else:  # a bare backbone: the dataset's own classes
+    if not model.has_head:  # a bare backbone: the dataset's own classes
         labels = (np.full(len(dataset), -1, np.int64) if dataset.labels is None
                   else np.asarray(dataset.labels, np.int64))
     predicted = np.full(len(dataset), -1, np.int64)
@@ -429,12 +431,12 @@ def _layers(plans: Sequence[BatchPlan], agg: CorpusAggregates, cache: ArrayCache
 
 
 def _density(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[BatchPlan], params: CorpusParams,
-             agg: CorpusAggregates, cache: ArrayCache, progress: Progress | None) -> tuple[CorpusAggregates, Any]:
+             agg: CorpusAggregates, cache: ArrayCache, labels: np.ndarray,
+             progress: Progress | None) -> tuple[CorpusAggregates, Any]:
     """The ``map`` job: the landmark map and every text placed, from the cached embed and predict batches."""
     import dataclasses
 
     from core.analyses.corpus.density import corpus_density
-    from core.analyses.projection.run import model_labels
 
     def load(job: str, key: str) -> Mapping[str, np.ndarray] | None:
         e = cache.load(kind_of(job), key)
@@ -442,17 +444,16 @@ def _density(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[Batch
 
     rows = dataset.indices if dataset.indices is not None else np.arange(len(dataset))
     density, placements = corpus_density(
-        model, dataset.texts, np.asarray(rows), model_labels(model, dataset)[0],
+        model, dataset.texts, np.asarray(rows), labels,
         [(pl.start, pl.keys["embed"], pl.keys["predict"]) for pl in plans], params, cache=cache, load=load,
         progress=progress)
     return dataclasses.replace(agg, density=density), placements
 
 
 def _aggregate(model: "LoadedModel", dataset: "TextDataset", plans: Sequence[BatchPlan], params: CorpusParams,
-               jobs: tuple[str, ...], cache: ArrayCache) -> tuple[CorpusAggregates, list[str]]:
-    from core.analyses.projection.run import model_labels
-
-    labels = (model_labels(model, dataset)[0] if model.has_head else np.full(len(dataset), -1, np.int64))
+               jobs: tuple[str, ...], cache: ArrayCache, labels: np.ndarray) -> tuple[CorpusAggregates, list[str]]:
+    """The aggregates of the cached batches (and the keys of entries that could not be read back); ``labels``:
+    (n,) the true classes as the model's ids (−1 = none)."""
     rows = dataset.indices if dataset.indices is not None else np.arange(len(dataset))
     agg = Aggregator(model.label_names, labels, jobs, params, rows=rows, texts=dataset.texts)
     bad = []

@@ -58,12 +58,10 @@ def kind_of(job: str) -> str:
 
 def _encode(model: "LoadedModel", texts: Sequence[str], pairs: Sequence[str] | None, params: CorpusParams,
             jobs: tuple[str, ...]) -> dict[str, Arrays]:
-    from core.data.datasets import _make
-    from core.models.embeddings import extract_embeddings
+    from core.models.embeddings import extract_embeddings_from_texts
 
     layers = params.all_layers and "embed" in jobs
-    ds = _make("batch", list(texts), None, (), None if pairs is None else list(pairs))
-    emb = extract_embeddings(model, ds, all_layers=layers, batch_size=params.batch_size, use_cache=False)
+    emb = extract_embeddings_from_texts(model, texts, pairs, batch_size=params.batch_size, all_layers=layers)
     out: dict[str, Arrays] = {}
     if "embed" in jobs:
         out["embed"] = {"pooled": emb.pooled.astype(np.float32), "n_tokens": emb.n_tokens.astype(np.int32),

@@ -4,10 +4,22 @@ the head on a grid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
+
 import numpy as np
 import torch
 from torch import nn
 from core.analyses.projection.distances import ProjectionError
+
+
+def grid_cells(points: np.ndarray, extent: Sequence[float], g: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) int64 of each 2-D point (n, 2) on a g × g grid over ``extent`` (x0, x1, y0, y1); row = y bin,
+    points outside clipped to the border cells (computed in float64)."""
+    points = np.asarray(points, np.float64)
+    x0, x1, y0, y1 = (float(v) for v in extent)
+    col = np.clip(((points[:, 0] - x0) / max(x1 - x0, 1e-12) * g).astype(np.int64), 0, g - 1)
+    row = np.clip(((points[:, 1] - y0) / max(y1 - y0, 1e-12) * g).astype(np.int64), 0, g - 1)
+    return row, col
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,11 +39,7 @@ class DecisionBackground:
 
     def cell_of(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Grid (row, col) of each 2-D point (n, 2)."""
-        x0, x1, y0, y1 = self.extent
-        g = self.resolution
-        col = np.clip(((points[:, 0] - x0) / (x1 - x0) * g).astype(np.int64), 0, g - 1)
-        row = np.clip(((points[:, 1] - y0) / (y1 - y0) * g).astype(np.int64), 0, g - 1)
-        return row, col
+        return grid_cells(points, self.extent, self.resolution)
 
     def class_at(self, points: np.ndarray) -> np.ndarray:
         row, col = self.cell_of(points)
